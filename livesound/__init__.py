@@ -1,0 +1,1 @@
+"""livesound: a live sound reinforcement console."""
