@@ -1,0 +1,232 @@
+"""From parameter values to what the audio plane reads.
+
+Pure functions: values (engineering units) in, per-sample coefficients,
+linear gains and matrix rows out. Units are converted once, here, never in
+the audio loop.
+"""
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from livesound.control import registry as R
+from livesound.control.taper import db_to_gain
+from livesound.dsp import design
+from livesound.engine import layout as L
+
+Values = Mapping[str, Any]
+
+
+def one_pole(ms: float, sample_rate: float) -> float:
+    """Per-sample coefficient of a one-pole smoother with time constant ``ms``."""
+    samples = ms * sample_rate / 1000.0
+    return 1.0 if samples < 1.0 else 1.0 - math.exp(-1.0 / samples)
+
+
+def pan_gains(pan: float) -> tuple[float, float]:
+    """Constant-power pan law: -100 left, 0 centre (-3 dB each), 100 right."""
+    theta = (min(max(pan, -100.0), 100.0) + 100.0) / 200.0 * (math.pi / 2.0)
+    return math.cos(theta), math.sin(theta)
+
+
+def ch(c: int) -> str:
+    return f"/ch/{c + 1:02d}"
+
+
+def input_fields(v: Values, c: int, sr: float) -> dict[int, float]:
+    """The ``ins`` parameter fields of input ``c``."""
+    p = ch(c)
+    sign = -1.0 if v[f"{p}/preamp/invert"] else 1.0
+    delay = v[f"{p}/delay/time"] * sr / 1000.0 if v[f"{p}/delay/on"] else 0.0
+    ratio = float(R.DYN_RATIOS[v[f"{p}/dyn/ratio"]])
+    return {
+        L.IP_GAIN: sign * db_to_gain(v[f"{p}/preamp/trim"]),
+        L.IP_DELAY: float(round(delay)),
+        L.IP_GATE_ON: float(v[f"{p}/gate/on"]),
+        L.IP_GATE_THR: db_to_gain(v[f"{p}/gate/thr"]),
+        L.IP_GATE_RANGE: db_to_gain(-v[f"{p}/gate/range"]),
+        L.IP_GATE_ATT: one_pole(v[f"{p}/gate/attack"], sr),
+        L.IP_GATE_HOLD: float(round(v[f"{p}/gate/hold"] * sr / 1000.0)),
+        L.IP_GATE_REL: one_pole(v[f"{p}/gate/release"], sr),
+        L.IP_COMP_ON: float(v[f"{p}/dyn/on"]),
+        L.IP_COMP_THR: v[f"{p}/dyn/thr"],
+        L.IP_COMP_RATIO: ratio,
+        L.IP_COMP_KNEE: v[f"{p}/dyn/knee"],
+        L.IP_COMP_ATT: one_pole(v[f"{p}/dyn/attack"], sr),
+        L.IP_COMP_REL: one_pole(v[f"{p}/dyn/release"], sr),
+        L.IP_COMP_MAKEUP: v[f"{p}/dyn/mgain"],
+    }
+
+
+# A switched-off filter is the same filter with neutral settings (a cut at
+# 1 Hz, a 0 dB bell), not a different topology: the audio plane ramps
+# coefficients, and ramping between filters of one family is click-free
+# where ramping from a plain wire into a 100 Hz cut is not.
+BYPASS_CUT_HZ = 1.0
+
+
+def hpf_coeffs(v: Values, c: int, sr: float) -> np.ndarray:
+    """The two high-pass sections of input ``c``, [2, 5]."""
+    p = ch(c)
+    out = np.tile(design.IDENTITY, (L.N_HPF, 1))
+    f0 = v[f"{p}/preamp/hpf"] if v[f"{p}/preamp/hpon"] else BYPASS_CUT_HZ
+    if R.HPF_SLOPES[v[f"{p}/preamp/hpslope"]] == "24":
+        for k, q in enumerate(design.BUTTERWORTH4_Q):
+            out[k] = design.high_pass(sr, f0, q)
+    else:
+        out[0] = design.high_pass(sr, f0, design.BUTTERWORTH2_Q)
+    return out
+
+
+def band_coeffs(
+    kind: str, sr: float, f0: float, gain_db: float, q: float
+) -> np.ndarray:
+    """One EQ band of the X32's band types."""
+    if kind == "LCut":
+        return design.high_pass(sr, f0, design.BUTTERWORTH2_Q)
+    if kind == "HCut":
+        return design.low_pass(sr, f0, design.BUTTERWORTH2_Q)
+    if kind == "LShv":
+        return design.low_shelf(sr, f0, gain_db, q)
+    if kind == "HShv":
+        return design.high_shelf(sr, f0, gain_db, q)
+    return design.peaking(sr, f0, gain_db, q)
+
+
+def eq_coeffs(v: Values, prefix: str, bands: int, sr: float) -> np.ndarray:
+    """All bands of the EQ at ``prefix``; neutral bands when the EQ is off."""
+    out = np.empty((bands, 5))
+    on = v[f"{prefix}/eq/on"]
+    for k in range(bands):
+        b = f"{prefix}/eq/{k + 1}"
+        kind = R.EQ_TYPES[v[f"{b}/type"]]
+        f0, gain, q = v[f"{b}/f"], v[f"{b}/g"], v[f"{b}/q"]
+        if not on:
+            f0, gain = (BYPASS_CUT_HZ if kind == "LCut" else f0), 0.0
+        out[k] = (
+            design.IDENTITY
+            if (kind == "HCut" and not on)
+            else band_coeffs(kind, sr, f0, gain, q)
+        )
+    return out
+
+
+def notch_coeffs(v: Values, extra: str, n_notch: int, sr: float) -> np.ndarray:
+    """The feedback notch bank at ``extra`` (``/ls/bus/NN`` or ``/ls/main/st``)."""
+    out = np.empty((n_notch, 5))
+    for k in range(n_notch):
+        n = f"{extra}/notch/{k + 1:02d}"
+        depth = v[f"{n}/depth"] if v[f"{n}/on"] else 0.0
+        out[k] = design.notch(sr, v[f"{n}/f"], depth, v[f"{n}/width"])
+    return out
+
+
+class Topology:
+    """Which addresses drive which outputs (bus links fold pairs together)."""
+
+    def __init__(self, n_in: int, n_bus: int) -> None:
+        self.n_in, self.n_bus = n_in, n_bus
+        self.n_out = n_bus + 4
+        self.main_l, self.main_r = n_bus, n_bus + 1
+        self.cue_l, self.cue_r = n_bus + 2, n_bus + 3
+
+    def linked(self, v: Values, b: int) -> bool:
+        """Whether bus ``b`` (0-based) is half of a stereo-linked pair."""
+        first = b - b % 2
+        key = f"/config/buslink/{first + 1}-{first + 2}"
+        return first + 1 < self.n_bus and bool(v.get(key, 0))
+
+    def prefixes(self, v: Values, o: int) -> tuple[str, str]:
+        """X32 prefix and /ls prefix whose values drive output ``o``."""
+        if o >= self.n_bus:
+            return "/main/st", "/ls/main/st"
+        b = o - o % 2 if self.linked(v, o) else o
+        return f"/bus/{b + 1:02d}", f"/ls/bus/{b + 1:02d}"
+
+    def partner(self, v: Values, o: int) -> int:
+        """The output whose limiter gain ``o`` shares, or -1."""
+        if o >= self.n_bus:
+            return o + 1 if (o - self.n_bus) % 2 == 0 else o - 1
+        if self.linked(v, o):
+            return o + 1 if o % 2 == 0 else o - 1
+        return -1
+
+    def output_fields(self, v: Values, o: int, sr: float) -> dict[int, float]:
+        """The ``outs`` parameter fields of output ``o``."""
+        if o >= self.cue_l:
+            # The cue (headphone) bus: level comes from the solo level in the
+            # matrix; its limiter only guards against full scale.
+            return {
+                L.OP_GAIN: 1.0, L.OP_DELAY: 0.0, L.OP_LIM_ON: 1.0, L.OP_LIM_CEIL: 1.0,
+                L.OP_LIM_REL: one_pole(60.0, sr), L.OP_LIM_TP: 0.0,
+                L.OP_LIM_LINK: float(self.partner(v, o)),
+            }  # fmt: skip
+        x32, extra = self.prefixes(v, o)
+        on = v[f"{x32}/mix/on"]
+        return {
+            L.OP_GAIN: db_to_gain(v[f"{x32}/mix/fader"]) if on else 0.0,
+            L.OP_DELAY: float(round(v[f"{extra}/delay/time"] * sr / 1000.0)),
+            L.OP_LIM_ON: float(v[f"{extra}/limiter/on"]),
+            L.OP_LIM_CEIL: db_to_gain(v[f"{extra}/limiter/ceiling"]),
+            L.OP_LIM_REL: one_pole(v[f"{extra}/limiter/release"], sr),
+            L.OP_LIM_TP: float(v[f"{extra}/limiter/truepeak"]),
+            L.OP_LIM_LINK: float(self.partner(v, o)),
+        }
+
+    def soloing(self, v: Values) -> bool:
+        return any(v[f"/-stat/solosw/{c + 1:02d}"] for c in range(self.n_in))
+
+    def matrix_row(self, v: Values, c: int, soloing: bool) -> np.ndarray:
+        """Gains from input ``c`` into every matrix column (buses, main, cue)."""
+        p = ch(c)
+        row = np.zeros(self.n_out)
+        on = float(v[f"{p}/mix/on"])
+        fader = db_to_gain(v[f"{p}/mix/fader"])
+        pl, pr = pan_gains(v[f"{p}/mix/pan"])
+        if v[f"{p}/mix/st"]:
+            row[self.main_l] = on * fader * pl
+            row[self.main_r] = on * fader * pr
+        for b in range(self.n_bus):
+            first = b - b % 2
+            src = first if self.linked(v, b) else b
+            s = f"{p}/mix/{src + 1:02d}"
+            tap = v[f"{p}/mix/{first + 1:02d}/type"]
+            g = on * float(v[f"{s}/on"]) * db_to_gain(v[f"{s}/level"])
+            if tap >= R.PRE_FADER_TYPES:
+                g *= fader
+            if self.linked(v, b):
+                g *= pan_gains(v[f"{p}/mix/{first + 1:02d}/pan"])[b % 2]
+            row[b] = g
+        if soloing:
+            if v[f"/-stat/solosw/{c + 1:02d}"]:
+                level = db_to_gain(v["/config/solo/level"])
+                if R.SOLO_MODES[v["/config/solo/chmode"]] == "PFL":
+                    row[self.cue_l] = row[self.cue_r] = level
+                else:
+                    row[self.cue_l] = on * fader * pl * level
+                    row[self.cue_r] = on * fader * pr * level
+        else:
+            # Nothing soloed: the cue bus carries the main mix.
+            row[self.cue_l], row[self.cue_r] = row[self.main_l], row[self.main_r]
+        return row
+
+    def oscillator(self, v: Values) -> tuple[np.ndarray, float, float]:
+        """Matrix row of the oscillator, its type code and frequency."""
+        row = np.zeros(self.n_out)
+        if not v["/ls/osc/on"]:
+            return row, 0.0, v["/config/osc/f1"]
+        g = db_to_gain(v["/config/osc/level"])
+        dest = v["/config/osc/dest"]
+        if dest < self.n_bus:
+            row[dest] = g
+            if self.linked(v, dest):
+                row[dest ^ 1] = g
+        else:
+            side = dest - self.n_bus  # 0 L, 1 R, 2 L+R
+            if side in (0, 2):
+                row[self.main_l] = g
+            if side in (1, 2):
+                row[self.main_r] = g
+        return row, 1.0 + v["/config/osc/type"], v["/config/osc/f1"]

@@ -1,0 +1,197 @@
+"""The Mixer: the one API that changes the show's state.
+
+Every surface (OSC, console, scenes, CLI) calls ``Mixer.set``/``set_many``.
+The Mixer validates against the registry, recomputes only what the change
+touches into staging arrays, publishes the whole parameter set to the audio
+plane as one change set, and tells subscribers what changed.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from livesound.control import derive
+from livesound.control.registry import Param, ParamError, Registry
+from livesound.engine import layout as L
+
+Subscriber = Callable[[str, Any], None]
+
+
+class EngineStalled(RuntimeError):
+    """The audio plane did not take the previous change set in time."""
+
+
+def _publish_sequence(hdr: np.ndarray) -> None:
+    from livesound.dsp.kernels import bump_sequence
+
+    bump_sequence(hdr, L.H_SEQ)
+
+
+class Mixer:
+    """Validated, published, observable show state."""
+
+    def __init__(
+        self, memory: L.EngineMemory, registry: Registry | None = None
+    ) -> None:
+        d = memory.dims
+        self.registry = registry or Registry(d.n_in, d.n_bus, L.N_NOTCH)
+        self.topology = derive.Topology(d.n_in, d.n_bus)
+        self.sample_rate = float(d.sample_rate)
+        self.memory = memory
+        self.values: dict[str, Any] = self.registry.defaults()
+        self._staging = {k: memory.arrays[k].copy() for k in self._mail_names()}
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.RLock()
+        self._batch_depth = 0
+        self._dirty: set[tuple] = set()
+        # True while a device thread runs the callback: then the mailbox may
+        # only be written after the audio plane took the previous set.
+        self.concurrent = False
+        self.changes = 0  # sets applied since start (autosave watches this)
+        self._dirty = {("all",)}
+        self._flush()
+
+    @staticmethod
+    def _mail_names() -> Iterable[str]:
+        return ("mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out",
+                "mail_mix")  # fmt: skip
+
+    # -- reading ------------------------------------------------------------
+
+    def get(self, address: str) -> Any:
+        """Current value of a parameter (ParamError if unknown)."""
+        self.registry[address]
+        return self.values[address]
+
+    def param(self, address: str) -> Param:
+        return self.registry[address]
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of every value."""
+        with self._lock:
+            return dict(self.values)
+
+    # -- writing ------------------------------------------------------------
+
+    def set(self, address: str, value: Any, *, source: object = None) -> Any:
+        """Validate and apply one change; returns the stored value."""
+        return self.set_many({address: value}, source=source)[address]
+
+    def set_many(self, changes: Mapping[str, Any], *, source: object = None) -> dict:
+        """Apply several changes atomically: all land in the same audio block.
+
+        Every value is validated first; if any is refused nothing changes.
+        """
+        checked = {a: self.registry[a].validate(v) for a, v in changes.items()}
+        with self._lock:
+            for address, value in checked.items():
+                self.values[address] = value
+                target = self.registry[address].target
+                if target:
+                    self._dirty.add(target)
+            self.changes += len(checked)
+            if self._batch_depth == 0:
+                self._flush()
+        for address, value in checked.items():
+            for fn in list(self._subscribers):
+                fn(address, value)
+        return checked
+
+    @contextmanager
+    def batch(self):
+        """Group many ``set`` calls into one change set."""
+        with self._lock:
+            self._batch_depth += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._batch_depth -= 1
+                if self._batch_depth == 0:
+                    self._flush()
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(address, value)`` after every change; returns unsubscribe."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn)
+
+    # -- publication ----------------------------------------------------------
+
+    def _flush(self) -> None:
+        if not self._dirty:
+            return
+        self._derive(self._dirty)
+        self._dirty = set()
+        self._publish()
+
+    def _derive(self, dirty: "set[tuple]") -> None:
+        v, sr, topo, st = self.values, self.sample_rate, self.topology, self._staging
+        everything = ("all",) in dirty
+        n_in, n_out = topo.n_in, topo.n_out
+        links = everything or ("links",) in dirty
+        rows = everything or links or ("rows",) in dirty
+        kinds = {}
+        for kind, *idx in dirty:
+            kinds.setdefault(kind, set()).update(idx)
+        ins = range(n_in)
+        outs = range(n_out)
+        for c in ins if everything else kinds.get("in", ()):
+            for field, value in derive.input_fields(v, c, sr).items():
+                st["mail_ins"][field, c] = value
+        for c in ins if everything else kinds.get("hpf", ()):
+            st["mail_bq_in"][: L.N_HPF, :, c] = derive.hpf_coeffs(v, c, sr)
+        for c in ins if everything else kinds.get("in_eq", ()):
+            eq = derive.eq_coeffs(v, derive.ch(c), L.N_IN_EQ, sr)
+            st["mail_bq_in"][L.N_HPF :, :, c] = eq
+        # A linked pair shares its odd bus's settings: touching either side
+        # (or the link itself) re-derives both.
+        touched = set(outs) if links else set()
+        for kind in ("out", "out_eq", "notch"):
+            for o in kinds.get(kind, ()):
+                touched.update((o, topo.partner(v, o)) if o < topo.n_bus else (o,))
+        touched.discard(-1)
+        for o in sorted(touched):
+            for field, value in topo.output_fields(v, o, sr).items():
+                st["mail_outs"][field, o] = value
+            if o >= topo.cue_l:
+                continue
+            x32, extra = topo.prefixes(v, o)
+            st["mail_bq_out"][: L.N_OUT_EQ, :, o] = derive.eq_coeffs(
+                v, x32, L.N_OUT_EQ, sr
+            )
+            st["mail_bq_out"][L.N_OUT_EQ :, :, o] = derive.notch_coeffs(
+                v, extra, L.N_NOTCH, sr
+            )
+        soloing = topo.soloing(v)
+        for c in ins if rows else kinds.get("row", ()):
+            st["mail_mix"][c] = topo.matrix_row(v, c, soloing)
+        if everything or links or ("osc",) in dirty:
+            row, kind, freq = topo.oscillator(v)
+            st["mail_mix"][n_in] = row
+            st["mail_glob"][L.G_OSC_TYPE] = kind
+            st["mail_glob"][L.G_OSC_FREQ] = freq
+
+    def _publish(self, timeout: float = 0.25) -> None:
+        hdr = self.memory.hdr
+        if self.concurrent:
+            deadline = time.monotonic() + timeout
+            while hdr[L.H_SEQ] != hdr[L.H_ACK]:
+                if time.monotonic() > deadline:
+                    raise EngineStalled("the audio engine stopped taking changes")
+                time.sleep(0.0002)
+        arrays = self.memory.arrays
+        for name, staged in self._staging.items():
+            np.copyto(arrays[name], staged)
+        _publish_sequence(hdr)
+
+    def refuse(self, address: str, value: Any) -> str | None:
+        """The error ``set`` would raise for this change, or None."""
+        try:
+            self.registry[address].validate(value)
+        except ParamError as exc:
+            return str(exc)
+        return None

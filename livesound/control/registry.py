@@ -1,0 +1,309 @@
+"""The parameter registry: the one description of every controllable value.
+
+Addresses follow the Behringer X32 OSC tree wherever the concept is the same
+(``/ch/01/mix/fader``, ``/ch/01/mix/05/level``, ``/bus/05/mix/fader``,
+``/main/st/mix/fader``); parameters the X32 lacks live under ``/ls/``.
+Values are held in engineering units (dB, Hz, ms); ``to_norm``/``from_norm``
+give the X32's 0..1 floats. Each parameter names the part of the audio
+plane it drives (``target``), so the Mixer knows what to recompute.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from livesound.control import taper
+
+X32_SEND_TYPES = ("IN/LC", "<-EQ", "EQ->", "PRE", "POST", "GRP")
+PRE_FADER_TYPES = 4  # send types below this index tap before the fader
+EQ_TYPES = ("LCut", "LShv", "PEQ", "VEQ", "HShv", "HCut")
+DYN_RATIOS = (
+    "1.1",
+    "1.3",
+    "1.5",
+    "2.0",
+    "2.5",
+    "3.0",
+    "4.0",
+    "5.0",
+    "7.0",
+    "10",
+    "20",
+    "100",
+)
+HPF_SLOPES = ("12", "24")
+OSC_TYPES = ("sine", "pink")
+SOLO_MODES = ("PFL", "AFL")
+
+# Fader values are dB on the X32 law; -inf is "off" (0.0 on the wire).
+FADER_MIN_DB = -math.inf
+
+
+class ParamError(ValueError):
+    """A value or address the registry refuses."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One controllable parameter.
+
+    ``kind``: float, int (0/1 switches and counts), enum (index into
+    ``choices``) or str. ``taper``: how a float maps to the X32 0..1 range
+    (lin, log, fader). ``group`` is the scene/recall-scope group, ``target``
+    the audio-plane structure it drives, ``key`` its name in scene files
+    (with its unit, like ``fader_db``).
+    """
+
+    address: str
+    kind: str
+    default: Any
+    lo: float = 0.0
+    hi: float = 1.0
+    unit: str = ""
+    taper: str = "lin"
+    group: str = "config"
+    target: tuple = ()
+    key: str = ""
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+    def validate(self, value: Any) -> Any:
+        """Coerce ``value`` to this parameter's type or raise ParamError."""
+        if self.kind == "str":
+            if not isinstance(value, str):
+                raise ParamError(f"{self.address} takes text, got {value!r}")
+            text = value.strip()
+            if len(text) > 32 or not text.isprintable():
+                raise ParamError(f"{self.address}: name must be 1-32 printable chars")
+            return text
+        if self.kind == "enum" and isinstance(value, str):
+            if value not in self.choices:
+                names = ", ".join(self.choices)
+                raise ParamError(f"{self.address} takes one of {names}; got {value!r}")
+            return self.choices.index(value)
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, int | float):
+            raise ParamError(f"{self.address} takes a number, got {value!r}")
+        if self.kind in ("int", "enum"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ParamError(f"{self.address} takes a whole number, got {value!r}")
+            value = int(value)
+            hi = len(self.choices) - 1 if self.kind == "enum" else self.hi
+            if not self.lo <= value <= hi:
+                raise ParamError(
+                    f"{self.address} takes {int(self.lo)}..{int(hi)}, got {value}"
+                )
+            return value
+        value = float(value)
+        if math.isnan(value) or (math.isinf(value) and not self.accepts_off(value)):
+            raise ParamError(f"{self.address} takes a finite number, got {value}")
+        if not (self.lo <= value <= self.hi or self.accepts_off(value)):
+            raise ParamError(
+                f"{self.address} takes {self.lo:g}..{self.hi:g} {self.unit}".rstrip()
+                + f", got {value:g}"
+            )
+        return value
+
+    def accepts_off(self, value: float) -> bool:
+        """Faders accept -inf (off)."""
+        return self.taper == "fader" and value == -math.inf
+
+    def to_norm(self, value: Any) -> float:
+        """The X32 0..1 float for a value (floats only)."""
+        if self.taper == "fader":
+            return taper.db_to_fader(value)
+        if self.taper == "log":
+            return math.log(value / self.lo) / math.log(self.hi / self.lo)
+        return (value - self.lo) / (self.hi - self.lo)
+
+    def from_norm(self, f: float) -> float:
+        """The value for an X32 0..1 float (floats only)."""
+        f = min(max(float(f), 0.0), 1.0)
+        if self.taper == "fader":
+            return taper.fader_to_db(f)
+        if self.taper == "log":
+            return self.lo * (self.hi / self.lo) ** f
+        return self.lo + f * (self.hi - self.lo)
+
+
+class Registry:
+    """Every parameter of a show with ``n_in`` inputs and ``n_bus`` buses."""
+
+    def __init__(self, n_in: int = 32, n_bus: int = 16, n_notch: int = 16) -> None:
+        self.n_in, self.n_bus, self.n_notch = n_in, n_bus, n_notch
+        self.params: dict[str, Param] = {}
+        for c in range(n_in):
+            self._input(c)
+        for b in range(n_bus):
+            self._output(f"/bus/{b + 1:02d}", f"/ls/bus/{b + 1:02d}", b, f"Bus {b + 1}")
+        self._output("/main/st", "/ls/main/st", n_bus, "Main")
+        for b in range(0, n_bus - 1, 2):
+            self._add(f"/config/buslink/{b + 1}-{b + 2}", "int", 0, 0, 1,
+                      group="routing", target=("links",), key="linked",
+                      doc="Stereo-link two buses (in-ear pair): the odd bus's "
+                      "settings drive both")  # fmt: skip
+        self._add("/config/solo/level", "float", 0.0, -90.0, 10.0, "dB", "fader",
+                  group="routing", target=("rows",), key="level_db")  # fmt: skip
+        self._add("/config/solo/chmode", "enum", 0, choices=SOLO_MODES,
+                  group="routing", target=("rows",), key="mode")  # fmt: skip
+        self._add("/ls/osc/on", "int", 0, 0, 1, group="osc", target=("osc",), key="on")
+        self._add("/config/osc/type", "enum", 0, choices=OSC_TYPES, group="osc",
+                  target=("osc",), key="type")  # fmt: skip
+        self._add("/config/osc/f1", "float", 1000.0, 20.0, 20000.0, "Hz", "log",
+                  group="osc", target=("osc",), key="freq_hz")  # fmt: skip
+        self._add("/config/osc/level", "float", -20.0, -60.0, 0.0, "dB", group="osc",
+                  target=("osc",), key="level_db")  # fmt: skip
+        dests = tuple(f"MixBus{b + 1}" for b in range(n_bus)) + ("L", "R", "L+R")
+        self._add("/config/osc/dest", "enum", n_bus + 2, choices=dests, group="osc",
+                  target=("osc",), key="destination")  # fmt: skip
+
+    def __getitem__(self, address: str) -> Param:
+        try:
+            return self.params[address]
+        except KeyError:
+            raise ParamError(f"unknown address {address}") from None
+
+    def __contains__(self, address: str) -> bool:
+        return address in self.params
+
+    def __iter__(self):
+        return iter(self.params.values())
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def defaults(self) -> dict[str, Any]:
+        """Address -> default value for every parameter."""
+        return {p.address: p.default for p in self.params.values()}
+
+    # -- construction ------------------------------------------------------
+
+    def _add(self, address, kind, default, lo=0.0, hi=1.0, unit="", taper="lin", *,
+             group="config", target=(), key="", choices=(), doc=""):  # fmt: skip
+        self.params[address] = Param(
+            address, kind, default, lo, hi, unit, taper, group, target, key,
+            tuple(choices), doc,
+        )  # fmt: skip
+
+    def _eq(self, prefix: str, bands: int, target: tuple) -> None:
+        self._add(f"{prefix}/eq/on", "int", 1, 0, 1, group="eq", target=target,
+                  key="eq.on")  # fmt: skip
+        defaults = (("LShv", 100.0), ("PEQ", 250.0), ("PEQ", 1000.0), ("PEQ", 2500.0),
+                    ("PEQ", 6000.0), ("HShv", 10000.0))  # fmt: skip
+        picks = defaults[: bands - 1] + (defaults[-1],) if bands < 6 else defaults
+        for k, (kind, f0) in enumerate(picks, start=1):
+            p = f"{prefix}/eq/{k}"
+            e = f"eq.{k}."
+            self._add(f"{p}/type", "enum", EQ_TYPES.index(kind), choices=EQ_TYPES,
+                      group="eq", target=target, key=e + "type")  # fmt: skip
+            self._add(f"{p}/f", "float", f0, 20.0, 20000.0, "Hz", "log", group="eq",
+                      target=target, key=e + "freq_hz")  # fmt: skip
+            self._add(f"{p}/g", "float", 0.0, -15.0, 15.0, "dB", group="eq",
+                      target=target, key=e + "gain_db")  # fmt: skip
+            self._add(f"{p}/q", "float", 2.0, 10.0, 0.3, "", "log", group="eq",
+                      target=target, key=e + "q")  # fmt: skip
+
+    def _input(self, c: int) -> None:
+        p = f"/ch/{c + 1:02d}"
+        strip, row = ("in", c), ("row", c)
+        add = self._add
+        add(f"{p}/config/name", "str", f"Ch {c + 1}", group="config", key="name")
+        add(f"{p}/preamp/trim", "float", 0.0, -18.0, 18.0, "dB", group="preamp",
+            target=strip, key="trim_db")  # fmt: skip
+        add(f"{p}/preamp/invert", "int", 0, 0, 1, group="preamp", target=strip,
+            key="polarity_invert")  # fmt: skip
+        add(f"{p}/preamp/hpon", "int", 0, 0, 1, group="eq", target=("hpf", c),
+            key="hpf.on")  # fmt: skip
+        add(f"{p}/preamp/hpf", "float", 80.0, 20.0, 400.0, "Hz", "log", group="eq",
+            target=("hpf", c), key="hpf.freq_hz")  # fmt: skip
+        add(f"{p}/preamp/hpslope", "enum", 0, choices=HPF_SLOPES, group="eq",
+            target=("hpf", c), key="hpf.slope_db_oct")  # fmt: skip
+        add(f"{p}/delay/on", "int", 0, 0, 1, group="delay", target=strip,
+            key="delay.on")  # fmt: skip
+        add(f"{p}/delay/time", "float", 0.3, 0.3, 500.0, "ms", "log", group="delay",
+            target=strip, key="delay.time_ms")  # fmt: skip
+        g = f"{p}/gate"
+        add(f"{g}/on", "int", 0, 0, 1, group="dynamics", target=strip, key="gate.on")
+        add(f"{g}/thr", "float", -80.0, -80.0, 0.0, "dB", group="dynamics",
+            target=strip, key="gate.threshold_db")  # fmt: skip
+        add(f"{g}/range", "float", 60.0, 3.0, 60.0, "dB", group="dynamics",
+            target=strip, key="gate.range_db")  # fmt: skip
+        add(f"{g}/attack", "float", 0.5, 0.0, 120.0, "ms", group="dynamics",
+            target=strip, key="gate.attack_ms")  # fmt: skip
+        add(f"{g}/hold", "float", 50.0, 0.02, 2000.0, "ms", "log", group="dynamics",
+            target=strip, key="gate.hold_ms")  # fmt: skip
+        add(f"{g}/release", "float", 200.0, 5.0, 4000.0, "ms", "log", group="dynamics",
+            target=strip, key="gate.release_ms")  # fmt: skip
+        d = f"{p}/dyn"
+        add(f"{d}/on", "int", 0, 0, 1, group="dynamics", target=strip, key="comp.on")
+        add(f"{d}/thr", "float", -20.0, -60.0, 0.0, "dB", group="dynamics",
+            target=strip, key="comp.threshold_db")  # fmt: skip
+        add(f"{d}/ratio", "enum", DYN_RATIOS.index("3.0"), choices=DYN_RATIOS,
+            group="dynamics", target=strip, key="comp.ratio")  # fmt: skip
+        add(f"{d}/knee", "float", 2.0, 0.0, 5.0, "dB", group="dynamics", target=strip,
+            key="comp.knee_db")  # fmt: skip
+        add(f"{d}/attack", "float", 10.0, 0.0, 120.0, "ms", group="dynamics",
+            target=strip, key="comp.attack_ms")  # fmt: skip
+        add(f"{d}/release", "float", 100.0, 5.0, 4000.0, "ms", "log",
+            group="dynamics", target=strip, key="comp.release_ms")  # fmt: skip
+        add(f"{d}/mgain", "float", 0.0, 0.0, 24.0, "dB", group="dynamics",
+            target=strip, key="comp.makeup_db")  # fmt: skip
+        self._eq(p, 4, ("in_eq", c))
+        add(f"{p}/mix/on", "int", 1, 0, 1, group="mute", target=row, key="on",
+            doc="1 = channel on (not muted), as on the X32")  # fmt: skip
+        add(f"{p}/mix/fader", "float", -math.inf, -90.0, 10.0, "dB", "fader",
+            group="fader", target=row, key="fader_db")  # fmt: skip
+        add(f"{p}/mix/st", "int", 1, 0, 1, group="routing", target=row, key="to_main")
+        add(f"{p}/mix/pan", "float", 0.0, -100.0, 100.0, "", group="routing",
+            target=row, key="pan")  # fmt: skip
+        add(f"/-stat/solosw/{c + 1:02d}", "int", 0, 0, 1, group="solo",
+            target=("rows",), key="solo")  # fmt: skip
+        for b in range(self.n_bus):
+            s = f"{p}/mix/{b + 1:02d}"
+            add(f"{s}/on", "int", 1, 0, 1, group="sends", target=row,
+                key=f"send.{b + 1:02d}.on")  # fmt: skip
+            add(f"{s}/level", "float", -math.inf, -90.0, 10.0, "dB", "fader",
+                group="sends", target=row,
+                key=f"send.{b + 1:02d}.level_db")  # fmt: skip
+            if b % 2 == 0:
+                add(f"{s}/pan", "float", 0.0, -100.0, 100.0, "", group="sends",
+                    target=row, key=f"send.{b + 1:02d}.pan")  # fmt: skip
+                add(f"{s}/type", "enum", X32_SEND_TYPES.index("POST"),
+                    choices=X32_SEND_TYPES, group="sends", target=row,
+                    key=f"send.{b + 1:02d}.tap",
+                    doc="IN/LC, <-EQ, EQ-> and PRE tap before the fader; POST and "
+                    "GRP after it")  # fmt: skip
+
+    def _output(self, prefix: str, extra: str, o: int, name: str) -> None:
+        out = ("out", o)
+        add = self._add
+        if prefix.startswith("/bus"):
+            add(f"{prefix}/config/name", "str", name, group="config", key="name")
+        self._eq(prefix, 6, ("out_eq", o))
+        add(f"{prefix}/mix/on", "int", 1, 0, 1, group="mute", target=out, key="on")
+        add(f"{prefix}/mix/fader", "float", 0.0, -90.0, 10.0, "dB", "fader",
+            group="fader", target=out, key="fader_db")  # fmt: skip
+        lim = f"{extra}/limiter"
+        add(f"{lim}/on", "int", 1, 0, 1, group="limiter", target=out, key="limiter.on")
+        add(f"{lim}/ceiling", "float", -1.0, -40.0, 0.0, "dB", group="limiter",
+            target=out, key="limiter.ceiling_db")  # fmt: skip
+        add(f"{lim}/release", "float", 60.0, 1.0, 2000.0, "ms", "log",
+            group="limiter", target=out, key="limiter.release_ms")  # fmt: skip
+        add(f"{lim}/truepeak", "int", 0, 0, 1, group="limiter", target=out,
+            key="limiter.true_peak")  # fmt: skip
+        add(f"{extra}/delay/time", "float", 0.0, 0.0, 500.0, "ms", group="delay",
+            target=out, key="delay.time_ms")  # fmt: skip
+        for k in range(self.n_notch):
+            n = f"{extra}/notch/{k + 1:02d}"
+            e = f"notch.{k + 1:02d}."
+            add(f"{n}/on", "int", 0, 0, 1, group="notches", target=("notch", o),
+                key=e + "on")  # fmt: skip
+            add(f"{n}/f", "float", 1000.0, 20.0, 20000.0, "Hz", "log", group="notches",
+                target=("notch", o), key=e + "freq_hz")  # fmt: skip
+            add(f"{n}/depth", "float", 0.0, -60.0, 0.0, "dB", group="notches",
+                target=("notch", o), key=e + "depth_db")  # fmt: skip
+            add(f"{n}/width", "float", 0.1, 1.0 / 80.0, 1.0, "oct", "log",
+                group="notches", target=("notch", o), key=e + "width_oct")  # fmt: skip
+            add(f"{n}/fixed", "int", 0, 0, 1, group="notches", target=(),
+                key=e + "fixed")  # fmt: skip

@@ -1,0 +1,132 @@
+"""Biquad coefficient design (RBJ Audio EQ Cookbook).
+
+Every function returns normalised coefficients ``[b0, b1, b2, a1, a2]``
+(a0 divided out) as a float64 array of length 5. Design runs in the control
+plane when a parameter changes; the audio plane only interpolates between
+coefficient sets and filters.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+IDENTITY = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+
+
+@njit(cache=True)
+def _normalise(b0, b1, b2, a0, a1, a2):
+    out = np.empty(5)
+    out[0] = b0 / a0
+    out[1] = b1 / a0
+    out[2] = b2 / a0
+    out[3] = a1 / a0
+    out[4] = a2 / a0
+    return out
+
+
+@njit(cache=True)
+def _w0(fs, f0):
+    # Keep the centre strictly inside (0, Nyquist) so cos/sin stay well-defined.
+    f = min(max(f0, 1.0), 0.49 * fs)
+    return 2.0 * math.pi * f / fs
+
+
+@njit(cache=True)
+def peaking(fs: float, f0: float, gain_db: float, q: float) -> np.ndarray:
+    """Peaking EQ band: ``gain_db`` at ``f0``, bandwidth set by ``q``."""
+    w0 = _w0(fs, f0)
+    a = 10.0 ** (gain_db / 40.0)
+    alpha = math.sin(w0) / (2.0 * q)
+    c = math.cos(w0)
+    return _normalise(
+        1.0 + alpha * a,
+        -2.0 * c,
+        1.0 - alpha * a,
+        1.0 + alpha / a,
+        -2.0 * c,
+        1.0 - alpha / a,
+    )
+
+
+@njit(cache=True)
+def low_shelf(fs: float, f0: float, gain_db: float, q: float) -> np.ndarray:
+    """Low shelf: ``gain_db`` below ``f0`` (half of it at ``f0``)."""
+    w0 = _w0(fs, f0)
+    a = 10.0 ** (gain_db / 40.0)
+    alpha = math.sin(w0) / (2.0 * q)
+    c = math.cos(w0)
+    s = 2.0 * math.sqrt(a) * alpha
+    return _normalise(
+        a * ((a + 1.0) - (a - 1.0) * c + s),
+        2.0 * a * ((a - 1.0) - (a + 1.0) * c),
+        a * ((a + 1.0) - (a - 1.0) * c - s),
+        (a + 1.0) + (a - 1.0) * c + s,
+        -2.0 * ((a - 1.0) + (a + 1.0) * c),
+        (a + 1.0) + (a - 1.0) * c - s,
+    )
+
+
+@njit(cache=True)
+def high_shelf(fs: float, f0: float, gain_db: float, q: float) -> np.ndarray:
+    """High shelf: ``gain_db`` above ``f0`` (half of it at ``f0``)."""
+    w0 = _w0(fs, f0)
+    a = 10.0 ** (gain_db / 40.0)
+    alpha = math.sin(w0) / (2.0 * q)
+    c = math.cos(w0)
+    s = 2.0 * math.sqrt(a) * alpha
+    return _normalise(
+        a * ((a + 1.0) + (a - 1.0) * c + s),
+        -2.0 * a * ((a - 1.0) + (a + 1.0) * c),
+        a * ((a + 1.0) + (a - 1.0) * c - s),
+        (a + 1.0) - (a - 1.0) * c + s,
+        2.0 * ((a - 1.0) - (a + 1.0) * c),
+        (a + 1.0) - (a - 1.0) * c - s,
+    )
+
+
+@njit(cache=True)
+def high_pass(fs: float, f0: float, q: float) -> np.ndarray:
+    """Second-order high-pass; ``q = 1/sqrt(2)`` is Butterworth (-3 dB at f0)."""
+    w0 = _w0(fs, f0)
+    alpha = math.sin(w0) / (2.0 * q)
+    c = math.cos(w0)
+    return _normalise(
+        (1.0 + c) / 2.0,
+        -(1.0 + c),
+        (1.0 + c) / 2.0,
+        1.0 + alpha,
+        -2.0 * c,
+        1.0 - alpha,
+    )
+
+
+@njit(cache=True)
+def low_pass(fs: float, f0: float, q: float) -> np.ndarray:
+    """Second-order low-pass; ``q = 1/sqrt(2)`` is Butterworth (-3 dB at f0)."""
+    w0 = _w0(fs, f0)
+    alpha = math.sin(w0) / (2.0 * q)
+    c = math.cos(w0)
+    return _normalise(
+        (1.0 - c) / 2.0,
+        1.0 - c,
+        (1.0 - c) / 2.0,
+        1.0 + alpha,
+        -2.0 * c,
+        1.0 - alpha,
+    )
+
+
+# Q of the two sections of a 4th-order Butterworth (24 dB/oct) high-pass.
+BUTTERWORTH4_Q = (0.5411961001461969, 1.3065629648763766)
+BUTTERWORTH2_Q = 0.7071067811865476
+
+
+def octaves_to_q(bandwidth_oct: float) -> float:
+    """Q of a band ``bandwidth_oct`` octaves wide (RBJ's BW definition)."""
+    return 1.0 / (2.0 * math.sinh(math.log(2.0) / 2.0 * bandwidth_oct))
+
+
+def notch(fs: float, f0: float, depth_db: float, bandwidth_oct: float) -> np.ndarray:
+    """Feedback notch: a peaking cut of ``depth_db`` (<= 0), ``bandwidth_oct`` wide."""
+    return peaking(fs, f0, -abs(depth_db), octaves_to_q(bandwidth_oct))

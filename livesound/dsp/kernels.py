@@ -1,0 +1,759 @@
+"""The audio plane: every per-sample kernel and the PortAudio callback.
+
+All kernels that call each other live in this one module so numba's cache
+sees a change to any of them. Nothing here allocates, locks, calls Python
+or does I/O. Signals are float64 internally, laid out ``[frame, channel]``
+so the inner loops run over contiguous channels and LLVM vectorises them.
+
+The same ``process_block`` serves the PortAudio callback, the virtual device
+(which calls the very same C callback) and offline render.
+"""
+
+import math
+
+import numpy as np
+from numba import carray, cfunc, njit, types
+
+from livesound.engine import layout as L
+from livesound.engine.lowlevel import (
+    bits_f64,
+    cycle_counter,
+    f64_bits,
+    f64_pointer,
+    flush_denormals,
+    i64_pointer,
+    load_acquire,
+    restore_fpu,
+    store_release,
+)
+
+# PortAudio's paInputUnderflow | paInputOverflow | paOutputUnderflow | ...Overflow
+XRUN_FLAGS = 0x1 | 0x2 | 0x4 | 0x8
+SANE = 1.0e4  # inputs beyond +80 dBFS are treated as a broken source
+
+# numpy's error model: a float division never branches to raise
+# ZeroDivisionError, which would stop LLVM vectorising the loop around it
+# (and there is nobody to catch an exception in the audio thread).
+kernel = njit(cache=True, error_model="numpy")
+
+# ---------------------------------------------------------------------------
+# Publication: take a change set from the mailbox at a block boundary.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def _retarget_bank(bq, ramp, mail, ramp_len):
+    """New biquad targets; stages whose coefficients change start a ramp.
+
+    ``ramp_len`` 1 lands the change on the next sample (the first set).
+    """
+    n_stages, _, n_ch = mail.shape
+    for s in range(n_stages):
+        changed = False
+        for k in range(5):
+            for c in range(n_ch):
+                if mail[s, k, c] != bq[L.C_TGT, s, k, c]:
+                    changed = True
+        if changed:
+            for k in range(5):
+                for c in range(n_ch):
+                    bq[L.C_TGT, s, k, c] = mail[s, k, c]
+                    bq[L.C_STEP, s, k, c] = (
+                        mail[s, k, c] - bq[L.C_CUR, s, k, c]
+                    ) / ramp_len
+            ramp[s] = ramp_len
+
+
+@kernel
+def take_change_set(hdr, state):
+    """Copy a published parameter set into the live arrays, starting ramps.
+
+    The very first set lands at once: there is nothing to ramp from.
+    """
+    glob, ins, outs, mix = (
+        state[L.A_GLOB],
+        state[L.A_INS],
+        state[L.A_OUTS],
+        state[L.A_MIX],
+    )
+    mail_ins, mail_outs = state[L.A_MAIL_INS], state[L.A_MAIL_OUTS]
+    mail_glob, mail_mix = state[L.A_MAIL_GLOB], state[L.A_MAIL_MIX]
+    first = hdr[L.H_ACK] == 0
+    gain_ramp = 1.0 if first else glob[L.G_GAIN_RAMP]
+    coef_ramp = 1.0 if first else glob[L.G_COEF_RAMP]
+    for k in range(L.N_GLOB_PARAMS):
+        glob[k] = mail_glob[k]
+    ni = ins.shape[1]
+    for k in range(L.N_IN_PARAMS):
+        for c in range(ni):
+            ins[k, c] = mail_ins[k, c]
+    for c in range(ni):
+        ins[L.IS_GAIN_STEP, c] = (ins[L.IP_GAIN, c] - ins[L.IS_GAIN, c]) / gain_ramp
+    no = outs.shape[1]
+    for k in range(L.N_OUT_PARAMS):
+        for o in range(no):
+            outs[k, o] = mail_outs[k, o]
+    for o in range(no):
+        outs[L.OS_GAIN_STEP, o] = (outs[L.OP_GAIN, o] - outs[L.OS_GAIN, o]) / gain_ramp
+    glob[L.G_GAIN_LEFT] = gain_ramp
+    nr, nc = mail_mix.shape
+    for r in range(nr):
+        for c in range(nc):
+            mix[L.C_TGT, r, c] = mail_mix[r, c]
+            mix[L.C_STEP, r, c] = (mail_mix[r, c] - mix[L.C_CUR, r, c]) / gain_ramp
+    glob[L.G_MIX_LEFT] = gain_ramp
+    _retarget_bank(
+        state[L.A_BQ_IN], state[L.A_BQ_IN_RAMP], state[L.A_MAIL_BQ_IN], coef_ramp
+    )
+    _retarget_bank(
+        state[L.A_BQ_OUT], state[L.A_BQ_OUT_RAMP], state[L.A_MAIL_BQ_OUT], coef_ramp
+    )
+
+
+# ---------------------------------------------------------------------------
+# Biquads: transposed direct form II, one stage at a time across channels.
+# State per stage and channel: z[s, 0] and z[s, 1], the two TDF-II registers.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def biquad_bank(buf, bq, z, ramp, s0, s1, n, nch):
+    """Run stages s0..s1-1 of a bank over ``buf[:n, :nch]`` in place."""
+    for s in range(s0, s1):
+        cur = bq[L.C_CUR, s]
+        z1 = z[s, 0]
+        z2 = z[s, 1]
+        start = 0
+        if ramp[s] > 0:
+            step = bq[L.C_STEP, s]
+            k = min(n, int(ramp[s]))
+            for t in range(k):
+                for c in range(nch):
+                    cur[0, c] += step[0, c]
+                    cur[1, c] += step[1, c]
+                    cur[2, c] += step[2, c]
+                    cur[3, c] += step[3, c]
+                    cur[4, c] += step[4, c]
+                    x = buf[t, c]
+                    y = cur[0, c] * x + z1[c]
+                    z1[c] = cur[1, c] * x - cur[3, c] * y + z2[c]
+                    z2[c] = cur[2, c] * x - cur[4, c] * y
+                    buf[t, c] = y
+            ramp[s] -= k
+            if ramp[s] <= 0:
+                ramp[s] = 0
+                copy_into(cur, bq[L.C_TGT, s])
+            start = k
+        b0 = cur[0]
+        b1 = cur[1]
+        b2 = cur[2]
+        a1 = cur[3]
+        a2 = cur[4]
+        for t in range(start, n):
+            for c in range(nch):
+                x = buf[t, c]
+                y = b0[c] * x + z1[c]
+                z1[c] = b1[c] * x - a1[c] * y + z2[c]
+                z2[c] = b2[c] * x - a2[c] * y
+                buf[t, c] = y
+
+
+# ---------------------------------------------------------------------------
+# Gains and delays.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def copy_into(dst, src):
+    """Element-wise copy of two same-shape 2-D arrays (never allocates)."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@kernel
+def ramped_gain(buf, cur, step, target, left, n, nch):
+    """Multiply channels by a gain moving linearly to ``target``.
+
+    ``left`` is how many samples of the ramp remain; returns the new count.
+    """
+    k = min(n, int(left))
+    for t in range(k):
+        for c in range(nch):
+            cur[c] += step[c]
+            buf[t, c] *= cur[c]
+    if left > 0 and k == int(left):
+        for c in range(nch):
+            cur[c] = target[c]
+    for t in range(k, n):
+        for c in range(nch):
+            buf[t, c] *= cur[c]
+    return left - k
+
+
+@kernel
+def delay_bank(buf, ring, fields, f_target, f_old, f_new, f_xf, w0, xf_step, n, nch):
+    """Per-channel delay lines; a delay change crossfades old tap to new."""
+    mask = ring.shape[0] - 1
+    fading = False
+    for c in range(nch):
+        if fields[f_target, c] != fields[f_new, c]:
+            fields[f_old, c] = fields[f_new, c]
+            fields[f_new, c] = fields[f_target, c]
+            fields[f_xf, c] = 0.0
+        fading |= fields[f_xf, c] < 1.0
+    for t in range(n):
+        w = (w0 + t) & mask
+        for c in range(nch):
+            ring[w, c] = buf[t, c]
+        for c in range(nch):
+            new = ring[(w - int(fields[f_new, c])) & mask, c]
+            if fading:
+                xf = fields[f_xf, c]
+                old = ring[(w - int(fields[f_old, c])) & mask, c]
+                new = old + (new - old) * xf
+                fields[f_xf, c] = min(1.0, xf + xf_step)
+            buf[t, c] = new
+
+
+# ---------------------------------------------------------------------------
+# Dynamics.
+# ---------------------------------------------------------------------------
+
+
+TWO52 = 4503599627370496.0  # 2**52: adding it puts a small integer in the mantissa
+
+
+@kernel
+def fast_log2(x):
+    """log2 of a positive float, |error| < 2e-6, branch-free (vectorises).
+
+    Integer <-> float conversions go through the 2**52 trick because AVX2
+    has no vector int64 conversion.
+    """
+    bits = f64_bits(x)
+    e = bits_f64(((bits >> 52) & 0x7FF) | 0x4330000000000000) - (TWO52 + 1023.0)
+    m = bits_f64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    u = (m - 1.0) / (m + 1.0)
+    u2 = u * u
+    series = u * (
+        2.0 + u2 * (2.0 / 3.0 + u2 * (0.4 + u2 * (2.0 / 7.0 + u2 * (2.0 / 9.0))))
+    )
+    return e + series * 1.4426950408889634
+
+
+@kernel
+def fast_exp2(y):
+    """2**y for |y| < 1000, relative error < 1e-8, branch-free."""
+    y = min(max(y, -1000.0), 1000.0)
+    i = math.floor(y)
+    z = (y - i - 0.5) * 0.6931471805599453
+    p = 1.0 + z * (
+        1.0
+        + z
+        * (
+            0.5
+            + z
+            * (
+                1.0 / 6.0
+                + z
+                * (
+                    1.0 / 24.0
+                    + z * (1.0 / 120.0 + z * (1.0 / 720.0 + z * (1.0 / 5040.0)))
+                )
+            )
+        )
+    )
+    biased = f64_bits(i + (TWO52 + 1023.0)) & 0x7FF
+    return p * 1.4142135623730951 * bits_f64(biased << 52)
+
+
+DB_PER_LOG2 = 6.020599913279624  # 20*log10(2)
+
+
+@kernel
+def compressor_curve(level_db, thr, ratio, knee):
+    """Static gain (dB, <= 0) of a soft-knee compressor (Giannoulis et al.)."""
+    over = level_db - thr
+    d = over + knee / 2.0
+    soft = (1.0 / ratio - 1.0) * d * d / (2.0 * knee + 1e-12)
+    hard = over * (1.0 / ratio - 1.0)
+    g = soft if 2.0 * abs(over) < knee else hard
+    return 0.0 if 2.0 * over <= -knee else g
+
+
+@kernel
+def gate_bank(buf, ins, n, nch):
+    """Gate: open above threshold, ``range`` below, with hold; bypass = gain 1."""
+    on = ins[L.IP_GATE_ON]
+    thr = ins[L.IP_GATE_THR]
+    floor = ins[L.IP_GATE_RANGE]
+    att = ins[L.IP_GATE_ATT]
+    rel = ins[L.IP_GATE_REL]
+    hold_len = ins[L.IP_GATE_HOLD]
+    env = ins[L.IS_GATE_ENV]
+    g = ins[L.IS_GATE_G]
+    hold = ins[L.IS_GATE_HOLD]
+    gmin = ins[L.IM_GATE_GR]
+    for t in range(n):
+        for c in range(nch):
+            x = buf[t, c]
+            a = abs(x)
+            # Peak detector: instant rise, release-speed fall.
+            e = a if a > env[c] else env[c] + (a - env[c]) * rel[c]
+            env[c] = e
+            is_open = e >= thr[c]
+            h = hold_len[c] if is_open else max(hold[c] - 1.0, 0.0)
+            target = 1.0 if (is_open or hold[c] > 0.0) else floor[c]
+            hold[c] = h
+            gc = g[c]
+            gc += (target - gc) * (att[c] if target > gc else rel[c])
+            gc = gc if on[c] != 0.0 else 1.0
+            g[c] = gc
+            gmin[c] = min(gmin[c], gc)
+            buf[t, c] = x * gc
+
+
+@kernel
+def compressor_bank(buf, ins, gr, n, nch):
+    """Feed-forward peak compressor, gain smoothed in the dB domain.
+
+    Three passes so the two expensive ones (level -> static curve, and
+    dB -> gain) vectorise across channels; only the attack/release
+    smoothing, a recursion in time, runs per channel. ``gr`` is scratch.
+    """
+    thr = ins[L.IP_COMP_THR]
+    ratio = ins[L.IP_COMP_RATIO]
+    knee = ins[L.IP_COMP_KNEE]
+    for t in range(n):
+        for c in range(nch):
+            level = DB_PER_LOG2 * fast_log2(abs(buf[t, c]) + 1e-30)
+            gr[t, c] = compressor_curve(level, thr[c], ratio[c], knee[c])
+    for c in range(nch):
+        on = ins[L.IP_COMP_ON, c] != 0.0
+        att = ins[L.IP_COMP_ATT, c]
+        rel = ins[L.IP_COMP_REL, c]
+        up = ins[L.IP_COMP_MAKEUP, c]
+        s = ins[L.IS_COMP_G, c]
+        smin = ins[L.IM_COMP_GR, c]
+        for t in range(n):
+            gc = gr[t, c]
+            s += (gc - s) * (att if gc < s else rel)
+            s = s if on else 0.0
+            smin = min(smin, s)
+            gr[t, c] = (s + up) / DB_PER_LOG2 if on else 0.0
+        ins[L.IS_COMP_G, c] = s
+        ins[L.IM_COMP_GR, c] = smin
+    for t in range(n):
+        for c in range(nch):
+            buf[t, c] *= fast_exp2(gr[t, c])
+
+
+@kernel
+def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
+    """Lookahead brickwall limiter with optional 4x true-peak detection.
+
+    The signal is delayed by the lookahead. The detector runs ``TP_DELAY``
+    samples behind the newest input so the interpolator has the samples it
+    needs; the required gain of each detected sample enters a sliding
+    minimum over the remaining window W (van Herk / Gil-Werman: prefix
+    minima of the running block, suffix minima of the previous one), then a
+    box filter of length W, then a one-pole release. Every box-filter input
+    is no larger than the required gain of the sample leaving the delay, so
+    the output never exceeds the ceiling and the gain curve has no steps.
+
+    State: la_x signal ring; la_g required gains; la_h window minima (box
+    filter history); la_s suffix minima of the previous W-block; per output
+    OS_PREFIX (running prefix minimum), OS_TP_PREV (inter-sample peak just
+    before the detected sample), OS_BOX (box sum), OS_LIM_G (gain).
+    """
+    mask = la_x.shape[0] - 1
+    d = L.TP_DELAY
+    lookahead = int(glob[L.G_LOOKAHEAD])
+    win = lookahead - d + 1
+    w0 = int(glob[L.G_LA_W])
+    pos = int(glob[L.G_LIM_POS])
+    for t in range(n):
+        w = (w0 + t) & mask
+        ci = (w - d) & mask  # the sample being detected
+        for o in range(nch):
+            la_x[w, o] = buf[t, o]
+        for o in range(nch):
+            peak = abs(la_x[ci, o])
+            if outs[L.OP_LIM_TP, o] != 0.0:
+                # Inter-sample peak between ci and ci+1; the one between
+                # ci-1 and ci was found one sample ago.
+                base = ci - d + 1
+                between = 0.0
+                for p in range(3):
+                    acc = 0.0
+                    for k in range(L.TP_TAPS):
+                        acc += tp_fir[p, k] * la_x[(base + k) & mask, o]
+                    between = max(between, abs(acc))
+                peak = max(peak, between, outs[L.OS_TP_PREV, o])
+                outs[L.OS_TP_PREV, o] = between
+            ceil = outs[L.OP_LIM_CEIL, o]
+            greq = ceil / peak if peak > ceil else 1.0
+            la_g[ci, o] = greq if outs[L.OP_LIM_ON, o] != 0.0 else 1.0
+        for o in range(nch):
+            link = int(outs[L.OP_LIM_LINK, o])
+            if link >= 0:
+                la_g[ci, o] = min(la_g[ci, o], la_g[ci, link])
+        for o in range(nch):
+            g = la_g[ci, o]
+            prefix = g if pos == 0 else min(outs[L.OS_PREFIX, o], g)
+            outs[L.OS_PREFIX, o] = prefix
+            h = prefix if pos == win - 1 else min(prefix, la_s[pos + 1, o])
+            old = la_h[(ci - win) & mask, o]
+            la_h[ci, o] = h
+            box = outs[L.OS_BOX, o] + h - old
+            outs[L.OS_BOX, o] = box
+            avg = box / win
+            gl = outs[L.OS_LIM_G, o]
+            gl = avg if avg < gl else gl + (avg - gl) * outs[L.OP_LIM_REL, o]
+            outs[L.OS_LIM_G, o] = gl
+            outs[L.OM_LIM_GR, o] = min(outs[L.OM_LIM_GR, o], gl)
+            buf[t, o] = la_x[(w - lookahead) & mask, o] * gl
+        if pos == win - 1:
+            # Block of W required gains complete: its suffix minima serve
+            # the windows of the next W samples.
+            for o in range(nch):
+                m = 1.0
+                for j in range(win - 1, -1, -1):
+                    m = min(m, la_g[(ci - (win - 1 - j)) & mask, o])
+                    la_s[j, o] = m
+            pos = 0
+        else:
+            pos += 1
+    glob[L.G_LA_W] = (w0 + n) & mask
+    glob[L.G_LIM_POS] = pos
+
+
+# ---------------------------------------------------------------------------
+# Sources, mixing, meters.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def oscillator(buf, col, glob, hdr, n):
+    """Sine or pink noise (Kellet's filter) into ``buf[:, col]``."""
+    kind = glob[L.G_OSC_TYPE]
+    if kind == 1.0:
+        inc = glob[L.G_OSC_FREQ] / glob[L.G_SR]
+        ph = glob[L.G_OSC_PHASE]
+        for t in range(n):
+            buf[t, col] = math.sin(2.0 * math.pi * ph)
+            ph += inc
+            ph -= math.floor(ph)
+        glob[L.G_OSC_PHASE] = ph
+    elif kind == 2.0:
+        s = hdr[L.H_RNG]
+        p = L.G_PINK
+        for t in range(n):
+            s ^= s << 13
+            s ^= (s >> 7) & 0x01FFFFFFFFFFFFFF
+            s ^= s << 17
+            white = ((s >> 11) & 0xFFFFFFFFFFFFF) * (2.0 / 4503599627370496.0) - 1.0
+            glob[p] = 0.99886 * glob[p] + white * 0.0555179
+            glob[p + 1] = 0.99332 * glob[p + 1] + white * 0.0750759
+            glob[p + 2] = 0.96900 * glob[p + 2] + white * 0.1538520
+            glob[p + 3] = 0.86650 * glob[p + 3] + white * 0.3104856
+            glob[p + 4] = 0.55000 * glob[p + 4] + white * 0.5329522
+            glob[p + 5] = -0.7616 * glob[p + 5] - white * 0.0168980
+            acc = glob[p] + glob[p + 1] + glob[p + 2] + glob[p + 3] + glob[p + 4]
+            buf[t, col] = (acc + glob[p + 5] + glob[p + 6] + white * 0.5362) * 0.11
+            glob[p + 6] = white * 0.115926
+        hdr[L.H_RNG] = s
+    else:
+        for t in range(n):
+            buf[t, col] = 0.0
+
+
+@kernel
+def mix_matrix(src, dst, mix, glob, n, nrows, ncols):
+    """``dst[t, :] = src[t, :] @ gains``, gains ramping to their targets."""
+    cur = mix[L.C_CUR]
+    step = mix[L.C_STEP]
+    left = int(glob[L.G_MIX_LEFT])
+    for t in range(n):
+        if left > 0:
+            left -= 1
+            if left == 0:
+                copy_into(cur, mix[L.C_TGT])
+            else:
+                for r in range(nrows):
+                    for c in range(ncols):
+                        cur[r, c] += step[r, c]
+        for c in range(ncols):
+            dst[t, c] = 0.0
+        for r in range(nrows):
+            x = src[t, r]
+            if x != 0.0:
+                for c in range(ncols):
+                    dst[t, c] += x * cur[r, c]
+    glob[L.G_MIX_LEFT] = left
+
+
+@kernel
+def meter_bank(buf, fields, f_peak, f_ms, f_rms, ms_coef, n, nch):
+    """Peak since the last reset and a 300 ms RMS, per channel."""
+    peak = fields[f_peak]
+    ms = fields[f_ms]
+    for t in range(n):
+        for c in range(nch):
+            x = buf[t, c]
+            ms[c] += (x * x - ms[c]) * ms_coef
+            peak[c] = max(peak[c], abs(x))
+    for c in range(nch):
+        fields[f_rms, c] = max(fields[f_rms, c], math.sqrt(ms[c]))
+
+
+@kernel
+def reset_meters(ins, outs):
+    """Start new peak/GR accumulation periods (the reader asked)."""
+    for c in range(ins.shape[1]):
+        ins[L.IM_PEAK, c] = 0.0
+        ins[L.IM_RMS, c] = 0.0
+        ins[L.IM_GATE_GR, c] = 1.0
+        ins[L.IM_COMP_GR, c] = 0.0
+    for o in range(outs.shape[1]):
+        outs[L.OM_PEAK, o] = 0.0
+        outs[L.OM_RMS, o] = 0.0
+        outs[L.OM_LIM_GR, o] = 1.0
+
+
+@kernel
+def reset_dsp_state(state):
+    """Clear every filter, delay and dynamics state (parameters are kept)."""
+    glob, ins, outs = state[L.A_GLOB], state[L.A_INS], state[L.A_OUTS]
+    state[L.A_BQ_IN_Z][:] = 0.0
+    state[L.A_BQ_OUT_Z][:] = 0.0
+    state[L.A_DLY_IN][:] = 0.0
+    state[L.A_DLY_OUT][:] = 0.0
+    state[L.A_LA_X][:] = 0.0
+    state[L.A_LA_G][:] = 1.0
+    state[L.A_LA_H][:] = 1.0
+    state[L.A_LA_S][:] = 1.0
+    glob[L.G_LIM_POS] = 0.0
+    for o in range(outs.shape[1]):
+        outs[L.OS_BOX, o] = glob[L.G_LOOKAHEAD] - L.TP_DELAY + 1.0
+        outs[L.OS_LIM_G, o] = 1.0
+        outs[L.OS_TP_PREV, o] = 0.0
+    for c in range(ins.shape[1]):
+        ins[L.IS_GATE_ENV, c] = 0.0
+        ins[L.IS_COMP_G, c] = 0.0
+        ins[L.IS_MS, c] = 0.0
+
+
+# ---------------------------------------------------------------------------
+# One block.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def process_chunk(state, hdr, inp, out, off, n):
+    """Process frames ``off .. off+n`` (n <= max block) of interleaved I/O."""
+    glob = state[L.A_GLOB]
+    ins = state[L.A_INS]
+    outs = state[L.A_OUTS]
+    bq_in = state[L.A_BQ_IN]
+    bq_in_z = state[L.A_BQ_IN_Z]
+    bq_in_ramp = state[L.A_BQ_IN_RAMP]
+    bq_out = state[L.A_BQ_OUT]
+    bq_out_z = state[L.A_BQ_OUT_Z]
+    bq_out_ramp = state[L.A_BQ_OUT_RAMP]
+    mix = state[L.A_MIX]
+    dly_in = state[L.A_DLY_IN]
+    dly_out = state[L.A_DLY_OUT]
+    la_x = state[L.A_LA_X]
+    la_g = state[L.A_LA_G]
+    la_h = state[L.A_LA_H]
+    la_s = state[L.A_LA_S]
+    work_in = state[L.A_WORK_IN]
+    work_out = state[L.A_WORK_OUT]
+    work_gr = state[L.A_WORK_GR]
+    in_map = state[L.A_IN_MAP]
+    out_map = state[L.A_OUT_MAP]
+    tp_fir = state[L.A_TP_FIR]
+    ni = ins.shape[1]
+    no = outs.shape[1]
+    nm = mix.shape[2]
+    # Inputs: route physical channels, refuse NaN/Inf/absurd values.
+    for t in range(n):
+        for c in range(ni):
+            work_in[t, c] = 0.0
+    for p in range(inp.shape[1]):
+        c = in_map[p]
+        if c >= 0:
+            for t in range(n):
+                x = np.float64(inp[off + t, p])
+                if not abs(x) < SANE:
+                    x = 0.0
+                work_in[t, c] = x
+    for t in range(n):
+        for c in range(ni):
+            if work_in[t, c] >= 1.0 or work_in[t, c] <= -1.0:
+                ins[L.IM_CLIP, c] += 1.0
+    left = glob[L.G_GAIN_LEFT]
+    ramp_in = ramped_gain(work_in, ins[L.IS_GAIN], ins[L.IS_GAIN_STEP], ins[L.IP_GAIN],
+                          left, n, ni)  # fmt: skip
+    meter_bank(work_in, ins, L.IM_PEAK, L.IS_MS, L.IM_RMS, glob[L.G_MS_COEF], n, ni)
+    w_dly = int(glob[L.G_DLY_W])
+    xf_step = 1.0 / glob[L.G_GAIN_RAMP]
+    delay_bank(work_in, dly_in, ins, L.IP_DELAY, L.IS_D_OLD, L.IS_D_NEW, L.IS_D_XF,
+               w_dly, xf_step, n, ni)  # fmt: skip
+    biquad_bank(work_in, bq_in, bq_in_z, bq_in_ramp, 0, L.N_HPF, n, ni)
+    gate_bank(work_in, ins, n, ni)
+    compressor_bank(work_in, ins, work_gr, n, ni)
+    biquad_bank(work_in, bq_in, bq_in_z, bq_in_ramp, L.N_HPF, L.S_IN, n, ni)
+    oscillator(work_in, ni, glob, hdr, n)
+    mix_matrix(work_in, work_out, mix, glob, n, ni + 1, nm)
+    # Outputs: EQ + notches, master gain, limiter, alignment delay.
+    biquad_bank(work_out, bq_out, bq_out_z, bq_out_ramp, 0, L.S_OUT, n,
+                bq_out.shape[3])  # fmt: skip
+    ramped_gain(work_out, outs[L.OS_GAIN], outs[L.OS_GAIN_STEP], outs[L.OP_GAIN], left,
+                n, no)  # fmt: skip
+    glob[L.G_GAIN_LEFT] = ramp_in
+    limiter_bank(work_out, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, no)
+    delay_bank(work_out, dly_out, outs, L.OP_DELAY, L.OS_D_OLD, L.OS_D_NEW, L.OS_D_XF,
+               w_dly, xf_step, n, no)  # fmt: skip
+    glob[L.G_DLY_W] = (w_dly + n) & (dly_in.shape[0] - 1)
+    meter_bank(work_out, outs, L.OM_PEAK, L.OS_MS, L.OM_RMS, glob[L.G_MS_COEF], n, no)
+    # Safety clip on every output; count what it had to touch.
+    fault = False
+    for t in range(n):
+        for o in range(no):
+            y = work_out[t, o]
+            ceil = outs[L.OP_LIM_CEIL, o] if outs[L.OP_LIM_ON, o] != 0.0 else 1.0
+            if not abs(y) <= ceil:
+                if y != y:
+                    fault = True
+                    y = 0.0
+                else:
+                    y = ceil if y > 0.0 else -ceil
+                outs[L.OM_CLIPS, o] += 1.0
+            work_out[t, o] = y
+    for p in range(out.shape[1]):
+        o = out_map[p]
+        for t in range(n):
+            out[off + t, p] = np.float32(work_out[t, o]) if o >= 0 else np.float32(0.0)
+    return fault
+
+
+@kernel
+def process_block(state, hdr, inp, out):
+    """Process one block of interleaved float32 I/O (any number of frames)."""
+    ins, outs = state[L.A_INS], state[L.A_OUTS]
+    work_in = state[L.A_WORK_IN]
+    seq = load_acquire(hdr, L.H_SEQ)
+    if seq != hdr[L.H_ACK]:
+        take_change_set(hdr, state)
+        store_release(hdr, L.H_ACK, seq)
+    req = load_acquire(hdr, L.H_METER_REQ)
+    if req != hdr[L.H_METER_ACK]:
+        reset_meters(ins, outs)
+        store_release(hdr, L.H_METER_ACK, req)
+    frames = out.shape[0]
+    chunk = work_in.shape[0]
+    fault = False
+    off = 0
+    while off < frames:
+        n = min(chunk, frames - off)
+        fault |= process_chunk(state, hdr, inp, out, off, n)
+        off += n
+    if fault:
+        reset_dsp_state(state)
+        hdr[L.H_FAULTS] += 1
+    hdr[L.H_FRAMES] += frames
+    hdr[L.H_CLOCK] += frames
+    store_release(hdr, L.H_BLOCKS, hdr[L.H_BLOCKS] + 1)
+
+
+@kernel
+def _state_from_header(hdr):
+    """Rebuild the tuple of arrays from the addresses in the header."""
+    ni = hdr[L.H_NI]
+    no = hdr[L.H_NB] + 4
+    nm = no
+    nl = hdr[L.H_N_LANES]
+    blk = hdr[L.H_MAX_BLOCK]
+    dly = hdr[L.H_DLY_RING]
+    la = hdr[L.H_LA_RING]
+
+    def f64(k, shape):
+        return carray(f64_pointer(hdr[L.H_ADDR + k]), shape)
+
+    def i64(k, shape):
+        return carray(i64_pointer(hdr[L.H_ADDR + k]), shape)
+
+    return (
+        f64(0, (L.N_GLOB,)),
+        f64(1, (L.N_IN_FIELDS, ni)),
+        f64(2, (L.N_OUT_FIELDS, no)),
+        f64(3, (3, L.S_IN, 5, ni)),
+        f64(4, (L.S_IN, 2, ni)),
+        f64(5, (L.S_IN,)),
+        f64(6, (3, L.S_OUT, 5, nl)),
+        f64(7, (L.S_OUT, 2, nl)),
+        f64(8, (L.S_OUT,)),
+        f64(9, (3, ni + 1, nm)),
+        f64(10, (dly, ni)),
+        f64(11, (dly, no)),
+        f64(12, (la, no)),
+        f64(13, (la, no)),
+        f64(14, (la, no)),
+        f64(15, (la, no)),
+        f64(16, (blk, ni + 1)),
+        f64(17, (blk, max(nm, nl))),
+        f64(18, (blk, ni)),
+        i64(19, (hdr[L.H_PHYS_IN],)),
+        i64(20, (hdr[L.H_PHYS_OUT],)),
+        f64(21, (3, L.TP_TAPS)),
+        i64(22, (L.HIST_US,)),
+        f64(23, (L.N_GLOB_PARAMS,)),
+        f64(24, (L.N_IN_PARAMS, ni)),
+        f64(25, (L.N_OUT_PARAMS, no)),
+        f64(26, (L.S_IN, 5, ni)),
+        f64(27, (L.S_OUT, 5, nl)),
+        f64(28, (ni + 1, nm)),
+    )
+
+
+CALLBACK_SIG = types.int32(
+    types.voidptr, types.voidptr, types.uint64, types.voidptr, types.uint64,
+    types.voidptr,
+)  # fmt: skip
+
+
+@cfunc(CALLBACK_SIG, cache=True, nopython=True, error_model="numpy")
+def audio_callback(inp_ptr, out_ptr, frames, time_info, status, user_data):
+    """The PortAudio stream callback: ``user_data`` is the engine header."""
+    t0 = cycle_counter()
+    fpu = flush_denormals()
+    hdr = carray(user_data, (L.N_HDR,), np.int64)
+    state = _state_from_header(hdr)
+    inp = carray(inp_ptr, (frames, hdr[L.H_PHYS_IN]), np.float32)
+    out = carray(out_ptr, (frames, hdr[L.H_PHYS_OUT]), np.float32)
+    if status & XRUN_FLAGS:
+        hdr[L.H_XRUNS] += 1
+    process_block(state, hdr, inp, out)
+    restore_fpu(fpu)
+    dt = cycle_counter() - t0
+    hdr[L.H_CB_MIN] = min(hdr[L.H_CB_MIN], dt)
+    hdr[L.H_CB_MAX] = max(hdr[L.H_CB_MAX], dt)
+    hdr[L.H_CB_SUM] += dt
+    us = dt // max(1, hdr[L.H_TSC_MHZ])
+    state[L.A_HIST][min(us, L.HIST_US - 1)] += 1
+    return 0
+
+
+@kernel
+def read_cycle_counter():
+    """The cycle counter the callback times itself with (for calibration)."""
+    return cycle_counter()
+
+
+@kernel
+def bump_sequence(hdr, idx):
+    """Publish: ``hdr[idx] += 1`` with release ordering (control plane side)."""
+    store_release(hdr, idx, hdr[idx] + 1)

@@ -1,0 +1,307 @@
+"""Memory layout shared by the control plane and the audio plane.
+
+All engine memory is allocated once, here, before audio starts. The audio
+callback receives one pointer (``hdr``, an int64 array) and finds every
+other array through the addresses stored in it. Field indices below are the
+only vocabulary the two planes share; nothing else crosses between them.
+
+Parameters travel control -> audio through a mailbox: the control plane
+fills the ``mail_*`` arrays, then bumps ``hdr[H_SEQ]`` with release
+ordering; the callback, at the next block boundary, sees ``H_SEQ != H_ACK``,
+takes the whole set at once and stores ``H_ACK``. The control plane never
+writes the mailbox while ``H_SEQ != H_ACK``, so a set is never half-read.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# --- int64 header: protocol, counters, addresses ----------------------------
+H_SEQ = 0  # change sets published by the control plane
+H_ACK = 1  # change sets taken by the audio plane
+H_METER_REQ = 2  # meter resets requested by the reader
+H_METER_ACK = 3  # meter resets done by the audio plane
+H_BLOCKS = 4  # callbacks run
+H_FRAMES = 5  # frames processed
+H_XRUNS = 6  # blocks PortAudio flagged as under/overflow
+H_CB_MIN = 7  # callback time, CPU cycles
+H_CB_MAX = 8
+H_CB_SUM = 9
+H_RNG = 10  # xorshift state for the pink-noise oscillator
+H_FAULTS = 11  # blocks whose output went non-finite (state was reset)
+H_CLOCK = 12  # absolute sample counter (drives the meter and ramp clocks)
+H_NI = 13  # dims: inputs, buses, physical ins/outs, ring sizes
+H_NB = 14
+H_PHYS_IN = 15
+H_PHYS_OUT = 16
+H_MAX_BLOCK = 17
+H_DLY_RING = 18
+H_LA_RING = 19
+H_TSC_MHZ = 20  # cycle-counter ticks per microsecond
+H_N_LANES = 21  # output filter-bank width
+H_ADDR = 22  # first array address; one slot per name in ARRAYS
+ARRAYS = (
+    "glob", "ins", "outs", "bq_in", "bq_in_z", "bq_in_ramp", "bq_out", "bq_out_z",
+    "bq_out_ramp", "mix", "dly_in", "dly_out", "la_x", "la_g", "la_h", "la_s",
+    "work_in", "work_out", "work_gr", "in_map", "out_map", "tp_fir", "hist",
+    "mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out", "mail_mix",
+)  # fmt: skip
+# Position of each array in the state tuple the kernels take.
+(
+    A_GLOB, A_INS, A_OUTS, A_BQ_IN, A_BQ_IN_Z, A_BQ_IN_RAMP, A_BQ_OUT, A_BQ_OUT_Z,
+    A_BQ_OUT_RAMP, A_MIX, A_DLY_IN, A_DLY_OUT, A_LA_X, A_LA_G, A_LA_H, A_LA_S,
+    A_WORK_IN, A_WORK_OUT, A_WORK_GR, A_IN_MAP, A_OUT_MAP, A_TP_FIR, A_HIST,
+    A_MAIL_GLOB, A_MAIL_INS, A_MAIL_OUTS, A_MAIL_BQ_IN, A_MAIL_BQ_OUT, A_MAIL_MIX,
+) = range(len(ARRAYS))  # fmt: skip
+N_HDR = H_ADDR + len(ARRAYS)
+
+# --- glob: engine-wide scalars ----------------------------------------------
+G_OSC_TYPE = 0  # param: 0 off, 1 sine, 2 pink noise
+G_OSC_FREQ = 1  # param: Hz
+N_GLOB_PARAMS = 2
+G_SR = 2  # sample rate
+G_GAIN_RAMP = 3  # samples a gain change takes
+G_COEF_RAMP = 4  # samples a filter change takes
+G_LOOKAHEAD = 5  # limiter latency in samples (detector delay included)
+G_TP_DELAY = 6  # true-peak detector delay, samples
+G_MIX_LEFT = 7  # matrix ramp samples left
+G_GAIN_LEFT = 8  # strip gain ramps samples left
+G_OSC_PHASE = 9
+G_PINK = 10  # 7 pink-noise filter states
+G_DLY_W = 17  # delay-line write index
+G_LA_W = 18  # limiter ring write index
+G_MS_COEF = 19  # RMS meter smoothing per sample
+G_LIM_POS = 20  # position in the limiter's sliding-minimum block
+N_GLOB = 21
+
+# --- ins: per input channel, [field, channel] -------------------------------
+IP_GAIN = 0  # trim x polarity, linear
+IP_DELAY = 1  # samples
+IP_GATE_ON = 2
+IP_GATE_THR = 3  # linear
+IP_GATE_RANGE = 4  # linear gain when closed
+IP_GATE_ATT = 5  # one-pole coefficients per sample
+IP_GATE_HOLD = 6  # samples
+IP_GATE_REL = 7
+IP_COMP_ON = 8
+IP_COMP_THR = 9  # dB
+IP_COMP_RATIO = 10
+IP_COMP_KNEE = 11  # dB
+IP_COMP_ATT = 12
+IP_COMP_REL = 13
+IP_COMP_MAKEUP = 14  # dB
+N_IN_PARAMS = 15
+IS_GAIN = 15  # current trim gain and its ramp step
+IS_GAIN_STEP = 16
+IS_D_OLD = 17  # delay crossfade: old tap, new tap, position 0..1
+IS_D_NEW = 18
+IS_D_XF = 19
+IS_GATE_ENV = 20
+IS_GATE_G = 21
+IS_GATE_HOLD = 22
+IS_COMP_G = 23  # smoothed gain, dB
+IS_MS = 24  # running mean square of the input meter
+IM_PEAK = 25  # meters: since the last reset
+IM_RMS = 26
+IM_GATE_GR = 27  # lowest gate gain, linear
+IM_COMP_GR = 28  # lowest compressor gain, dB (<= 0)
+IM_CLIP = 29  # input samples at or above full scale
+N_IN_FIELDS = 30
+
+# --- outs: per output (buses, main L, main R, cue L, cue R) -----------------
+OP_GAIN = 0  # master fader x mute, linear
+OP_DELAY = 1  # alignment delay, samples
+OP_LIM_ON = 2
+OP_LIM_CEIL = 3  # linear
+OP_LIM_REL = 4  # one-pole coefficient per sample
+OP_LIM_TP = 5  # 1: true-peak detection (4x oversampled)
+OP_LIM_LINK = 6  # output whose limiter gain this one shares (stereo), or -1
+N_OUT_PARAMS = 7
+OS_GAIN = 7
+OS_GAIN_STEP = 8
+OS_D_OLD = 9
+OS_D_NEW = 10
+OS_D_XF = 11
+OS_LIM_G = 12
+OS_BOX = 13  # running sum of the limiter's box filter
+OS_PREFIX = 14  # running minimum of the limiter's current block
+OS_TP_PREV = 15  # last inter-sample peak
+OS_MS = 16
+OM_PEAK = 17
+OM_RMS = 18
+OM_LIM_GR = 19  # lowest limiter gain, linear
+OM_CLIPS = 20  # samples the safety clip had to touch
+N_OUT_FIELDS = 21
+
+# --- biquad banks ------------------------------------------------------------
+N_HPF = 2  # two sections: 12 or 24 dB/oct
+N_IN_EQ = 4
+N_OUT_EQ = 6
+N_NOTCH = 16
+S_IN = N_HPF + N_IN_EQ
+S_OUT = N_OUT_EQ + N_NOTCH
+C_CUR, C_TGT, C_STEP = 0, 1, 2  # first axis of bq_* and mix
+
+HIST_US = 4096  # callback-time histogram: 1 us bins, last bin = overflow
+TP_TAPS = 12  # per phase of the 4x true-peak interpolator
+TP_DELAY = TP_TAPS // 2
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def true_peak_fir() -> np.ndarray:
+    """Phases 1..3 of a 4x interpolator (Kaiser-windowed sinc), [3, TP_TAPS].
+
+    Tap k of a phase multiplies ``x[c - TP_DELAY + 1 + k]`` and yields the
+    value at ``c + phase/4``.
+    """
+    k = np.arange(TP_TAPS) - (TP_DELAY - 1)
+    window = np.kaiser(4 * TP_TAPS + 1, 7.0)
+    fir = np.empty((3, TP_TAPS))
+    for p in range(1, 4):
+        t = k - p / 4.0
+        w = window[(t * 4 + 2 * TP_TAPS).round().astype(int)]
+        h = np.sinc(t) * w
+        fir[p - 1] = h / h.sum()
+    return fir
+
+
+@dataclass(frozen=True)
+class Dims:
+    """Sizes fixed when the engine starts."""
+
+    n_in: int = 32
+    n_bus: int = 16
+    sample_rate: int = 48000
+    max_block: int = 1024
+    phys_in: int = 32
+    phys_out: int = 20
+    lookahead_ms: float = 1.0
+    max_delay_ms: float = 500.0
+
+    @property
+    def n_out(self) -> int:
+        """Outputs: the buses, main L, main R, cue L, cue R.
+
+        Every output runs the same chain (EQ, notches, gain, limiter,
+        delay), so all of them carry the same latency and stay aligned.
+        """
+        return self.n_bus + 4
+
+    @property
+    def n_mix(self) -> int:
+        """Matrix columns: one per output."""
+        return self.n_out
+
+    @property
+    def n_out_lanes(self) -> int:
+        """Output filter-bank width: whole vectors, so no scalar tail loop."""
+        return -(-self.n_out // 8) * 8
+
+    @property
+    def main_l(self) -> int:
+        return self.n_bus
+
+    @property
+    def cue_l(self) -> int:
+        return self.n_bus + 2
+
+    @property
+    def lookahead(self) -> int:
+        """Limiter latency in samples, at least the true-peak detector's."""
+        return max(TP_DELAY + 1, round(self.lookahead_ms * self.sample_rate / 1000))
+
+
+@dataclass
+class EngineMemory:
+    """Every array the audio plane touches, allocated once."""
+
+    dims: Dims
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    hdr: np.ndarray = field(default_factory=lambda: np.zeros(N_HDR, np.int64))
+
+    def __post_init__(self) -> None:
+        d = self.dims
+        ni, no, nm, nl = d.n_in, d.n_out, d.n_mix, d.n_out_lanes
+        dly = _pow2_at_least(round(d.max_delay_ms * d.sample_rate / 1000) + 2)
+        la = _pow2_at_least(d.lookahead + TP_TAPS + 2)
+        shapes = {
+            "glob": (N_GLOB,),
+            "ins": (N_IN_FIELDS, ni),
+            "outs": (N_OUT_FIELDS, no),
+            "bq_in": (3, S_IN, 5, ni),
+            "bq_in_z": (S_IN, 2, ni),
+            "bq_in_ramp": (S_IN,),
+            "bq_out": (3, S_OUT, 5, nl),
+            "bq_out_z": (S_OUT, 2, nl),
+            "bq_out_ramp": (S_OUT,),
+            "mix": (3, ni + 1, nm),
+            "dly_in": (dly, ni),
+            "dly_out": (dly, no),
+            "la_x": (la, no),
+            "la_g": (la, no),
+            "la_h": (la, no),
+            "la_s": (la, no),
+            "work_in": (d.max_block, ni + 1),
+            "work_out": (d.max_block, max(nm, nl)),
+            "work_gr": (d.max_block, ni),
+            "in_map": (d.phys_in,),
+            "out_map": (d.phys_out,),
+            "tp_fir": (3, TP_TAPS),
+            "hist": (HIST_US,),
+            "mail_glob": (N_GLOB_PARAMS,),
+            "mail_ins": (N_IN_PARAMS, ni),
+            "mail_outs": (N_OUT_PARAMS, no),
+            "mail_bq_in": (S_IN, 5, ni),
+            "mail_bq_out": (S_OUT, 5, nl),
+            "mail_mix": (ni + 1, nm),
+        }
+        ints = {"in_map", "out_map", "hist"}
+        for name in ARRAYS:
+            dtype = np.int64 if name in ints else np.float64
+            self.arrays[name] = np.zeros(shapes[name], dtype)
+        h = self.hdr
+        h[H_NI], h[H_NB] = ni, d.n_bus
+        h[H_PHYS_IN], h[H_PHYS_OUT] = d.phys_in, d.phys_out
+        h[H_MAX_BLOCK], h[H_DLY_RING], h[H_LA_RING] = d.max_block, dly, la
+        h[H_N_LANES] = nl
+        h[H_RNG] = 0x2545F4914F6CDD1D
+        h[H_CB_MIN] = np.iinfo(np.int64).max
+        for k, name in enumerate(ARRAYS):
+            h[H_ADDR + k] = self.arrays[name].ctypes.data
+        a = self.arrays
+        a["in_map"][:] = [c if c < ni else -1 for c in range(d.phys_in)]
+        a["out_map"][:] = [o if o < nm else -1 for o in range(d.phys_out)]
+        a["tp_fir"][:] = true_peak_fir()
+        g = a["glob"]
+        g[G_SR] = d.sample_rate
+        g[G_GAIN_RAMP] = max(1, round(0.010 * d.sample_rate))
+        g[G_COEF_RAMP] = max(1, round(0.020 * d.sample_rate))
+        g[G_LOOKAHEAD] = d.lookahead
+        g[G_TP_DELAY] = TP_DELAY
+        g[G_MS_COEF] = 1.0 - np.exp(-1.0 / (0.3 * d.sample_rate))
+        for bank in ("bq_in", "bq_out"):
+            a[bank][:, :, 0, :] = 1.0  # identity filters: b0 = 1
+            a[bank][C_STEP] = 0.0
+        a["mail_bq_in"][:, 0, :] = 1.0
+        a["mail_bq_out"][:, 0, :] = 1.0
+        a["ins"][IM_GATE_GR] = 1.0
+        a["outs"][OM_LIM_GR] = 1.0
+        a["outs"][OS_LIM_G] = 1.0
+        a["outs"][OS_BOX] = d.lookahead - TP_DELAY + 1
+        a["la_g"][:] = 1.0
+        a["la_h"][:] = 1.0
+        a["la_s"][:] = 1.0
+        a["outs"][OP_LIM_LINK] = -1
+        a["mail_outs"][OP_LIM_LINK] = -1
+
+    def state(self) -> tuple:
+        """The arrays in ARRAYS order, as the kernels take them."""
+        return tuple(self.arrays[name] for name in ARRAYS)
+
+    @property
+    def latency(self) -> int:
+        """Samples from input to every output (alignment delays excluded)."""
+        return self.dims.lookahead

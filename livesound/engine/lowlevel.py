@@ -1,0 +1,141 @@
+"""Machine-level helpers for the audio plane, as numba intrinsics.
+
+Numba has no atomics or fences of its own. The publication protocol between
+the control plane and the audio callback needs acquire/release ordering, the
+callback needs to turn the addresses in its user data back into arrays, and
+the engine times its callback with the CPU's cycle counter. Each helper here
+compiles to one or two LLVM instructions: no calls, no allocation.
+"""
+
+import platform
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+
+def _element_pointer(context, builder, arrty, arr, idx):
+    ary = context.make_array(arrty)(context, builder, arr)
+    return cgutils.get_item_pointer(context, builder, arrty, ary, [idx])
+
+
+@intrinsic
+def load_acquire(typingctx, arr, idx):
+    """``arr[idx]`` of an int64 array, with acquire ordering."""
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        return builder.load_atomic(ptr, ordering="acquire", align=8)
+
+    return types.int64(arr, idx), codegen
+
+
+@intrinsic
+def store_release(typingctx, arr, idx, value):
+    """``arr[idx] = value`` on an int64 array, with release ordering."""
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        val = context.cast(builder, args[2], sig.args[2], types.int64)
+        builder.store_atomic(val, ptr, ordering="release", align=8)
+        return context.get_dummy_value()
+
+    return types.void(arr, idx, value), codegen
+
+
+def _pointer_intrinsic(elem):
+    @intrinsic
+    def as_pointer(typingctx, address):
+        def codegen(context, builder, sig, args):
+            lltype = context.get_value_type(elem)
+            return builder.inttoptr(args[0], lltype.as_pointer())
+
+        return types.CPointer(elem)(address), codegen
+
+    return as_pointer
+
+
+f64_pointer = _pointer_intrinsic(types.float64)
+i64_pointer = _pointer_intrinsic(types.int64)
+
+
+@intrinsic
+def cycle_counter(typingctx):
+    """The CPU's timestamp counter (monotonic on constant-TSC machines)."""
+
+    def codegen(context, builder, sig, args):
+        fnty = ir.FunctionType(ir.IntType(64), [])
+        fn = cgutils.get_or_insert_function(
+            builder.module, fnty, "llvm.readcyclecounter"
+        )
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+@intrinsic
+def flush_denormals(typingctx):
+    """Set FTZ and DAZ in this thread's MXCSR; return the previous MXCSR.
+
+    Denormal arithmetic is 10-100x slower on x86; decaying filter states hit
+    it after every note. On other CPUs this is a no-op returning 0.
+    """
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        if not X86:
+            return ir.Constant(i32, 0)
+        slot = cgutils.alloca_once(builder, i32)
+        raw = builder.bitcast(slot, ir.IntType(8).as_pointer())
+        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
+        st = cgutils.get_or_insert_function(
+            builder.module, fnty, "llvm.x86.sse.stmxcsr"
+        )
+        ld = cgutils.get_or_insert_function(
+            builder.module, fnty, "llvm.x86.sse.ldmxcsr"
+        )
+        builder.call(st, [raw])
+        old = builder.load(slot)
+        builder.store(builder.or_(old, ir.Constant(i32, 0x8040)), slot)
+        builder.call(ld, [raw])
+        return old
+
+    return types.int32(), codegen
+
+
+@intrinsic
+def restore_fpu(typingctx, old):
+    """Restore the MXCSR returned by :func:`flush_denormals`."""
+
+    def codegen(context, builder, sig, args):
+        if X86:
+            i32 = ir.IntType(32)
+            slot = cgutils.alloca_once(builder, i32)
+            builder.store(args[0], slot)
+            raw = builder.bitcast(slot, ir.IntType(8).as_pointer())
+            fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
+            ld = cgutils.get_or_insert_function(
+                builder.module, fnty, "llvm.x86.sse.ldmxcsr"
+            )
+            builder.call(ld, [raw])
+        return context.get_dummy_value()
+
+    return types.void(old), codegen
+
+
+def _bitcast_intrinsic(src, dst):
+    @intrinsic
+    def bitcast(typingctx, value):
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], context.get_value_type(dst))
+
+        return dst(src), codegen
+
+    return bitcast
+
+
+f64_bits = _bitcast_intrinsic(types.float64, types.int64)
+bits_f64 = _bitcast_intrinsic(types.int64, types.float64)

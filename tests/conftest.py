@@ -1,0 +1,39 @@
+"""Shared pytest fixtures.
+
+Each section below is self-contained; add new fixtures in their own section.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# ---------------------------------------------------------------------------
+# JACK server: a private jackd (dummy backend, 48 kHz, 64 frames, 8 in / 8 out)
+# that PortAudio/sounddevice in this process can open streams on.
+# Process, wait and PortAudio logic live in tests/jackserver.py.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory):
+    """A running JACK server, as seen by PortAudio.
+
+    Yields a ``jackserver.JackServer`` with ``device`` (PortAudio device index),
+    ``name``, ``samplerate``, ``blocksize``, ``server_name``, ``xruns()`` and
+    ``client_xruns()``.  jackd's logs go to the pytest temp dir ``jackd*``.
+    If jackd cannot be started, the requesting tests fail when ``CI`` is set
+    and are skipped otherwise.
+    """
+    from jackserver import JackServerError, running_in_ci, start_jack_server
+
+    try:
+        server = start_jack_server(log_dir=tmp_path_factory.mktemp("jackd"))
+    except JackServerError as exc:
+        message = f"no JACK server: {exc}"
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    try:
+        yield server
+    finally:
+        server.close()
