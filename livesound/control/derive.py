@@ -212,7 +212,7 @@ class Topology:
             row[self.cue_l], row[self.cue_r] = row[self.main_l], row[self.main_r]
         return row
 
-    def oscillator(self, v: Values) -> tuple[np.ndarray, float, float]:
+    def oscillator(self, v: Values, soloing: bool) -> tuple[np.ndarray, float, float]:
         """Matrix row of the oscillator, its type code and frequency."""
         row = np.zeros(self.n_out)
         if not v["/ls/osc/on"]:
@@ -229,4 +229,6 @@ class Topology:
                 row[self.main_l] = g
             if side in (1, 2):
                 row[self.main_r] = g
+        if not soloing:
+            row[self.cue_l], row[self.cue_r] = row[self.main_l], row[self.main_r]
         return row, 1.0 + v["/config/osc/type"], v["/config/osc/f1"]

@@ -169,8 +169,8 @@ class Mixer:
         soloing = topo.soloing(v)
         for c in ins if rows else kinds.get("row", ()):
             st["mail_mix"][c] = topo.matrix_row(v, c, soloing)
-        if everything or links or ("osc",) in dirty:
-            row, kind, freq = topo.oscillator(v)
+        if rows or ("osc",) in dirty:
+            row, kind, freq = topo.oscillator(v, soloing)
             st["mail_mix"][n_in] = row
             st["mail_glob"][L.G_OSC_TYPE] = kind
             st["mail_glob"][L.G_OSC_FREQ] = freq

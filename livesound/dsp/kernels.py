@@ -17,7 +17,12 @@ from numba import carray, cfunc, njit, types
 from livesound.engine import layout as L
 from livesound.engine.lowlevel import (
     bits_f64,
+    call_int_function,
+    call_stream_callback,
+    clock_gettime_at,
+    clock_nanosleep_at,
     cycle_counter,
+    f32_pointer,
     f64_bits,
     f64_pointer,
     flush_denormals,
@@ -633,6 +638,15 @@ def process_chunk(state, hdr, inp, out, off, n):
                     y = ceil if y > 0.0 else -ceil
                 outs[L.OM_CLIPS, o] += 1.0
             work_out[t, o] = y
+    # Output taps for analysis (feedback detection, tests): the newest
+    # TAP_RING frames of every output; readers use H_TAP_W to find them.
+    taps = state[L.A_TAPS]
+    tw = hdr[L.H_TAP_W]
+    for t in range(n):
+        row = (tw + t) & (L.TAP_RING - 1)
+        for o in range(no):
+            taps[row, o] = np.float32(work_out[t, o])
+    store_release(hdr, L.H_TAP_W, tw + n)
     for p in range(out.shape[1]):
         o = out_map[p]
         for t in range(n):
@@ -716,6 +730,7 @@ def _state_from_header(hdr):
         f64(26, (L.S_IN, 5, ni)),
         f64(27, (L.S_OUT, 5, nl)),
         f64(28, (ni + 1, nm)),
+        carray(f32_pointer(hdr[L.H_ADDR + 29]), (L.TAP_RING, no)),
     )
 
 
@@ -736,6 +751,10 @@ def audio_callback(inp_ptr, out_ptr, frames, time_info, status, user_data):
     out = carray(out_ptr, (frames, hdr[L.H_PHYS_OUT]), np.float32)
     if status & XRUN_FLAGS:
         hdr[L.H_XRUNS] += 1
+    if hdr[L.H_AUDIO_TID] == 0 and hdr[L.H_GETTID] != 0:
+        # Once per stream: tell the control plane which thread is ours, so
+        # it can give it real-time priority.
+        store_release(hdr, L.H_AUDIO_TID, call_int_function(hdr[L.H_GETTID]))
     process_block(state, hdr, inp, out)
     restore_fpu(fpu)
     dt = cycle_counter() - t0
@@ -757,3 +776,49 @@ def read_cycle_counter():
 def bump_sequence(hdr, idx):
     """Publish: ``hdr[idx] += 1`` with release ordering (control plane side)."""
     store_release(hdr, idx, hdr[idx] + 1)
+
+
+@kernel
+def load_header(hdr, idx):
+    """``hdr[idx]`` with acquire ordering (control plane side)."""
+    return load_acquire(hdr, idx)
+
+
+CLOCK_MONOTONIC = 1
+TIMER_ABSTIME = 1
+OUTPUT_UNDERFLOW = 0x4  # paOutputUnderflow
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def virtual_device_loop(callback, hdr, stage, out, block, period_ns, buffer_periods,
+                        gettime, nanosleep, ts):  # fmt: skip
+    """The virtual sound card: call ``callback`` once per period, forever.
+
+    Runs without the GIL from start to stop, so a busy interpreter cannot
+    delay it. Blocks are due on an absolute monotonic clock; a thread woken
+    late runs the blocks that are due back to back, as a sound card's
+    buffer would absorb it, and only past ``buffer_periods`` of lateness is
+    the block flagged as an underflow (xrun) and the clock resynchronised.
+    ``hdr[H_STOP]`` set by the control plane ends the loop.
+    """
+    frames = stage.shape[0]
+    ts_addr = ts.ctypes.data
+    clock_gettime_at(gettime, CLOCK_MONOTONIC, ts_addr)
+    due = ts[0] * 1_000_000_000 + ts[1]
+    pos = 0
+    while load_acquire(hdr, L.H_STOP) == 0:
+        clock_gettime_at(gettime, CLOCK_MONOTONIC, ts_addr)
+        now = ts[0] * 1_000_000_000 + ts[1]
+        status = 0
+        if now - due > buffer_periods * period_ns:
+            status = OUTPUT_UNDERFLOW
+            due = now
+        call_stream_callback(callback, stage[pos:].ctypes.data, out.ctypes.data, block,
+                             status, hdr.ctypes.data)  # fmt: skip
+        pos += block
+        if pos + block > frames:
+            pos = 0
+        due += period_ns
+        ts[0] = due // 1_000_000_000
+        ts[1] = due % 1_000_000_000
+        clock_nanosleep_at(nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME, ts_addr)

@@ -30,6 +30,15 @@ def _tsc_ticks_per_us() -> int:
     return max(1, round((c1 - c0) / ((t1 - t0) * 1e6)))
 
 
+def _gettid_address() -> int:
+    """Address of the C library's gettid(), 0 where there is none."""
+    try:
+        fn = ctypes.CDLL(None).gettid
+    except (AttributeError, OSError):
+        return 0
+    return ctypes.cast(fn, ctypes.c_void_p).value or 0
+
+
 @dataclass
 class CallbackStats:
     """What the audio plane counted since start."""
@@ -61,6 +70,7 @@ class AudioCore:
         self.hdr = self.memory.hdr
         self.arrays = self.memory.arrays
         self.hdr[L.H_TSC_MHZ] = _tsc_ticks_per_us()
+        self.hdr[L.H_GETTID] = _gettid_address()
         self.callback_address: int = kernels.audio_callback.address
         self._callback = _CALLBACK_TYPE(self.callback_address)
         self.user_data = self.hdr.ctypes.data
@@ -88,6 +98,15 @@ class AudioCore:
             mean_us=float(h[L.H_CB_SUM]) / mhz / blocks if blocks else 0.0,
             max_us=float(h[L.H_CB_MAX]) / mhz if blocks else 0.0,
         )
+
+    def audio_thread(self, timeout: float = 1.0) -> int:
+        """Kernel thread id of the thread running the callback (0 = unknown)."""
+        deadline = time.monotonic() + timeout
+        while self.hdr[L.H_AUDIO_TID] == 0 and self.hdr[L.H_GETTID]:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.002)
+        return int(self.hdr[L.H_AUDIO_TID])
 
     def reset_timing(self) -> None:
         """Start a new callback-timing period (the benchmark's warm-up ends)."""

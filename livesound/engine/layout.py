@@ -39,12 +39,17 @@ H_DLY_RING = 18
 H_LA_RING = 19
 H_TSC_MHZ = 20  # cycle-counter ticks per microsecond
 H_N_LANES = 21  # output filter-bank width
-H_ADDR = 22  # first array address; one slot per name in ARRAYS
+H_TAP_W = 22  # frames written to the output taps since start
+H_GETTID = 23  # address of the C library's gettid(), or 0
+H_AUDIO_TID = 24  # kernel thread id of the thread running the callback
+H_STOP = 25  # set to stop the virtual device's loop
+H_ADDR = 26  # first array address; one slot per name in ARRAYS
 ARRAYS = (
     "glob", "ins", "outs", "bq_in", "bq_in_z", "bq_in_ramp", "bq_out", "bq_out_z",
     "bq_out_ramp", "mix", "dly_in", "dly_out", "la_x", "la_g", "la_h", "la_s",
     "work_in", "work_out", "work_gr", "in_map", "out_map", "tp_fir", "hist",
     "mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out", "mail_mix",
+    "taps",
 )  # fmt: skip
 # Position of each array in the state tuple the kernels take.
 (
@@ -52,6 +57,7 @@ ARRAYS = (
     A_BQ_OUT_RAMP, A_MIX, A_DLY_IN, A_DLY_OUT, A_LA_X, A_LA_G, A_LA_H, A_LA_S,
     A_WORK_IN, A_WORK_OUT, A_WORK_GR, A_IN_MAP, A_OUT_MAP, A_TP_FIR, A_HIST,
     A_MAIL_GLOB, A_MAIL_INS, A_MAIL_OUTS, A_MAIL_BQ_IN, A_MAIL_BQ_OUT, A_MAIL_MIX,
+    A_TAPS,
 ) = range(len(ARRAYS))  # fmt: skip
 N_HDR = H_ADDR + len(ARRAYS)
 
@@ -142,6 +148,7 @@ S_IN = N_HPF + N_IN_EQ
 S_OUT = N_OUT_EQ + N_NOTCH
 C_CUR, C_TGT, C_STEP = 0, 1, 2  # first axis of bq_* and mix
 
+TAP_RING = 1 << 17  # output taps: ~2.7 s at 48 kHz of every output, float32
 HIST_US = 4096  # callback-time histogram: 1 us bins, last bin = overflow
 TP_TAPS = 12  # per phase of the 4x true-peak interpolator
 TP_DELAY = TP_TAPS // 2
@@ -257,10 +264,12 @@ class EngineMemory:
             "mail_bq_in": (S_IN, 5, ni),
             "mail_bq_out": (S_OUT, 5, nl),
             "mail_mix": (ni + 1, nm),
+            "taps": (TAP_RING, no),
         }
-        ints = {"in_map", "out_map", "hist"}
+        dtypes = {"in_map": np.int64, "out_map": np.int64, "hist": np.int64,
+                  "taps": np.float32}  # fmt: skip
         for name in ARRAYS:
-            dtype = np.int64 if name in ints else np.float64
+            dtype = dtypes.get(name, np.float64)
             self.arrays[name] = np.zeros(shapes[name], dtype)
         h = self.hdr
         h[H_NI], h[H_NB] = ni, d.n_bus

@@ -59,6 +59,7 @@ def _pointer_intrinsic(elem):
 
 
 f64_pointer = _pointer_intrinsic(types.float64)
+f32_pointer = _pointer_intrinsic(types.float32)
 i64_pointer = _pointer_intrinsic(types.int64)
 
 
@@ -139,3 +140,69 @@ def _bitcast_intrinsic(src, dst):
 
 f64_bits = _bitcast_intrinsic(types.float64, types.int64)
 bits_f64 = _bitcast_intrinsic(types.int64, types.float64)
+
+
+def _call_c(builder, address, args, ret=32):
+    """Call the C function at ``address``: int32 args stay ints, the rest
+    become pointers; returns the int result."""
+    fnty = ir.FunctionType(ir.IntType(ret), [a.type for a in args])
+    return builder.call(builder.inttoptr(address, fnty.as_pointer()), args)
+
+
+def _as_c_args(builder, args, kinds):
+    i8p = ir.IntType(8).as_pointer()
+    out = []
+    for a, kind in zip(args, kinds, strict=True):
+        if kind == "p":
+            null = ir.Constant(i8p, None)
+            out.append(builder.inttoptr(a, i8p) if a is not None else null)
+        elif kind == "l":
+            out.append(a)
+        else:
+            out.append(builder.trunc(a, ir.IntType(32)))
+    return out
+
+
+@intrinsic
+def call_int_function(typingctx, address):
+    """Call the C function ``int f(void)`` at ``address`` (e.g. gettid)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.sext(_call_c(builder, args[0], []), ir.IntType(64))
+
+    return types.int64(address), codegen
+
+
+@intrinsic
+def call_stream_callback(typingctx, address, inp, out, frames, status, user):
+    """Call a PortAudio stream callback at ``address`` (no time info)."""
+
+    def codegen(context, builder, sig, args):
+        inp_, out_, frames_, status_, user_ = args[1:]
+        c_args = _as_c_args(builder, [inp_, out_, frames_, None, status_, user_],
+                            "pplplp")  # fmt: skip
+        return _call_c(builder, args[0], c_args)
+
+    return types.int32(address, inp, out, frames, status, user), codegen
+
+
+@intrinsic
+def clock_gettime_at(typingctx, address, clock, timespec):
+    """``clock_gettime(clock, (struct timespec *) timespec)`` via its address."""
+
+    def codegen(context, builder, sig, args):
+        c_args = _as_c_args(builder, args[1:], "ip")
+        return _call_c(builder, args[0], c_args)
+
+    return types.int32(address, clock, timespec), codegen
+
+
+@intrinsic
+def clock_nanosleep_at(typingctx, address, clock, flags, timespec):
+    """``clock_nanosleep(clock, flags, timespec, NULL)`` via its address."""
+
+    def codegen(context, builder, sig, args):
+        c_args = _as_c_args(builder, [*args[1:], None], "iipp")
+        return _call_c(builder, args[0], c_args)
+
+    return types.int32(address, clock, flags, timespec), codegen

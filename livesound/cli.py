@@ -1,0 +1,201 @@
+"""The ``livesound`` command."""
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from livesound.engine.devices import MAX_BLOCK, MIN_BLOCK, SAMPLE_RATES, DeviceError
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> int:
+    print(f"livesound: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", help="audio device: index or part of its name "
+                   "(default: the system's default output)")  # fmt: skip
+    p.add_argument("--list-devices", action="store_true",
+                   help="list audio devices and exit")  # fmt: skip
+    p.add_argument("--virtual", action="store_true",
+                   help="play the built-in virtual stage instead of a sound card "
+                   "(the default when there is none)")  # fmt: skip
+    p.add_argument("--rate", type=int, default=48000, metavar="HZ",
+                   help=f"sample rate: {', '.join(map(str, SAMPLE_RATES))} "
+                   "(default 48000)")  # fmt: skip
+    p.add_argument(
+        "--block",
+        type=int,
+        default=64,
+        metavar="FRAMES",
+        help=f"frames per audio block, {MIN_BLOCK}-{MAX_BLOCK} (default 64)",
+    )
+    p.add_argument("--inputs", type=int, default=32, help="input channels (default 32)")
+    p.add_argument("--buses", type=int, default=16,
+                   help="mix buses, even, 2-16 (default 16)")  # fmt: skip
+    p.add_argument(
+        "--in-map",
+        metavar="LIST",
+        help="engine input for each device input, e.g. 1,2,0,3 (0 = unused)",
+    )
+    p.add_argument("--out-map", metavar="LIST",
+                   help="output for each device output: 1..16 (buses), L, R, CL, CR "
+                   "(cue) or - ; e.g. L,R,1,2,3,4")  # fmt: skip
+    p.add_argument(
+        "--lookahead-ms",
+        type=float,
+        default=1.0,
+        help="limiter lookahead (and latency), 0.2-5 ms (default 1)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no meter line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livesound",
+        description="Live sound reinforcement console: FOH and monitor mixes with "
+        "limiters on every output. Without a command, starts the engine.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    eng = sub.add_parser("engine", help="run the headless audio engine",
+                         description="Run the audio engine (headless) with a live "
+                         "meter line. Stop with Ctrl-C.")  # fmt: skip
+    _add_engine_options(eng)
+    sub.add_parser("devices", help="list audio devices",
+                   description="List the audio devices PortAudio sees.")  # fmt: skip
+    ren = sub.add_parser("render", help="render a multichannel WAV through the mix",
+                         description="Render a multichannel WAV (one channel per input) "
+                         "through the engine; writes one WAV per output "
+                         "(bus01..bus16, main_l, main_r, cue_l, cue_r).")  # fmt: skip
+    ren.add_argument("source", type=Path, help="multichannel WAV, 44.1/48/96 kHz")
+    ren.add_argument("-o", "--output", type=Path, default=Path("render"),
+                     help="folder for the output WAVs (default ./render)")  # fmt: skip
+    ren.add_argument("--set", action="append", default=[], metavar="ADDR=VALUE",
+                     help="set a parameter first, e.g. /ch/01/mix/fader=0 "
+                     "(repeatable)")  # fmt: skip
+    ren.add_argument("--block", type=int, default=64, help="frames per block")
+    ren.add_argument("--inputs", type=int, default=32, help="engine inputs")
+    ren.add_argument("--buses", type=int, default=16, help="mix buses")
+    bench = sub.add_parser("bench", help="measure the audio engine's cost",
+                           description="Time the reference show's audio callback at "
+                           "several block sizes and input counts.")  # fmt: skip
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--quick", action="store_true", help="shorter measurements")
+    _add_engine_options(parser)
+    return parser
+
+
+def _parse_setting(text: str):
+    if "=" not in text:
+        raise ValueError(f"--set {text!r}: use ADDRESS=VALUE")
+    address, raw = text.split("=", 1)
+    raw = raw.strip()
+    for cast in (int, float):
+        try:
+            return address.strip(), cast(raw)
+        except ValueError:
+            pass
+    return address.strip(), raw
+
+
+def cmd_devices() -> int:
+    from livesound.engine.devices import list_devices
+
+    found = list_devices()
+    if not found:
+        print("no audio devices (PortAudio missing or no sound card): "
+              "the engine runs on the virtual stage")  # fmt: skip
+    for d in found:
+        print(
+            f"{d['index']:>3}  {d['name']}  [{d['hostapi']}]  "
+            f"in {d['inputs']}, out {d['outputs']}, {d['default_samplerate']:.0f} Hz"
+        )
+    return 0
+
+
+def _meter_line(engine) -> str:
+    from livesound.engine.meters import read_meters
+
+    s = engine.status()
+    m = read_meters(engine.core)
+    nb = engine.cfg.buses
+    main = " ".join(f"{db:6.1f}" for db in m.out_peak_db[nb : nb + 2])
+    gr = min(m.limiter_gr_db[nb : nb + 2])
+    return (f"{s['device']} {s['sample_rate'] / 1000:g} kHz/{s['block']} "
+            f"lat {s['latency_ms']:.1f} ms  DSP {100 * s['dsp_load']:4.1f}%  "
+            f"xruns {s['xruns']}  main L/R {main} dBFS  lim {gr:5.1f} dB")  # fmt: skip
+
+
+def cmd_engine(args) -> int:
+    from livesound.engine.service import ConfigError, Engine, EngineConfig
+
+    if args.list_devices:
+        return cmd_devices()
+    if not 0.2 <= args.lookahead_ms <= 5.0:
+        return _fail(f"--lookahead-ms {args.lookahead_ms}: use 0.2 to 5 ms")
+    cfg = EngineConfig(
+        inputs=args.inputs, buses=args.buses, sample_rate=args.rate, block=args.block,
+        device=args.device, virtual=args.virtual, in_map=args.in_map,
+        out_map=args.out_map, lookahead_ms=args.lookahead_ms,
+    )  # fmt: skip
+    try:
+        engine = Engine(cfg)
+        engine.start()
+    except (ConfigError, DeviceError) as exc:
+        return _fail(str(exc))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    tty = sys.stdout.isatty()
+    print(f"livesound engine running on {engine.device.info.name}; Ctrl-C stops",
+          flush=True)  # fmt: skip
+    try:
+        while not stop.wait(0.25 if tty else 5.0):
+            if not args.quiet:
+                line = _meter_line(engine)
+                print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n",
+                      flush=True)  # fmt: skip
+    finally:
+        engine.stop()
+        if tty and not args.quiet:
+            print()
+        print(f"stopped; {engine.core.stats().xruns} xruns", flush=True)
+    return 0
+
+
+def cmd_render(args) -> int:
+    from livesound.control.registry import ParamError
+    from livesound.engine.render import print_progress, render_file
+    from livesound.engine.service import ConfigError
+
+    try:
+        settings = dict(_parse_setting(s) for s in args.set)
+        paths = render_file(args.source, args.output, inputs=args.inputs,
+                            buses=args.buses, block=args.block, settings=settings,
+                            progress=print_progress if sys.stderr.isatty() else None)  # fmt: skip
+    except (ConfigError, DeviceError, ParamError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"wrote {len(paths)} files to {args.output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``livesound`` command."""
+    args = build_parser().parse_args(argv)
+    if args.command == "devices":
+        return cmd_devices()
+    if args.command == "render":
+        return cmd_render(args)
+    if args.command == "bench":
+        from livesound import bench
+
+        return bench.main(as_json=args.json, quick=args.quick)
+    return cmd_engine(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

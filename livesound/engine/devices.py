@@ -1,0 +1,230 @@
+"""Where the blocks come from: a PortAudio device, or the virtual stage.
+
+Both run the same compiled C callback on the same engine memory. PortAudio
+calls it from its own audio thread; the virtual device calls it from a
+clocked Python thread through ctypes, which releases the GIL for the call.
+"""
+
+import ctypes
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from livesound.engine import layout as L
+from livesound.engine.core import AudioCore
+
+SAMPLE_RATES = (44100, 48000, 96000)
+MIN_BLOCK, MAX_BLOCK = 16, 1024
+
+
+REALTIME_PRIORITY = 70  # below JACK's own (typically 80+), above everything else
+
+
+def make_realtime(tid: int = 0) -> bool | None:
+    """Give a thread of this process (0 = the caller) SCHED_FIFO priority.
+
+    The audio thread must not be preempted by the UI, the network or other
+    processes. Returns False where the system does not allow it, None if
+    the thread has already ended.
+    """
+    try:
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except ProcessLookupError:
+        return None
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+class DeviceError(RuntimeError):
+    """A device that cannot be opened as asked; the message says why."""
+
+
+def check_settings(sample_rate: int, block: int) -> None:
+    """Refuse sample rates and block sizes the engine does not run at."""
+    if sample_rate not in SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in SAMPLE_RATES)
+        raise DeviceError(f"sample rate {sample_rate} Hz is not supported; use {rates}")
+    if not MIN_BLOCK <= block <= MAX_BLOCK:
+        raise DeviceError(
+            f"block size {block} is not supported; use {MIN_BLOCK} to {MAX_BLOCK} frames"
+        )
+
+
+def portaudio():
+    """The sounddevice module, or None when PortAudio is not installed."""
+    try:
+        import sounddevice
+    except OSError:
+        return None
+    return sounddevice
+
+
+def list_devices() -> list[dict]:
+    """PortAudio's devices (empty without PortAudio)."""
+    sd = portaudio()
+    if sd is None:
+        return []
+    apis = sd.query_hostapis()
+    return [
+        {
+            "index": d["index"],
+            "name": d["name"],
+            "hostapi": apis[d["hostapi"]]["name"],
+            "inputs": d["max_input_channels"],
+            "outputs": d["max_output_channels"],
+            "default_samplerate": d["default_samplerate"],
+        }
+        for d in sd.query_devices()
+    ]
+
+
+def find_device(spec: str | int | None) -> dict:
+    """Resolve a device by index or (part of) its name; None = default output."""
+    devices = list_devices()
+    if not devices:
+        raise DeviceError("no audio devices (is PortAudio installed?); use --virtual")
+    if spec is None:
+        sd = portaudio()
+        index = sd.default.device[1]
+        if index is None or index < 0:
+            raise DeviceError("no default audio output; pick one with --device")
+        spec = index
+    if isinstance(spec, int) or str(spec).isdigit():
+        for d in devices:
+            if d["index"] == int(spec):
+                return d
+    else:
+        hits = [d for d in devices if str(spec).lower() in d["name"].lower()]
+        if len(hits) == 1:
+            return hits[0]
+        hits = [d for d in hits if d["outputs"] > 0]
+        if len(hits) >= 1:
+            return hits[0]
+    names = "; ".join(f"{d['index']}: {d['name']}" for d in devices)
+    raise DeviceError(f"no audio device {spec!r}; devices are {names}")
+
+
+@dataclass
+class DeviceInfo:
+    """What the status line shows about the running device."""
+
+    name: str
+    sample_rate: int
+    block: int
+    latency_ms: float
+
+
+class PortAudioDevice:
+    """A duplex PortAudio stream whose callback is the engine's C callback."""
+
+    def __init__(self, core: AudioCore, device: dict, block: int) -> None:
+        sd = portaudio()
+        d = core.dims
+        check_settings(d.sample_rate, block)
+        self.core = core
+        self.device = device
+        self._sd = sd
+        self.realtime = False
+        self._ffi = sd._ffi
+        try:
+            sd.check_input_settings(device["index"], d.phys_in or None, "float32",
+                                    samplerate=d.sample_rate) if d.phys_in else None  # fmt: skip
+            sd.check_output_settings(device["index"], d.phys_out, "float32",
+                                     samplerate=d.sample_rate)  # fmt: skip
+        except sd.PortAudioError as exc:
+            raise DeviceError(f"{device['name']}: {exc}") from None
+        kind = "duplex" if d.phys_in else "output"
+        channels = (d.phys_in, d.phys_out) if d.phys_in else d.phys_out
+        dev = (device["index"], device["index"]) if d.phys_in else device["index"]
+        # The C callback and its user data must outlive the stream: keep them.
+        self._callback = self._ffi.cast("PaStreamCallback *", core.callback_address)
+        self._user_data = self._ffi.cast("void *", core.user_data)
+        try:
+            self.stream = sd._StreamBase(
+                kind, samplerate=d.sample_rate, blocksize=block, device=dev,
+                channels=channels, dtype="float32", callback=self._callback,
+                userdata=self._user_data, wrap_callback=None, latency="low",
+            )  # fmt: skip
+        except sd.PortAudioError as exc:
+            raise DeviceError(f"{device['name']}: {exc}") from None
+        latency = self.stream.latency
+        out_latency = latency[1] if isinstance(latency, tuple) else latency
+        self.info = DeviceInfo(device["name"], d.sample_rate, block, out_latency * 1000)
+
+    def start(self) -> None:
+        """Start the stream and raise its audio thread to real-time priority.
+
+        PortAudio's thread runs at whatever priority the host API gives it
+        (on a JACK server without -R, normal priority); the callback reports
+        its thread id and we raise it.
+        """
+        self.core.hdr[L.H_AUDIO_TID] = 0
+        self.stream.start()
+        tid = self.core.audio_thread()
+        self.realtime = bool(tid) and bool(make_realtime(tid))
+
+    def stop(self) -> None:
+        self.stream.stop()
+        self.stream.close()
+
+
+def _libc_address(name: str) -> int:
+    try:
+        fn = getattr(ctypes.CDLL(None), name)
+    except (AttributeError, OSError):
+        raise DeviceError(
+            f"the virtual device needs the C library's {name}()"
+        ) from None
+    return ctypes.cast(fn, ctypes.c_void_p).value
+
+
+class VirtualDevice:
+    """A virtual sound card: a clocked thread that plays the virtual stage.
+
+    The thread runs a compiled loop that never takes the GIL (see
+    ``kernels.virtual_device_loop``): it calls the engine's C callback once
+    per period on an absolute clock, with ``BUFFER_PERIODS`` of slack like
+    a sound card's buffer, and reports an xrun only when audio would have
+    dropped out.
+    """
+
+    BUFFER_PERIODS = 4
+
+    def __init__(self, core: AudioCore, block: int, stage: np.ndarray) -> None:
+        d = core.dims
+        check_settings(d.sample_rate, block)
+        self.core = core
+        self.block = block
+        src = np.zeros((stage.shape[0], d.phys_in), np.float32)
+        k = min(stage.shape[1], d.phys_in)
+        src[:, :k] = stage[:, :k]
+        self._stage = np.ascontiguousarray(src[: (src.shape[0] // block) * block])
+        self._out = np.zeros((block, d.phys_out), np.float32)
+        self._ts = np.zeros(2, np.int64)
+        self._clock = (_libc_address("clock_gettime"), _libc_address("clock_nanosleep"))
+        self.realtime = False
+        self._thread = threading.Thread(target=self._run, name="virtual-device",
+                                         daemon=True)  # fmt: skip
+        period_ms = 1000 * block / d.sample_rate
+        self.info = DeviceInfo("virtual stage", d.sample_rate, block, period_ms)
+
+    def start(self) -> None:
+        self.core.hdr[L.H_STOP] = 0
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.core.hdr[L.H_STOP] = 1
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        from livesound.dsp.kernels import virtual_device_loop
+
+        self.realtime = bool(make_realtime())
+        period_ns = round(1e9 * self.block / self.core.dims.sample_rate)
+        virtual_device_loop(
+            self.core.callback_address, self.core.hdr, self._stage, self._out,
+            self.block, period_ns, self.BUFFER_PERIODS, *self._clock, self._ts,
+        )  # fmt: skip
