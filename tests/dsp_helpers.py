@@ -176,3 +176,30 @@ def gain_track(y_on, y_ref, min_level: float) -> tuple[np.ndarray, np.ndarray]:
     y_ref = np.asarray(y_ref, np.float64)
     idx = np.nonzero(np.abs(y_ref) >= min_level)[0]
     return idx, y_on[idx] / y_ref[idx]
+
+
+def bypass_hpf_b0(fs: float) -> float:
+    """Impulse gain of the switched-off input high-pass (a 1 Hz Butterworth)."""
+    from livesound.control import derive
+    from livesound.dsp import design
+
+    return float(design.high_pass(fs, derive.BYPASS_CUT_HZ, design.BUTTERWORTH2_Q)[0])
+
+
+def gain_matrix(engine: BlockEngine, amp: float = 0.2, spacing: int = 512):
+    """Linear gain from every input to every output, ``[output, input]``.
+
+    One impulse per input, ``spacing`` samples apart; the output sample at
+    impulse + latency is that path's gain. Divided by the first tap of the
+    switched-off input high-pass, so it assumes input high-passes are off
+    and nothing else filters (EQs flat, notches off).
+    """
+    ni, lat = engine.dims.phys_in, engine.latency
+    n = spacing * (ni + 1)
+    x = np.zeros((n, ni))
+    for c in range(ni):
+        x[spacing * (c + 1) - lat // 2, c] = amp
+    y = engine.render(x).astype(np.float64)
+    b0 = bypass_hpf_b0(engine.dims.sample_rate)
+    rows = [spacing * (c + 1) - lat // 2 + lat for c in range(ni)]
+    return (y[rows] / (amp * b0)).T

@@ -155,13 +155,6 @@ def test_busy_show_is_bit_identical_at_every_block_size(busy_renders, block):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kernels.delay_bank decides `fading` once per chunk for all channels "
-    "and keeps computing old + (new - old) * xf after xf reached 1.0, which is "
-    "not bit-identical to `new`; so the samples after a delay crossfade ends "
-    "depend on where the block boundary falls",
-)
 def test_delay_crossfade_is_block_size_independent():
     """Minimal case: one delayed, trimmed channel (no other processing on)."""
     settings = {

@@ -130,14 +130,21 @@ def test_no_sample_above_the_ceiling(scenario):
     "overshoots the ceiling by ~1e-14 relative, so the safety clip touches "
     "samples (OM_CLIPS > 0) whenever the limiter is at its ceiling",
 )
-@FAST
-@given(scenarios())
-def test_safety_clip_never_has_to_act(scenario):
-    e, y, ceil, pre_clip_peak, clips = run_scenario(*scenario)
-    assert np.all(clips == 0), (
-        f"clips {clips.tolist()}, pre-clip peak / ceiling - 1: "
-        f"{(pre_clip_peak / ceil - 1).tolist()}"
-    )
+def test_safety_clip_never_has_to_act():
+    # The examples are collected and judged afterwards, so a failure here
+    # (expected while the bug stands) is not a hypothesis failure that would
+    # shrink for seconds and write patch files.
+    found = []
+
+    @FAST
+    @given(scenarios())
+    def run(scenario):
+        e, y, ceil, pre_clip_peak, clips = run_scenario(*scenario)
+        if np.any(clips):
+            found.append((clips.tolist(), (pre_clip_peak / ceil - 1).tolist()))
+
+    run()
+    assert not found, f"{len(found)} examples; first: clips, overshoot {found[0]}"
 
 
 @pytest.mark.xfail(

@@ -214,9 +214,11 @@ def delay_bank(buf, ring, fields, f_target, f_old, f_new, f_xf, w0, xf_step, n, 
         for c in range(nch):
             new = ring[(w - int(fields[f_new, c])) & mask, c]
             if fading:
+                # Per sample, the same result whatever the block size: a
+                # finished fade takes the new tap exactly.
                 xf = fields[f_xf, c]
                 old = ring[(w - int(fields[f_old, c])) & mask, c]
-                new = old + (new - old) * xf
+                new = new if xf >= 1.0 else old + (new - old) * xf
                 fields[f_xf, c] = min(1.0, xf + xf_step)
             buf[t, c] = new
 
@@ -289,33 +291,30 @@ def compressor_curve(level_db, thr, ratio, knee):
 
 @kernel
 def gate_bank(buf, ins, n, nch):
-    """Gate: open above threshold, ``range`` below, with hold; bypass = gain 1."""
-    on = ins[L.IP_GATE_ON]
-    thr = ins[L.IP_GATE_THR]
-    floor = ins[L.IP_GATE_RANGE]
-    att = ins[L.IP_GATE_ATT]
-    rel = ins[L.IP_GATE_REL]
-    hold_len = ins[L.IP_GATE_HOLD]
-    env = ins[L.IS_GATE_ENV]
-    g = ins[L.IS_GATE_G]
-    hold = ins[L.IS_GATE_HOLD]
-    gmin = ins[L.IM_GATE_GR]
+    """Gate: open above threshold, ``range`` below, with hold; off = gain 1.
+
+    Parameters and state are taken as two blocks of rows of ``ins`` so the
+    loop vectorises across channels (few distinct arrays, no branches).
+    """
+    p = ins[L.IP_GATE_ON : L.IP_GATE_REL + 1]
+    st = ins[L.IS_GATE_ENV : L.IM_GATE_GR + 1]
+    on, thr, floor, att, hold_len, rel = 0, 1, 2, 3, 4, 5
+    env, g, hold, gmin = 0, 1, 2, 3
     for t in range(n):
         for c in range(nch):
             x = buf[t, c]
             a = abs(x)
             # Peak detector: instant rise, release-speed fall.
-            e = a if a > env[c] else env[c] + (a - env[c]) * rel[c]
-            env[c] = e
-            is_open = e >= thr[c]
-            h = hold_len[c] if is_open else max(hold[c] - 1.0, 0.0)
-            target = 1.0 if (is_open or hold[c] > 0.0) else floor[c]
-            hold[c] = h
-            gc = g[c]
-            gc += (target - gc) * (att[c] if target > gc else rel[c])
-            gc = gc if on[c] != 0.0 else 1.0
-            g[c] = gc
-            gmin[c] = min(gmin[c], gc)
+            e = a if a > st[env, c] else st[env, c] + (a - st[env, c]) * p[rel, c]
+            st[env, c] = e
+            is_open = e >= p[thr, c]
+            target = 1.0 if (is_open or st[hold, c] > 0.0) else p[floor, c]
+            st[hold, c] = p[hold_len, c] if is_open else max(st[hold, c] - 1.0, 0.0)
+            gc = st[g, c]
+            gc += (target - gc) * (p[att, c] if target > gc else p[rel, c])
+            gc = gc * p[on, c] + (1.0 - p[on, c])
+            st[g, c] = gc
+            st[gmin, c] = min(st[gmin, c], gc)
             buf[t, c] = x * gc
 
 
@@ -323,32 +322,25 @@ def gate_bank(buf, ins, n, nch):
 def compressor_bank(buf, ins, gr, n, nch):
     """Feed-forward peak compressor, gain smoothed in the dB domain.
 
-    Three passes so the two expensive ones (level -> static curve, and
-    dB -> gain) vectorise across channels; only the attack/release
-    smoothing, a recursion in time, runs per channel. ``gr`` is scratch.
+    Three passes, each vectorised across channels: level -> static curve,
+    attack/release smoothing (a recursion in time, independent per
+    channel), dB -> gain. ``gr`` is scratch.
     """
-    thr = ins[L.IP_COMP_THR]
-    ratio = ins[L.IP_COMP_RATIO]
-    knee = ins[L.IP_COMP_KNEE]
+    p = ins[L.IP_COMP_ON : L.IP_COMP_MAKEUP + 1]
+    st = ins[L.IS_COMP_G : L.IM_COMP_GR + 1]
+    on, thr, ratio, knee, att, rel, makeup = 0, 1, 2, 3, 4, 5, 6
     for t in range(n):
         for c in range(nch):
             level = DB_PER_LOG2 * fast_log2(abs(buf[t, c]) + 1e-30)
-            gr[t, c] = compressor_curve(level, thr[c], ratio[c], knee[c])
-    for c in range(nch):
-        on = ins[L.IP_COMP_ON, c] != 0.0
-        att = ins[L.IP_COMP_ATT, c]
-        rel = ins[L.IP_COMP_REL, c]
-        up = ins[L.IP_COMP_MAKEUP, c]
-        s = ins[L.IS_COMP_G, c]
-        smin = ins[L.IM_COMP_GR, c]
-        for t in range(n):
+            gr[t, c] = compressor_curve(level, p[thr, c], p[ratio, c], p[knee, c])
+    for t in range(n):
+        for c in range(nch):
             gc = gr[t, c]
-            s += (gc - s) * (att if gc < s else rel)
-            s = s if on else 0.0
-            smin = min(smin, s)
-            gr[t, c] = (s + up) / DB_PER_LOG2 if on else 0.0
-        ins[L.IS_COMP_G, c] = s
-        ins[L.IM_COMP_GR, c] = smin
+            sm = st[0, c]
+            sm = (sm + (gc - sm) * (p[att, c] if gc < sm else p[rel, c])) * p[on, c]
+            st[0, c] = sm
+            st[1, c] = min(st[1, c], sm)
+            gr[t, c] = (sm + p[makeup, c]) * (p[on, c] / DB_PER_LOG2)
     for t in range(n):
         for c in range(nch):
             buf[t, c] *= fast_exp2(gr[t, c])
@@ -476,10 +468,14 @@ def oscillator(buf, col, glob, hdr, n):
 
 @kernel
 def mix_matrix(src, dst, mix, glob, n, nrows, ncols):
-    """``dst[t, :] = src[t, :] @ gains``, gains ramping to their targets."""
+    """``dst[t, :] = src[t, :] @ gains``, gains ramping to their targets.
+
+    Rows are taken four at a time: a quarter of the passes over ``dst``.
+    """
     cur = mix[L.C_CUR]
     step = mix[L.C_STEP]
     left = int(glob[L.G_MIX_LEFT])
+    quads = nrows - nrows % 4
     for t in range(n):
         if left > 0:
             left -= 1
@@ -491,11 +487,15 @@ def mix_matrix(src, dst, mix, glob, n, nrows, ncols):
                         cur[r, c] += step[r, c]
         for c in range(ncols):
             dst[t, c] = 0.0
-        for r in range(nrows):
+        for r in range(0, quads, 4):
+            x0, x1, x2, x3 = src[t, r], src[t, r + 1], src[t, r + 2], src[t, r + 3]
+            for c in range(ncols):
+                dst[t, c] += (x0 * cur[r, c] + x1 * cur[r + 1, c]
+                              + x2 * cur[r + 2, c] + x3 * cur[r + 3, c])  # fmt: skip
+        for r in range(quads, nrows):
             x = src[t, r]
-            if x != 0.0:
-                for c in range(ncols):
-                    dst[t, c] += x * cur[r, c]
+            for c in range(ncols):
+                dst[t, c] += x * cur[r, c]
     glob[L.G_MIX_LEFT] = left
 
 
@@ -624,28 +624,22 @@ def process_chunk(state, hdr, inp, out, off, n):
                w_dly, xf_step, n, no)  # fmt: skip
     glob[L.G_DLY_W] = (w_dly + n) & (dly_in.shape[0] - 1)
     meter_bank(work_out, outs, L.OM_PEAK, L.OS_MS, L.OM_RMS, glob[L.G_MS_COEF], n, no)
-    # Safety clip on every output; count what it had to touch.
+    # Safety clip on every output, counting what it had to touch; then the
+    # output taps for analysis (feedback detection, tests): the newest
+    # TAP_RING frames of every output, found through H_TAP_W.
     fault = False
-    for t in range(n):
-        for o in range(no):
-            y = work_out[t, o]
-            ceil = outs[L.OP_LIM_CEIL, o] if outs[L.OP_LIM_ON, o] != 0.0 else 1.0
-            if not abs(y) <= ceil:
-                if y != y:
-                    fault = True
-                    y = 0.0
-                else:
-                    y = ceil if y > 0.0 else -ceil
-                outs[L.OM_CLIPS, o] += 1.0
-            work_out[t, o] = y
-    # Output taps for analysis (feedback detection, tests): the newest
-    # TAP_RING frames of every output; readers use H_TAP_W to find them.
     taps = state[L.A_TAPS]
     tw = hdr[L.H_TAP_W]
-    for t in range(n):
-        row = (tw + t) & (L.TAP_RING - 1)
-        for o in range(no):
-            taps[row, o] = np.float32(work_out[t, o])
+    for o in range(no):
+        ceil = outs[L.OP_LIM_CEIL, o] if outs[L.OP_LIM_ON, o] != 0.0 else 1.0
+        for t in range(n):
+            y = work_out[t, o]
+            if not abs(y) <= ceil:
+                fault |= y != y
+                y = 0.0 if y != y else (ceil if y > 0.0 else -ceil)
+                outs[L.OM_CLIPS, o] += 1.0
+                work_out[t, o] = y
+            taps[(tw + t) & (L.TAP_RING - 1), o] = np.float32(y)
     store_release(hdr, L.H_TAP_W, tw + n)
     for p in range(out.shape[1]):
         o = out_map[p]

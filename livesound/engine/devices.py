@@ -85,7 +85,8 @@ def find_device(spec: str | int | None) -> dict:
     """Resolve a device by index or (part of) its name; None = default output."""
     devices = list_devices()
     if not devices:
-        raise DeviceError("no audio devices (is PortAudio installed?); use --virtual")
+        asked = "" if spec is None else f"no audio device {spec!r}: "
+        raise DeviceError(f"{asked}PortAudio sees no audio devices; use --virtual")
     if spec is None:
         sd = portaudio()
         index = sd.default.device[1]

@@ -102,15 +102,15 @@ IS_GAIN_STEP = 16
 IS_D_OLD = 17  # delay crossfade: old tap, new tap, position 0..1
 IS_D_NEW = 18
 IS_D_XF = 19
-IS_GATE_ENV = 20
-IS_GATE_G = 21
+IS_GATE_ENV = 20  # gate state, then its meter (kept adjacent: the kernel
+IS_GATE_G = 21  # takes them as one block)
 IS_GATE_HOLD = 22
-IS_COMP_G = 23  # smoothed gain, dB
-IS_MS = 24  # running mean square of the input meter
-IM_PEAK = 25  # meters: since the last reset
-IM_RMS = 26
-IM_GATE_GR = 27  # lowest gate gain, linear
-IM_COMP_GR = 28  # lowest compressor gain, dB (<= 0)
+IM_GATE_GR = 23  # lowest gate gain, linear
+IS_COMP_G = 24  # compressor: smoothed gain (dB), then its meter
+IM_COMP_GR = 25  # lowest compressor gain, dB (<= 0)
+IS_MS = 26  # running mean square of the input meter
+IM_PEAK = 27  # meters: since the last reset
+IM_RMS = 28
 IM_CLIP = 29  # input samples at or above full scale
 N_IN_FIELDS = 30
 
