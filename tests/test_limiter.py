@@ -27,6 +27,7 @@ from scipy.signal import lfilter
 from livesound.control import derive
 from livesound.dsp import design
 from livesound.engine import layout as L
+from livesound.engine.meters import read_meters
 
 KINDS = ("noise", "impulses", "square", "clipped_sine", "jumps", "dc")
 N_BUS = 4
@@ -136,7 +137,7 @@ def test_safety_clip_never_has_to_act():
     # shrink for seconds and write patch files.
     found = []
 
-    @FAST
+    @settings(FAST, derandomize=True)  # a fixed set: the xfail must not flake
     @given(scenarios())
     def run(scenario):
         e, y, ceil, pre_clip_peak, clips = run_scenario(*scenario)
@@ -161,6 +162,26 @@ def test_safety_clip_idle_on_a_loud_sine(fs):
     outs = e.core.arrays["outs"]
     assert outs[L.OM_LIM_GR, 0] < 0.2  # it was limiting
     assert outs[L.OM_CLIPS, 0] == 0, outs[L.OM_PEAK, 0] / outs[L.OP_LIM_CEIL, 0] - 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a lower ceiling reaches the detector only for newly detected samples; "
+    "the lookahead's worth already in the delay line leaves the limiter ~10 dB "
+    "over the new ceiling (-12 dB) and the safety clip hard-clips it",
+)
+def test_lowering_the_ceiling_while_playing_is_done_by_the_limiter():
+    fs = 48000
+    e = make_engine(fs)
+    e.mixer.set_many({"/ch/01/mix/fader": 0.0, "/ch/01/mix/01/level": 0.0})
+    x = mono_input(e, sine(fs // 2, 997.0, fs, 0.8))
+    e.render(x[: fs // 4], block=64)
+    e.mixer.set("/ls/bus/01/limiter/ceiling", -12.0)
+    read_meters(e.core)  # meters restart in the block the new ceiling lands
+    e.render(x[fs // 4 :], block=64)
+    outs = e.core.arrays["outs"]
+    assert db(outs[L.OM_PEAK, 0]) <= -12.0 + 1e-5  # before the safety clip
+    assert outs[L.OM_CLIPS, 0] == 0
 
 
 @pytest.mark.parametrize("fs", SAMPLE_RATES)

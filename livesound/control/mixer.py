@@ -152,7 +152,7 @@ class Mixer:
         touched = set(outs) if links else set()
         for kind in ("out", "out_eq", "notch"):
             for o in kinds.get(kind, ()):
-                touched.update((o, topo.partner(v, o)) if o < topo.n_bus else (o,))
+                touched.update((o, topo.partner(v, o)))
         touched.discard(-1)
         for o in sorted(touched):
             for field, value in topo.output_fields(v, o, sr).items():

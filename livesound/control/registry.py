@@ -73,7 +73,7 @@ class Param:
             if not isinstance(value, str):
                 raise ParamError(f"{self.address} takes text, got {value!r}")
             text = value.strip()
-            if len(text) > 32 or not text.isprintable():
+            if not 1 <= len(text) <= 32 or not text.isprintable():
                 raise ParamError(f"{self.address}: name must be 1-32 printable chars")
             return text
         if self.kind == "enum" and isinstance(value, str):
@@ -95,12 +95,16 @@ class Param:
                     f"{self.address} takes {int(self.lo)}..{int(hi)}, got {value}"
                 )
             return value
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ParamError(f"{self.address} takes a finite number") from None
         if math.isnan(value) or (math.isinf(value) and not self.accepts_off(value)):
             raise ParamError(f"{self.address} takes a finite number, got {value}")
-        if not (self.lo <= value <= self.hi or self.accepts_off(value)):
+        lo, hi = sorted((self.lo, self.hi))  # log tapers may run high to low
+        if not (lo <= value <= hi or self.accepts_off(value)):
             raise ParamError(
-                f"{self.address} takes {self.lo:g}..{self.hi:g} {self.unit}".rstrip()
+                f"{self.address} takes {lo:g}..{hi:g} {self.unit}".rstrip()
                 + f", got {value:g}"
             )
         return value

@@ -122,11 +122,20 @@ BUTTERWORTH4_Q = (0.5411961001461969, 1.3065629648763766)
 BUTTERWORTH2_Q = 0.7071067811865476
 
 
-def octaves_to_q(bandwidth_oct: float) -> float:
-    """Q of a band ``bandwidth_oct`` octaves wide (RBJ's BW definition)."""
-    return 1.0 / (2.0 * math.sinh(math.log(2.0) / 2.0 * bandwidth_oct))
+def octaves_to_q(bandwidth_oct: float, fs: float | None = None, f0: float = 0.0) -> float:
+    """Q of a band ``bandwidth_oct`` octaves wide (RBJ's BW definition).
+
+    With ``fs`` and ``f0`` the bilinear transform's warping is compensated
+    (RBJ's ``w0/sin(w0)`` term), so the digital filter has the asked width
+    at any centre frequency, not only far below Nyquist.
+    """
+    warp = 1.0
+    if fs:
+        w0 = 2.0 * math.pi * min(max(f0, 1.0), 0.49 * fs) / fs
+        warp = w0 / math.sin(w0)
+    return 1.0 / (2.0 * math.sinh(math.log(2.0) / 2.0 * bandwidth_oct * warp))
 
 
 def notch(fs: float, f0: float, depth_db: float, bandwidth_oct: float) -> np.ndarray:
     """Feedback notch: a peaking cut of ``depth_db`` (<= 0), ``bandwidth_oct`` wide."""
-    return peaking(fs, f0, -abs(depth_db), octaves_to_q(bandwidth_oct))
+    return peaking(fs, f0, -abs(depth_db), octaves_to_q(bandwidth_oct, fs, f0))

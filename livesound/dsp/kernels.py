@@ -101,6 +101,14 @@ def take_change_set(hdr, state):
     for o in range(no):
         outs[L.OS_GAIN_STEP, o] = (outs[L.OP_GAIN, o] - outs[L.OS_GAIN, o]) / gain_ramp
     glob[L.G_GAIN_LEFT] = gain_ramp
+    if first:
+        # Nothing to crossfade from either: delays start where they are set.
+        for c in range(ni):
+            ins[L.IS_D_OLD, c] = ins[L.IS_D_NEW, c] = ins[L.IP_DELAY, c]
+            ins[L.IS_D_XF, c] = 1.0
+        for o in range(no):
+            outs[L.OS_D_OLD, o] = outs[L.OS_D_NEW, o] = outs[L.OP_DELAY, o]
+            outs[L.OS_D_XF, o] = 1.0
     nr, nc = mail_mix.shape
     for r in range(nr):
         for c in range(nc):
@@ -370,6 +378,15 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
     win = lookahead - d + 1
     w0 = int(glob[L.G_LA_W])
     pos = int(glob[L.G_LIM_POS])
+    for o in range(nch):
+        # The ceiling the detector works to (full scale when off). Samples
+        # already in the delay line were detected against the old one: the
+        # safety clip keeps the higher of the two until they are out.
+        ceil = outs[L.OP_LIM_CEIL, o] if outs[L.OP_LIM_ON, o] != 0.0 else 1.0
+        if ceil != outs[L.OS_CEIL, o]:
+            outs[L.OS_CLIP, o] = max(outs[L.OS_CLIP, o], outs[L.OS_CEIL, o], ceil)
+            outs[L.OS_CLIP_HOLD, o] = lookahead + 1
+            outs[L.OS_CEIL, o] = ceil
     for t in range(n):
         w = (w0 + t) & mask
         ci = (w - d) & mask  # the sample being detected
@@ -389,9 +406,10 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
                     between = max(between, abs(acc))
                 peak = max(peak, between, outs[L.OS_TP_PREV, o])
                 outs[L.OS_TP_PREV, o] = between
-            ceil = outs[L.OP_LIM_CEIL, o]
-            greq = ceil / peak if peak > ceil else 1.0
-            la_g[ci, o] = greq if outs[L.OP_LIM_ON, o] != 0.0 else 1.0
+            # A hair under the ceiling, so rounding in the gain path can
+            # never carry a sample over it.
+            target = outs[L.OS_CEIL, o] * (1.0 - 1e-9)
+            la_g[ci, o] = target / peak if peak > target else 1.0
         for o in range(nch):
             link = int(outs[L.OP_LIM_LINK, o])
             if link >= 0:
@@ -413,12 +431,17 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
             buf[t, o] = la_x[(w - lookahead) & mask, o] * gl
         if pos == win - 1:
             # Block of W required gains complete: its suffix minima serve
-            # the windows of the next W samples.
+            # the windows of the next W samples. The box sum is recomputed
+            # too, so rounding never accumulates.
             for o in range(nch):
                 m = 1.0
+                box = 0.0
                 for j in range(win - 1, -1, -1):
-                    m = min(m, la_g[(ci - (win - 1 - j)) & mask, o])
+                    row = (ci - (win - 1 - j)) & mask
+                    m = min(m, la_g[row, o])
                     la_s[j, o] = m
+                    box += la_h[row, o]
+                outs[L.OS_BOX, o] = box
             pos = 0
         else:
             pos += 1
@@ -544,6 +567,8 @@ def reset_dsp_state(state):
         outs[L.OS_BOX, o] = glob[L.G_LOOKAHEAD] - L.TP_DELAY + 1.0
         outs[L.OS_LIM_G, o] = 1.0
         outs[L.OS_TP_PREV, o] = 0.0
+        outs[L.OS_CLIP, o] = outs[L.OS_CEIL, o]
+        outs[L.OS_CLIP_HOLD, o] = 0.0
     for c in range(ins.shape[1]):
         ins[L.IS_GATE_ENV, c] = 0.0
         ins[L.IS_COMP_G, c] = 0.0
@@ -631,8 +656,13 @@ def process_chunk(state, hdr, inp, out, off, n):
     taps = state[L.A_TAPS]
     tw = hdr[L.H_TAP_W]
     for o in range(no):
-        ceil = outs[L.OP_LIM_CEIL, o] if outs[L.OP_LIM_ON, o] != 0.0 else 1.0
+        ceil = outs[L.OS_CLIP, o]
+        hold = outs[L.OS_CLIP_HOLD, o]
         for t in range(n):
+            if hold > 0.0:
+                hold -= 1.0
+                if hold == 0.0:
+                    ceil = outs[L.OS_CEIL, o]
             y = work_out[t, o]
             if not abs(y) <= ceil:
                 fault |= y != y
@@ -640,6 +670,8 @@ def process_chunk(state, hdr, inp, out, off, n):
                 outs[L.OM_CLIPS, o] += 1.0
                 work_out[t, o] = y
             taps[(tw + t) & (L.TAP_RING - 1), o] = np.float32(y)
+        outs[L.OS_CLIP, o] = ceil
+        outs[L.OS_CLIP_HOLD, o] = hold
     store_release(hdr, L.H_TAP_W, tw + n)
     for p in range(out.shape[1]):
         o = out_map[p]
