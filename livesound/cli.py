@@ -130,6 +130,12 @@ def _meter_line(engine) -> str:
             f"xruns {s['xruns']}  main L/R {main} dBFS  lim {gr:5.1f} dB")  # fmt: skip
 
 
+def _compiled_kernels_cached() -> bool:
+    """Whether numba's cache already holds the compiled audio callback."""
+    cache = Path(__file__).parent / "dsp" / "__pycache__"
+    return any(cache.glob("kernels.audio_callback-*.nbi"))
+
+
 def cmd_engine(args) -> int:
     from livesound.engine.service import ConfigError, Engine, EngineConfig
 
@@ -142,6 +148,9 @@ def cmd_engine(args) -> int:
         device=args.device, virtual=args.virtual, in_map=args.in_map,
         out_map=args.out_map, lookahead_ms=args.lookahead_ms,
     )  # fmt: skip
+    if not _compiled_kernels_cached():
+        print("compiling the audio engine (first start only, about 30 s)...",
+              file=sys.stderr, flush=True)  # fmt: skip
     try:
         engine = Engine(cfg)
         engine.start()

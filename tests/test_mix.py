@@ -287,12 +287,6 @@ def test_input_and_output_delays_are_exact(fs):
     assert np.argmax(np.abs(y[:, o.bus(1)])) == at + e.latency + d_ch + d_bus
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delay_bank crossfades from the old tap (0 samples) to the new one "
-    "even for the very first parameter set, so for 10 ms the undelayed signal "
-    "leaks through: the first set does not land at once",
-)
 def test_first_parameter_set_delay_lands_at_once():
     fs = 48000
     e = make_engine(fs)
@@ -313,12 +307,6 @@ def test_first_parameter_set_delay_lands_at_once():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Mixer._derive re-derives only main L when a /main/st or /ls/main/st "
-    "parameter changes (touched.update((o,)) for o >= n_bus): main R ignores "
-    "the main fader, mute, EQ, notches, limiter and delay",
-)
 @pytest.mark.parametrize(
     ("address", "value", "gain_db"),
     [("/main/st/mix/fader", -20.0, -20.0), ("/main/st/mix/on", 0, -math.inf)],

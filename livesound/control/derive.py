@@ -28,7 +28,8 @@ def one_pole(ms: float, sample_rate: float) -> float:
 def pan_gains(pan: float) -> tuple[float, float]:
     """Constant-power pan law: -100 left, 0 centre (-3 dB each), 100 right."""
     theta = (min(max(pan, -100.0), 100.0) + 100.0) / 200.0 * (math.pi / 2.0)
-    return math.cos(theta), math.sin(theta)
+    # cos(pi/2) is 6e-17, not 0: a hard-panned channel must not leak.
+    return round(math.cos(theta), 15), round(math.sin(theta), 15)
 
 
 def ch(c: int) -> str:
@@ -207,12 +208,9 @@ class Topology:
                 else:
                     row[self.cue_l] = on * fader * pl * level
                     row[self.cue_r] = on * fader * pr * level
-        else:
-            # Nothing soloed: the cue bus carries the main mix.
-            row[self.cue_l], row[self.cue_r] = row[self.main_l], row[self.main_r]
         return row
 
-    def oscillator(self, v: Values, soloing: bool) -> tuple[np.ndarray, float, float]:
+    def oscillator(self, v: Values) -> tuple[np.ndarray, float, float]:
         """Matrix row of the oscillator, its type code and frequency."""
         row = np.zeros(self.n_out)
         if not v["/ls/osc/on"]:
@@ -229,6 +227,4 @@ class Topology:
                 row[self.main_l] = g
             if side in (1, 2):
                 row[self.main_r] = g
-        if not soloing:
-            row[self.cue_l], row[self.cue_r] = row[self.main_l], row[self.main_r]
         return row, 1.0 + v["/config/osc/type"], v["/config/osc/f1"]

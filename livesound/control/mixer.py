@@ -170,10 +170,11 @@ class Mixer:
         for c in ins if rows else kinds.get("row", ()):
             st["mail_mix"][c] = topo.matrix_row(v, c, soloing)
         if rows or ("osc",) in dirty:
-            row, kind, freq = topo.oscillator(v, soloing)
+            row, kind, freq = topo.oscillator(v)
             st["mail_mix"][n_in] = row
             st["mail_glob"][L.G_OSC_TYPE] = kind
             st["mail_glob"][L.G_OSC_FREQ] = freq
+        st["mail_glob"][L.G_CUE_MAIN] = 0.0 if soloing else 1.0
 
     def _publish(self, timeout: float = 0.25) -> None:
         hdr = self.memory.hdr

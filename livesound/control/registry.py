@@ -9,8 +9,11 @@ plane it drives (``target``), so the Mixer knows what to recompute.
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from livesound.control import taper
 
@@ -81,12 +84,12 @@ class Param:
                 names = ", ".join(self.choices)
                 raise ParamError(f"{self.address} takes one of {names}; got {value!r}")
             return self.choices.index(value)
-        if isinstance(value, bool):
+        if isinstance(value, bool | np.bool_):
             value = int(value)
-        if not isinstance(value, int | float):
+        if not isinstance(value, numbers.Real):
             raise ParamError(f"{self.address} takes a number, got {value!r}")
         if self.kind in ("int", "enum"):
-            if isinstance(value, float) and not value.is_integer():
+            if not isinstance(value, numbers.Integral) and not float(value).is_integer():
                 raise ParamError(f"{self.address} takes a whole number, got {value!r}")
             value = int(value)
             hi = len(self.choices) - 1 if self.kind == "enum" else self.hi

@@ -50,39 +50,33 @@ def peaking(fs: float, f0: float, gain_db: float, q: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def low_shelf(fs: float, f0: float, gain_db: float, q: float) -> np.ndarray:
-    """Low shelf: ``gain_db`` below ``f0`` (half of it at ``f0``)."""
+def _shelf(fs, f0, gain_db, q, k):
+    """RBJ shelf; ``k`` = 1 for the low shelf, -1 for the high shelf."""
     w0 = _w0(fs, f0)
     a = 10.0 ** (gain_db / 40.0)
     alpha = math.sin(w0) / (2.0 * q)
-    c = math.cos(w0)
+    c = k * math.cos(w0)
     s = 2.0 * math.sqrt(a) * alpha
     return _normalise(
         a * ((a + 1.0) - (a - 1.0) * c + s),
-        2.0 * a * ((a - 1.0) - (a + 1.0) * c),
+        2.0 * k * a * ((a - 1.0) - (a + 1.0) * c),
         a * ((a + 1.0) - (a - 1.0) * c - s),
         (a + 1.0) + (a - 1.0) * c + s,
-        -2.0 * ((a - 1.0) + (a + 1.0) * c),
+        -2.0 * k * ((a - 1.0) + (a + 1.0) * c),
         (a + 1.0) + (a - 1.0) * c - s,
     )
 
 
 @njit(cache=True)
+def low_shelf(fs: float, f0: float, gain_db: float, q: float) -> np.ndarray:
+    """Low shelf: ``gain_db`` below ``f0`` (half of it at ``f0``)."""
+    return _shelf(fs, f0, gain_db, q, 1.0)
+
+
+@njit(cache=True)
 def high_shelf(fs: float, f0: float, gain_db: float, q: float) -> np.ndarray:
     """High shelf: ``gain_db`` above ``f0`` (half of it at ``f0``)."""
-    w0 = _w0(fs, f0)
-    a = 10.0 ** (gain_db / 40.0)
-    alpha = math.sin(w0) / (2.0 * q)
-    c = math.cos(w0)
-    s = 2.0 * math.sqrt(a) * alpha
-    return _normalise(
-        a * ((a + 1.0) + (a - 1.0) * c + s),
-        -2.0 * a * ((a - 1.0) + (a + 1.0) * c),
-        a * ((a + 1.0) + (a - 1.0) * c - s),
-        (a + 1.0) - (a - 1.0) * c + s,
-        2.0 * ((a - 1.0) - (a + 1.0) * c),
-        (a + 1.0) - (a - 1.0) * c - s,
-    )
+    return _shelf(fs, f0, gain_db, q, -1.0)
 
 
 @njit(cache=True)

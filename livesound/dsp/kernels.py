@@ -259,28 +259,16 @@ def fast_log2(x):
 
 @kernel
 def fast_exp2(y):
-    """2**y for |y| < 1000, relative error < 1e-8, branch-free."""
+    """2**y for |y| < 1000, relative error < 1e-9, exact at whole numbers
+    (so a gain of 0 dB is exactly 1), branch-free."""
     y = min(max(y, -1000.0), 1000.0)
     i = math.floor(y)
-    z = (y - i - 0.5) * 0.6931471805599453
-    p = 1.0 + z * (
-        1.0
-        + z
-        * (
-            0.5
-            + z
-            * (
-                1.0 / 6.0
-                + z
-                * (
-                    1.0 / 24.0
-                    + z * (1.0 / 120.0 + z * (1.0 / 720.0 + z * (1.0 / 5040.0)))
-                )
-            )
-        )
-    )
+    z = (y - i) * 0.6931471805599453  # in [0, ln 2)
+    p = 1.0 + z * (1.0 + z * (1.0 / 2 + z * (1.0 / 6 + z * (1.0 / 24 + z * (
+        1.0 / 120 + z * (1.0 / 720 + z * (1.0 / 5040 + z * (1.0 / 40320 + z * (
+            1.0 / 362880 + z * (1.0 / 3628800))))))))))  # fmt: skip
     biased = f64_bits(i + (TWO52 + 1023.0)) & 0x7FF
-    return p * 1.4142135623730951 * bits_f64(biased << 52)
+    return p * bits_f64(biased << 52)
 
 
 DB_PER_LOG2 = 6.020599913279624  # 20*log10(2)
@@ -454,9 +442,18 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
 # ---------------------------------------------------------------------------
 
 
+# Scales Kellet's pink filter so the noise has the RMS of a sine of the same
+# level (AES17: a full-scale sine is 0 dBFS), measured over 20 s.
+PINK_GAIN = 0.4022
+
+
 @kernel
 def oscillator(buf, col, glob, hdr, n):
-    """Sine or pink noise (Kellet's filter) into ``buf[:, col]``."""
+    """Sine or pink noise (Kellet's filter) into ``buf[:, col]``.
+
+    Both at the level's RMS in the AES17 sense: a sine peaks at the level,
+    pink noise has the same RMS as that sine.
+    """
     kind = glob[L.G_OSC_TYPE]
     if kind == 1.0:
         inc = glob[L.G_OSC_FREQ] / glob[L.G_SR]
@@ -481,7 +478,7 @@ def oscillator(buf, col, glob, hdr, n):
             glob[p + 4] = 0.55000 * glob[p + 4] + white * 0.5329522
             glob[p + 5] = -0.7616 * glob[p + 5] - white * 0.0168980
             acc = glob[p] + glob[p + 1] + glob[p + 2] + glob[p + 3] + glob[p + 4]
-            buf[t, col] = (acc + glob[p + 5] + glob[p + 6] + white * 0.5362) * 0.11
+            buf[t, col] = (acc + glob[p + 5] + glob[p + 6] + white * 0.5362) * PINK_GAIN
             glob[p + 6] = white * 0.115926
         hdr[L.H_RNG] = s
     else:
@@ -571,6 +568,7 @@ def reset_dsp_state(state):
         outs[L.OS_CLIP_HOLD, o] = 0.0
     for c in range(ins.shape[1]):
         ins[L.IS_GATE_ENV, c] = 0.0
+        ins[L.IS_GATE_G, c] = 1.0
         ins[L.IS_COMP_G, c] = 0.0
         ins[L.IS_MS, c] = 0.0
 
@@ -643,6 +641,14 @@ def process_chunk(state, hdr, inp, out, off, n):
                 bq_out.shape[3])  # fmt: skip
     ramped_gain(work_out, outs[L.OS_GAIN], outs[L.OS_GAIN_STEP], outs[L.OP_GAIN], left,
                 n, no)  # fmt: skip
+    if glob[L.G_CUE_MAIN] != 0.0:
+        # Nothing soloed: the cue (headphone) bus carries the main mix as
+        # the engineer hears it, after its EQ, notches and fader.
+        ml = no - 4
+        for t in range(n):
+            work_out[t, ml + 2] = work_out[t, ml]
+            work_out[t, ml + 3] = work_out[t, ml + 1]
+
     glob[L.G_GAIN_LEFT] = ramp_in
     limiter_bank(work_out, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, no)
     delay_bank(work_out, dly_out, outs, L.OP_DELAY, L.OS_D_OLD, L.OS_D_NEW, L.OS_D_XF,

@@ -6,6 +6,7 @@ tests) calls the same compiled callback with the same user-data pointer.
 """
 
 import ctypes
+import functools
 import time
 from dataclasses import dataclass
 
@@ -19,8 +20,9 @@ _CALLBACK_TYPE = ctypes.CFUNCTYPE(
 )  # fmt: skip
 
 
+@functools.cache
 def _tsc_ticks_per_us() -> int:
-    """Calibrate the CPU cycle counter against the monotonic clock."""
+    """Calibrate the CPU cycle counter against the monotonic clock (once)."""
     from livesound.dsp.kernels import read_cycle_counter
 
     read_cycle_counter()

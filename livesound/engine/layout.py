@@ -64,21 +64,22 @@ N_HDR = H_ADDR + len(ARRAYS)
 # --- glob: engine-wide scalars ----------------------------------------------
 G_OSC_TYPE = 0  # param: 0 off, 1 sine, 2 pink noise
 G_OSC_FREQ = 1  # param: Hz
-N_GLOB_PARAMS = 2
-G_SR = 2  # sample rate
-G_GAIN_RAMP = 3  # samples a gain change takes
-G_COEF_RAMP = 4  # samples a filter change takes
-G_LOOKAHEAD = 5  # limiter latency in samples (detector delay included)
-G_TP_DELAY = 6  # true-peak detector delay, samples
-G_MIX_LEFT = 7  # matrix ramp samples left
-G_GAIN_LEFT = 8  # strip gain ramps samples left
-G_OSC_PHASE = 9
-G_PINK = 10  # 7 pink-noise filter states
-G_DLY_W = 17  # delay-line write index
-G_LA_W = 18  # limiter ring write index
-G_MS_COEF = 19  # RMS meter smoothing per sample
-G_LIM_POS = 20  # position in the limiter's sliding-minimum block
-N_GLOB = 21
+G_CUE_MAIN = 2  # param: 1 = nothing soloed, the cue bus follows the main
+N_GLOB_PARAMS = 3
+G_SR = 3  # sample rate
+G_GAIN_RAMP = 4  # samples a gain change takes
+G_COEF_RAMP = 5  # samples a filter change takes
+G_LOOKAHEAD = 6  # limiter latency in samples (detector delay included)
+G_TP_DELAY = 7  # true-peak detector delay, samples
+G_MIX_LEFT = 8  # matrix ramp samples left
+G_GAIN_LEFT = 9  # strip gain ramps samples left
+G_OSC_PHASE = 10
+G_PINK = 11  # 7 pink-noise filter states
+G_DLY_W = 18  # delay-line write index
+G_LA_W = 19  # limiter ring write index
+G_MS_COEF = 20  # RMS meter smoothing per sample
+G_LIM_POS = 21  # position in the limiter's sliding-minimum block
+N_GLOB = 22
 
 # --- ins: per input channel, [field, channel] -------------------------------
 IP_GAIN = 0  # trim x polarity, linear
@@ -302,6 +303,7 @@ class EngineMemory:
         a["mail_bq_in"][:, 0, :] = 1.0
         a["mail_bq_out"][:, 0, :] = 1.0
         a["ins"][IM_GATE_GR] = 1.0
+        a["ins"][IS_GATE_G] = 1.0  # a gate starts open, never from silence
         a["outs"][OM_LIM_GR] = 1.0
         a["outs"][OS_LIM_G] = 1.0
         a["outs"][OS_CEIL] = 1.0
