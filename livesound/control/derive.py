@@ -25,6 +25,11 @@ def one_pole(ms: float, sample_rate: float) -> float:
     return 1.0 if samples < 1.0 else 1.0 - math.exp(-1.0 / samples)
 
 
+def db_per_sample(span_db: float, ms: float, sample_rate: float) -> float:
+    """Step of a linear-in-dB ramp that covers ``span_db`` in ``ms``."""
+    return span_db / max(1.0, ms * sample_rate / 1000.0)
+
+
 def pan_gains(pan: float) -> tuple[float, float]:
     """Constant-power pan law: -100 left, 0 centre (-3 dB each), 100 right."""
     theta = (min(max(pan, -100.0), 100.0) + 100.0) / 200.0 * (math.pi / 2.0)
@@ -42,15 +47,16 @@ def input_fields(v: Values, c: int, sr: float) -> dict[int, float]:
     sign = -1.0 if v[f"{p}/preamp/invert"] else 1.0
     delay = v[f"{p}/delay/time"] * sr / 1000.0 if v[f"{p}/delay/on"] else 0.0
     ratio = float(R.DYN_RATIOS[v[f"{p}/dyn/ratio"]])
+    gate_range = v[f"{p}/gate/range"]
     return {
         L.IP_GAIN: sign * db_to_gain(v[f"{p}/preamp/trim"]),
         L.IP_DELAY: float(round(delay)),
         L.IP_GATE_ON: float(v[f"{p}/gate/on"]),
         L.IP_GATE_THR: db_to_gain(v[f"{p}/gate/thr"]),
-        L.IP_GATE_RANGE: db_to_gain(-v[f"{p}/gate/range"]),
-        L.IP_GATE_ATT: one_pole(v[f"{p}/gate/attack"], sr),
+        L.IP_GATE_RANGE: -gate_range,
+        L.IP_GATE_ATT: db_per_sample(gate_range, v[f"{p}/gate/attack"], sr),
         L.IP_GATE_HOLD: float(round(v[f"{p}/gate/hold"] * sr / 1000.0)),
-        L.IP_GATE_REL: one_pole(v[f"{p}/gate/release"], sr),
+        L.IP_GATE_REL: db_per_sample(gate_range, v[f"{p}/gate/release"], sr),
         L.IP_COMP_ON: float(v[f"{p}/dyn/on"]),
         L.IP_COMP_THR: v[f"{p}/dyn/thr"],
         L.IP_COMP_RATIO: ratio,

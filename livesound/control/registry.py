@@ -89,7 +89,10 @@ class Param:
         if not isinstance(value, numbers.Real):
             raise ParamError(f"{self.address} takes a number, got {value!r}")
         if self.kind in ("int", "enum"):
-            if not isinstance(value, numbers.Integral) and not float(value).is_integer():
+            if (
+                not isinstance(value, numbers.Integral)
+                and not float(value).is_integer()
+            ):
                 raise ParamError(f"{self.address} takes a whole number, got {value!r}")
             value = int(value)
             hi = len(self.choices) - 1 if self.kind == "enum" else self.hi

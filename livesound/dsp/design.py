@@ -116,7 +116,9 @@ BUTTERWORTH4_Q = (0.5411961001461969, 1.3065629648763766)
 BUTTERWORTH2_Q = 0.7071067811865476
 
 
-def octaves_to_q(bandwidth_oct: float, fs: float | None = None, f0: float = 0.0) -> float:
+def octaves_to_q(
+    bandwidth_oct: float, fs: float | None = None, f0: float = 0.0
+) -> float:
     """Q of a band ``bandwidth_oct`` octaves wide (RBJ's BW definition).
 
     With ``fs`` and ``f0`` the bilinear transform's warping is compensated
