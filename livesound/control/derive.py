@@ -206,14 +206,13 @@ class Topology:
             if self.linked(v, b):
                 g *= pan_gains(v[f"{p}/mix/{first + 1:02d}/pan"])[b % 2]
             row[b] = g
-        if soloing:
-            if v[f"/-stat/solosw/{c + 1:02d}"]:
-                level = db_to_gain(v["/config/solo/level"])
-                if R.SOLO_MODES[v["/config/solo/chmode"]] == "PFL":
-                    row[self.cue_l] = row[self.cue_r] = level
-                else:
-                    row[self.cue_l] = on * fader * pl * level
-                    row[self.cue_r] = on * fader * pr * level
+        if soloing and v[f"/-stat/solosw/{c + 1:02d}"]:
+            level = db_to_gain(v["/config/solo/level"])
+            if R.SOLO_MODES[v["/config/solo/chmode"]] == "PFL":
+                row[self.cue_l] = row[self.cue_r] = level
+            else:
+                row[self.cue_l] = on * fader * pl * level
+                row[self.cue_r] = on * fader * pr * level
         return row
 
     def oscillator(self, v: Values) -> tuple[np.ndarray, float, float]:
