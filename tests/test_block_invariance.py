@@ -137,7 +137,7 @@ def test_busy_show_is_really_busy(busy_renders):
     ins = e.core.arrays["ins"]
     assert outs[L.OM_LIM_GR, 2] < 0.5  # bus 3 limited by more than 6 dB
     assert ins[L.IM_COMP_GR, 0] < -3.0  # compressor working
-    assert ins[L.IM_GATE_GR, 0] < -20.0  # gate closed in the gaps (dB)
+    assert ins[L.IM_GATE_GR, 0] < 0.1  # gate closed in the gaps
     assert np.abs(y[:, 3]).max() > 0.01  # pink noise on bus 4
     assert np.all(np.abs(y).max(axis=0) > 1e-3)  # every output carries audio
     assert e.core.stats().faults == 0

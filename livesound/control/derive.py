@@ -53,10 +53,12 @@ def input_fields(v: Values, c: int, sr: float) -> dict[int, float]:
         L.IP_DELAY: float(round(delay)),
         L.IP_GATE_ON: float(v[f"{p}/gate/on"]),
         L.IP_GATE_THR: db_to_gain(v[f"{p}/gate/thr"]),
-        L.IP_GATE_RANGE: -gate_range,
-        L.IP_GATE_ATT: db_per_sample(gate_range, v[f"{p}/gate/attack"], sr),
+        L.IP_GATE_RANGE: db_to_gain(-gate_range),
+        L.IP_GATE_ATT: db_to_gain(db_per_sample(gate_range, v[f"{p}/gate/attack"], sr)),
         L.IP_GATE_HOLD: float(round(v[f"{p}/gate/hold"] * sr / 1000.0)),
-        L.IP_GATE_REL: db_per_sample(gate_range, v[f"{p}/gate/release"], sr),
+        L.IP_GATE_REL: db_to_gain(
+            -db_per_sample(gate_range, v[f"{p}/gate/release"], sr)
+        ),
         L.IP_COMP_ON: float(v[f"{p}/dyn/on"]),
         L.IP_COMP_THR: v[f"{p}/dyn/thr"],
         L.IP_COMP_RATIO: ratio,

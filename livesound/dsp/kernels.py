@@ -39,7 +39,7 @@ SANE = 1.0e4  # inputs beyond +80 dBFS are treated as a broken source
 # numpy's error model: a float division never branches to raise
 # ZeroDivisionError, which would stop LLVM vectorising the loop around it
 # (and there is nobody to catch an exception in the audio thread).
-kernel = njit(cache=True, error_model="numpy")
+kernel = njit(cache=True, error_model="numpy", fastmath={"contract"})
 
 # ---------------------------------------------------------------------------
 # Publication: take a change set from the mailbox at a block boundary.
@@ -289,39 +289,38 @@ GATE_DETECT_MS = 5.0  # fall time of the gate's key detector
 
 
 @kernel
-def gate_bank(buf, ins, gr, det_fall, n, nch):
+def gate_bank(buf, ins, det_fall, n, nch):
     """Gate: open above threshold, down by ``range`` below it, with hold.
 
     The key detector is a peak follower with a fast fixed fall
     (``det_fall``, per sample), so the gate closes as soon as the source
-    stops. The gain moves in dB, linearly: attack is the time to open
-    fully, release the time to close fully, as on a hardware gate. Off
-    means exactly 0 dB. Parameters and state are taken as two blocks of
-    rows of ``ins`` so the loop vectorises across channels; ``gr`` is
-    scratch.
+    stops. The gain moves linearly in dB (a constant factor per sample):
+    attack is the time to open fully, release the time to close fully, as
+    on a hardware gate. Off means a gain of exactly 1.
     """
     p = ins[L.IP_GATE_ON : L.IP_GATE_REL + 1]
     st = ins[L.IS_GATE_ENV : L.IM_GATE_GR + 1]
-    on, thr, floor, att, hold_len, rel = 0, 1, 2, 3, 4, 5
+    on, thr, floor, up, hold_len, down = 0, 1, 2, 3, 4, 5
     env, g, hold, gmin = 0, 1, 2, 3
     for t in range(n):
         for c in range(nch):
-            a = abs(buf[t, c])
+            x = buf[t, c]
+            a = abs(x)
             e = a if a > st[env, c] else st[env, c] + (a - st[env, c]) * det_fall
             st[env, c] = e
             is_open = e >= p[thr, c]
-            target = 0.0 if (is_open or st[hold, c] > 0.0) else p[floor, c]
+            target = 1.0 if (is_open or st[hold, c] > 0.0) else p[floor, c]
             st[hold, c] = p[hold_len, c] if is_open else max(st[hold, c] - 1.0, 0.0)
-            gdb = st[g, c]
-            up = min(gdb + p[att, c], target)
-            down = max(gdb - p[rel, c], target)
-            gdb = (up if target > gdb else down) * p[on, c]
-            st[g, c] = gdb
-            st[gmin, c] = min(st[gmin, c], gdb)
-            gr[t, c] = gdb / DB_PER_LOG2
-    for t in range(n):
-        for c in range(nch):
-            buf[t, c] *= fast_exp2(gr[t, c])
+            gc = st[g, c]
+            gc = (
+                min(gc * p[up, c], target)
+                if target > gc
+                else max(gc * p[down, c], target)
+            )
+            gc = gc * p[on, c] + (1.0 - p[on, c])
+            st[g, c] = gc
+            st[gmin, c] = min(st[gmin, c], gc)
+            buf[t, c] = x * gc
 
 
 @kernel
@@ -549,7 +548,7 @@ def reset_meters(ins, outs):
     for c in range(ins.shape[1]):
         ins[L.IM_PEAK, c] = 0.0
         ins[L.IM_RMS, c] = 0.0
-        ins[L.IM_GATE_GR, c] = 0.0
+        ins[L.IM_GATE_GR, c] = 1.0
         ins[L.IM_COMP_GR, c] = 0.0
     for o in range(outs.shape[1]):
         outs[L.OM_PEAK, o] = 0.0
@@ -578,7 +577,7 @@ def reset_dsp_state(state):
         outs[L.OS_CLIP_HOLD, o] = 0.0
     for c in range(ins.shape[1]):
         ins[L.IS_GATE_ENV, c] = 0.0
-        ins[L.IS_GATE_G, c] = 0.0
+        ins[L.IS_GATE_G, c] = 1.0
         ins[L.IS_COMP_G, c] = 0.0
         ins[L.IS_MS, c] = 0.0
 
@@ -642,7 +641,7 @@ def process_chunk(state, hdr, inp, out, off, n):
                w_dly, xf_step, n, ni)  # fmt: skip
     biquad_bank(work_in, bq_in, bq_in_z, bq_in_ramp, 0, L.N_HPF, n, ni)
     det_fall = 1.0 - math.exp(-1000.0 / (GATE_DETECT_MS * glob[L.G_SR]))
-    gate_bank(work_in, ins, work_gr, det_fall, n, ni)
+    gate_bank(work_in, ins, det_fall, n, ni)
     compressor_bank(work_in, ins, work_gr, n, ni)
     biquad_bank(work_in, bq_in, bq_in_z, bq_in_ramp, L.N_HPF, L.S_IN, n, ni)
     oscillator(work_in, ni, glob, hdr, n)

@@ -86,8 +86,8 @@ IP_GAIN = 0  # trim x polarity, linear
 IP_DELAY = 1  # samples
 IP_GATE_ON = 2
 IP_GATE_THR = 3  # linear
-IP_GATE_RANGE = 4  # gain when closed, dB (<= 0)
-IP_GATE_ATT = 5  # dB per sample while opening (attack) / closing (release)
+IP_GATE_RANGE = 4  # gain when closed, linear
+IP_GATE_ATT = 5  # gain factor per sample while opening (attack) / closing
 IP_GATE_HOLD = 6  # samples
 IP_GATE_REL = 7
 IP_COMP_ON = 8
@@ -104,9 +104,9 @@ IS_D_OLD = 17  # delay crossfade: old tap, new tap, position 0..1
 IS_D_NEW = 18
 IS_D_XF = 19
 IS_GATE_ENV = 20  # gate state, then its meter (kept adjacent: the kernel
-IS_GATE_G = 21  # takes them as one block). Gain in dB: 0 = open
+IS_GATE_G = 21  # takes them as one block). Gain, linear: 1 = open
 IS_GATE_HOLD = 22
-IM_GATE_GR = 23  # lowest gate gain, dB (<= 0)
+IM_GATE_GR = 23  # lowest gate gain, linear
 IS_COMP_G = 24  # compressor: smoothed gain (dB), then its meter
 IM_COMP_GR = 25  # lowest compressor gain, dB (<= 0)
 IS_MS = 26  # running mean square of the input meter
@@ -304,6 +304,8 @@ class EngineMemory:
         a["mail_bq_out"][:, 0, :] = 1.0
 
         a["outs"][OM_LIM_GR] = 1.0
+        a["ins"][IM_GATE_GR] = 1.0
+        a["ins"][IS_GATE_G] = 1.0  # a gate starts open, never from silence
         a["outs"][OS_LIM_G] = 1.0
         a["outs"][OS_CEIL] = 1.0
         a["outs"][OS_CLIP] = 1.0

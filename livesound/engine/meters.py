@@ -43,7 +43,7 @@ def read_meters(core: AudioCore) -> Meters:
     meters = Meters(
         in_peak_db=to_db(ins[L.IM_PEAK]),
         in_rms_db=to_db(ins[L.IM_RMS]),
-        gate_gr_db=ins[L.IM_GATE_GR].copy(),
+        gate_gr_db=to_db(ins[L.IM_GATE_GR]),
         comp_gr_db=ins[L.IM_COMP_GR].copy(),
         in_clips=ins[L.IM_CLIP].astype(int),
         out_peak_db=to_db(outs[L.OM_PEAK]),
