@@ -615,22 +615,19 @@ def process_chunk(state, hdr, inp, out, off, n):
     ni = ins.shape[1]
     no = outs.shape[1]
     nm = mix.shape[2]
-    # Inputs: route physical channels, refuse NaN/Inf/absurd values.
+    # Inputs: route physical channels, refuse NaN/Inf/absurd values, count
+    # samples at full scale (row by row: both buffers are frame-major).
+    clips = ins[L.IM_CLIP]
     for t in range(n):
         for c in range(ni):
             work_in[t, c] = 0.0
-    for p in range(inp.shape[1]):
-        c = in_map[p]
-        if c >= 0:
-            for t in range(n):
+        for p in range(inp.shape[1]):
+            c = in_map[p]
+            if c >= 0:
                 x = np.float64(inp[off + t, p])
-                if not abs(x) < SANE:
-                    x = 0.0
+                x = x if abs(x) < SANE else 0.0
+                clips[c] += 1.0 if abs(x) >= 1.0 else 0.0
                 work_in[t, c] = x
-    for t in range(n):
-        for c in range(ni):
-            if work_in[t, c] >= 1.0 or work_in[t, c] <= -1.0:
-                ins[L.IM_CLIP, c] += 1.0
     left = glob[L.G_GAIN_LEFT]
     ramp_in = ramped_gain(work_in, ins[L.IS_GAIN], ins[L.IS_GAIN_STEP], ins[L.IP_GAIN],
                           left, n, ni)  # fmt: skip
@@ -665,34 +662,36 @@ def process_chunk(state, hdr, inp, out, off, n):
                w_dly, xf_step, n, no)  # fmt: skip
     glob[L.G_DLY_W] = (w_dly + n) & (dly_in.shape[0] - 1)
     meter_bank(work_out, outs, L.OM_PEAK, L.OS_MS, L.OM_RMS, glob[L.G_MS_COEF], n, no)
-    # Safety clip on every output, counting what it had to touch; then the
-    # output taps for analysis (feedback detection, tests): the newest
-    # TAP_RING frames of every output, found through H_TAP_W.
+    # Safety clip on every output, counting what it had to touch, at the
+    # highest ceiling still in the delay line for ``OS_CLIP_HOLD`` samples
+    # after a ceiling change; then the output taps for analysis (feedback
+    # detection, tests), the newest TAP_RING frames of every output found
+    # through H_TAP_W; then the device's channels.
     fault = False
     taps = state[L.A_TAPS]
     tw = hdr[L.H_TAP_W]
-    for o in range(no):
-        ceil = outs[L.OS_CLIP, o]
-        hold = outs[L.OS_CLIP_HOLD, o]
-        for t in range(n):
-            if hold > 0.0:
-                hold -= 1.0
-                if hold == 0.0:
-                    ceil = outs[L.OS_CEIL, o]
+    clip = outs[L.OS_CLIP]
+    hold = outs[L.OS_CLIP_HOLD]
+    ceil = outs[L.OS_CEIL]
+    for t in range(n):
+        row = (tw + t) & (L.TAP_RING - 1)
+        for o in range(no):
+            limit = clip[o] if t < hold[o] else ceil[o]
             y = work_out[t, o]
-            if not abs(y) <= ceil:
+            if not abs(y) <= limit:
                 fault |= y != y
-                y = 0.0 if y != y else (ceil if y > 0.0 else -ceil)
+                y = 0.0 if y != y else (limit if y > 0.0 else -limit)
                 outs[L.OM_CLIPS, o] += 1.0
                 work_out[t, o] = y
-            taps[(tw + t) & (L.TAP_RING - 1), o] = np.float32(y)
-        outs[L.OS_CLIP, o] = ceil
-        outs[L.OS_CLIP_HOLD, o] = hold
-    store_release(hdr, L.H_TAP_W, tw + n)
-    for p in range(out.shape[1]):
-        o = out_map[p]
-        for t in range(n):
+            taps[row, o] = np.float32(y)
+        for p in range(out.shape[1]):
+            o = out_map[p]
             out[off + t, p] = np.float32(work_out[t, o]) if o >= 0 else np.float32(0.0)
+    for o in range(no):
+        hold[o] = max(0.0, hold[o] - n)
+        if hold[o] == 0.0:
+            clip[o] = ceil[o]
+    store_release(hdr, L.H_TAP_W, tw + n)
     return fault
 
 
