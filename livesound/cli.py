@@ -1,9 +1,10 @@
 """The ``livesound`` command."""
 
 import argparse
+import asyncio
+import contextlib
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from livesound.engine.devices import MAX_BLOCK, MIN_BLOCK, SAMPLE_RATES, DeviceError
@@ -52,6 +53,14 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
         help="limiter lookahead (and latency), 0.2-5 ms (default 1)",
     )
     p.add_argument("--quiet", action="store_true", help="no meter line")
+    p.add_argument("--osc-port", type=int, default=10023,
+                   help="UDP port of the OSC server (default 10023, as the X32)")  # fmt: skip
+    p.add_argument("--osc-host", default="0.0.0.0",
+                   help="address the OSC server listens on (default all)")  # fmt: skip
+    p.add_argument("--show-config", type=Path, metavar="FILE",
+                   help="show configuration (TOML): OSC client roles and pairing "
+                   "codes; without it this machine is the engineer and every "
+                   "other client read-only")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,17 +126,15 @@ def cmd_devices() -> int:
     return 0
 
 
-def _meter_line(engine) -> str:
-    from livesound.engine.meters import read_meters
-
+def _meter_line(engine, meters, osc) -> str:
     s = engine.status()
-    m = read_meters(engine.core)
     nb = engine.cfg.buses
-    main = " ".join(f"{db:6.1f}" for db in m.out_peak_db[nb : nb + 2])
-    gr = min(m.limiter_gr_db[nb : nb + 2])
+    main = " ".join(f"{db:6.1f}" for db in meters.out_peak_db[nb : nb + 2])
+    gr = min(meters.limiter_gr_db[nb : nb + 2])
     return (f"{s['device']} {s['sample_rate'] / 1000:g} kHz/{s['block']} "
             f"lat {s['latency_ms']:.1f} ms  DSP {100 * s['dsp_load']:4.1f}%  "
-            f"xruns {s['xruns']}  main L/R {main} dBFS  lim {gr:5.1f} dB")  # fmt: skip
+            f"xruns {s['xruns']}  OSC {len(osc.subscribers)}  "
+            f"main L/R {main} dBFS  lim {gr:5.1f} dB")  # fmt: skip
 
 
 def _compiled_kernels_cached() -> bool:
@@ -136,13 +143,55 @@ def _compiled_kernels_cached() -> bool:
     return any(cache.glob("kernels.audio_callback-*.nbi"))
 
 
+async def _serve(engine, args, permissions) -> None:
+    """The engine's control plane: OSC server, meter poller, status line."""
+    from livesound.engine.meters import MeterPoller
+    from livesound.osc.server import OscServer
+
+    poller = MeterPoller(engine.core)
+    osc = OscServer(engine.mixer, permissions, meters=lambda: poller.latest)
+    try:
+        port = await osc.start(args.osc_host, args.osc_port)
+    except OSError as exc:
+        raise DeviceError(f"OSC port {args.osc_port}: {exc.strerror}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tty = sys.stdout.isatty()
+    print(f"livesound engine running on {engine.device.info.name}, OSC on UDP "
+          f"{port}; Ctrl-C stops", flush=True)  # fmt: skip
+    tick, shown = 1 / 30, 0.0
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
+            meters = poller.poll()
+            now = loop.time()
+            if not args.quiet and now - shown >= (0.25 if tty else 5.0):
+                shown = now
+                line = _meter_line(engine, meters, osc)
+                print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n",
+                      flush=True)  # fmt: skip
+    finally:
+        osc.close()
+        if tty and not args.quiet:
+            print()
+
+
 def cmd_engine(args) -> int:
     from livesound.engine.service import ConfigError, Engine, EngineConfig
+    from livesound.osc.roles import ConfigError as RolesError
+    from livesound.osc.roles import load_permissions
 
     if args.list_devices:
         return cmd_devices()
     if not 0.2 <= args.lookahead_ms <= 5.0:
         return _fail(f"--lookahead-ms {args.lookahead_ms}: use 0.2 to 5 ms")
+    try:
+        permissions = load_permissions(args.show_config, args.buses)
+    except RolesError as exc:
+        return _fail(str(exc))
     cfg = EngineConfig(
         inputs=args.inputs, buses=args.buses, sample_rate=args.rate, block=args.block,
         device=args.device, virtual=args.virtual, in_map=args.in_map,
@@ -156,22 +205,12 @@ def cmd_engine(args) -> int:
         engine.start()
     except (ConfigError, DeviceError) as exc:
         return _fail(str(exc))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    tty = sys.stdout.isatty()
-    print(f"livesound engine running on {engine.device.info.name}; Ctrl-C stops",
-          flush=True)  # fmt: skip
     try:
-        while not stop.wait(0.25 if tty else 5.0):
-            if not args.quiet:
-                line = _meter_line(engine)
-                print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n",
-                      flush=True)  # fmt: skip
+        asyncio.run(_serve(engine, args, permissions))
+    except DeviceError as exc:
+        return _fail(str(exc))
     finally:
         engine.stop()
-        if tty and not args.quiet:
-            print()
         print(f"stopped; {engine.core.stats().xruns} xruns", flush=True)
     return 0
 

@@ -18,7 +18,10 @@ from livesound.control import derive
 from livesound.control.registry import Param, ParamError, Registry
 from livesound.engine import layout as L
 
-Subscriber = Callable[[str, Any], None]
+# Called after every change with (address, value, source); ``source`` is
+# whatever the caller of ``set`` passed (an OSC client's address, ...), so a
+# surface can skip echoing a change back to where it came from.
+Subscriber = Callable[[str, Any, object], None]
 
 
 class EngineStalled(RuntimeError):
@@ -98,7 +101,7 @@ class Mixer:
                 self._flush()
         for address, value in checked.items():
             for fn in list(self._subscribers):
-                fn(address, value)
+                fn(address, value, source)
         return checked
 
     @contextmanager
@@ -115,7 +118,8 @@ class Mixer:
                     self._flush()
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        """Call ``fn(address, value)`` after every change; returns unsubscribe."""
+        """Call ``fn(address, value, source)`` after every change; returns
+        the function that unsubscribes."""
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn)
 

@@ -53,3 +53,20 @@ def read_meters(core: AudioCore) -> Meters:
     )
     bump_sequence(core.hdr, L.H_METER_REQ)
     return meters
+
+
+class MeterPoller:
+    """The one reader of the audio plane's meters in the engine process.
+
+    Several surfaces want meters (OSC clients, the status line); each read
+    resets the audio plane's peaks, so one poller reads at a steady rate and
+    everyone shares its latest reading.
+    """
+
+    def __init__(self, core: AudioCore) -> None:
+        self.core = core
+        self.latest: Meters | None = None
+
+    def poll(self) -> Meters:
+        self.latest = read_meters(self.core)
+        return self.latest

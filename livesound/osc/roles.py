@@ -1,0 +1,125 @@
+"""Who may do what over OSC.
+
+An OSC port on a venue's Wi-Fi is open to anyone there, so each client has
+a role: the engineer (everything), the performer of mix N (the sends into
+mix N, mix N's master and its EQ; reads everything), read-only (queries and
+subscriptions), or viewer (meters only). The show configuration names
+clients by IP address or by a pairing code a tablet sends once
+(``/ls/pair ,s CODE``); everyone else gets the default role.
+"""
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KINDS = ("engineer", "performer", "readonly", "viewer")
+# Always allowed, for every role: discovery, subscriptions and meters.
+PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair",
+          "/unsubscribe"}  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A show configuration the server refuses; the message says where."""
+
+
+@dataclass(frozen=True)
+class Role:
+    """A client's permissions: ``kind`` and, for a performer, the mix."""
+
+    kind: str
+    mix: int = 0
+
+    def __str__(self) -> str:
+        return f"performer:{self.mix}" if self.kind == "performer" else self.kind
+
+    def may_read(self, address: str) -> bool:
+        return self.kind != "viewer" or address in PUBLIC
+
+    def may_write(self, address: str) -> bool:
+        """Whether this role may change ``address``."""
+        if self.kind == "engineer":
+            return True
+        if self.kind != "performer":
+            return False
+        n = f"{self.mix:02d}"
+        return bool(
+            re.fullmatch(rf"/ch/\d\d/mix/{n}/(on|level|pan|type)", address)
+            or re.fullmatch(rf"/bus/{n}/mix/(on|fader)", address)
+            or re.fullmatch(rf"/bus/{n}/eq/.+", address)
+        )
+
+
+def parse_role(text: str, n_bus: int = 16) -> Role:
+    """``engineer``, ``readonly``, ``viewer`` or ``performer:N``."""
+    kind, _, mix = text.strip().partition(":")
+    if kind not in KINDS:
+        raise ConfigError(
+            f"role {text!r}: use engineer, readonly, viewer or performer:N"
+        )
+    if kind == "performer":
+        if not mix.isdigit() or not 1 <= int(mix) <= n_bus:
+            raise ConfigError(f"role {text!r}: the mix is a number 1..{n_bus}")
+        return Role(kind, int(mix))
+    if mix:
+        raise ConfigError(f"role {text!r}: only performer takes a mix number")
+    return Role(kind)
+
+
+ENGINEER = Role("engineer")
+READONLY = Role("readonly")
+
+
+@dataclass
+class Permissions:
+    """Roles by client IP and by pairing code, and the default role."""
+
+    default: Role = READONLY
+    by_address: dict[str, Role] = field(default_factory=dict)
+    by_code: dict[str, Role] = field(default_factory=dict)
+
+    def role_for(self, ip: str) -> Role:
+        return self.by_address.get(ip, self.default)
+
+    def pair(self, ip: str, code: str) -> Role | None:
+        """Give ``ip`` the role of pairing ``code``; None if the code is unknown."""
+        role = self.by_code.get(code)
+        if role is not None:
+            self.by_address[ip] = role
+        return role
+
+
+def load_permissions(path: Path | None, n_bus: int = 16) -> Permissions:
+    """Permissions from the ``[osc]`` table of a show configuration (TOML).
+
+    ```toml
+    [osc]
+    default_role = "readonly"
+    clients = [{ address = "192.168.1.20", role = "engineer" }]
+    pairing = [{ code = "4711", role = "performer:2" }]
+    ```
+    Without a file: everyone on this machine is the engineer, everyone
+    else read-only.
+    """
+    if path is None:
+        return Permissions(by_address={"127.0.0.1": ENGINEER, "::1": ENGINEER})
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    osc = data.get("osc", {})
+    try:
+        perms = Permissions(
+            default=parse_role(osc.get("default_role", "readonly"), n_bus)
+        )
+        for entry in osc.get("clients", []):
+            perms.by_address[str(entry["address"])] = parse_role(entry["role"], n_bus)
+        for entry in osc.get("pairing", []):
+            perms.by_code[str(entry["code"])] = parse_role(entry["role"], n_bus)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"{path}: [osc] entries need address/code and role ({exc})"
+        ) from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return perms

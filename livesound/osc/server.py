@@ -1,0 +1,370 @@
+"""The OSC server: the engine's X32-dialect remote control over UDP.
+
+Runs on the engine's asyncio loop, never on the audio thread: a change from
+a tablet goes through ``Mixer.set`` like any other and reaches the audio
+plane as a published change set. ``handle_datagram`` is a plain function
+from one datagram to the replies it causes, so the fuzz tests drive it
+without sockets.
+"""
+
+import asyncio
+import logging
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
+
+from livesound.control.mixer import Mixer
+from livesound.control.registry import ParamError
+from livesound.engine.meters import Meters
+from livesound.osc import dialect
+from livesound.osc.roles import Permissions, Role, load_permissions
+
+log = logging.getLogger("livesound.osc")
+
+Address = tuple[str, int]
+Reply = tuple[bytes, Address]
+
+DEFAULT_PORT = 10023
+SUBSCRIPTION_S = 10.0  # /xremote and /meters last this long unless renewed
+MAX_SUBSCRIBERS = 64
+MAX_PACKET = 16384  # bytes; larger datagrams are dropped unread
+MAX_BUNDLE = 128  # messages per datagram
+MAX_FUTURE_S = 10.0  # bundles timed further ahead than this are refused
+METER_PERIOD_S = 0.05  # X32 sends meters every 50 ms
+X32_MODEL, X32_VERSION = "X32", "4.06"
+
+
+def message(address: str, *args: tuple[str, Any]) -> bytes:
+    """An OSC message from ``(typetag, value)`` pairs."""
+    b = OscMessageBuilder(address)
+    for tag, value in args:
+        b.add_arg(value, tag)
+    return b.build().dgram
+
+
+def meter_blob(values: np.ndarray) -> bytes:
+    """X32 meter blob: int32 count, then little-endian float32 values."""
+    v = np.ascontiguousarray(values, dtype="<f4")
+    return struct.pack("<i", v.size) + v.tobytes()
+
+
+@dataclass
+class TokenBucket:
+    """Per-client rate limit: ``rate`` messages/s with bursts of ``burst``."""
+
+    rate: float
+    burst: float
+    tokens: float = 0.0
+    stamp: float = 0.0
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class ServerStats:
+    """What the server saw, for the status bar and the tests."""
+
+    counts: Counter = field(default_factory=Counter)
+
+    def __getitem__(self, key: str) -> int:
+        return self.counts[key]
+
+
+class OscServer:
+    """X32-dialect OSC over UDP in front of a Mixer."""
+
+    def __init__(
+        self,
+        mixer: Mixer,
+        permissions: Permissions | None = None,
+        *,
+        meters: Callable[[], Meters | None] | None = None,
+        name: str = "livesound",
+        rate: float = 2000.0,
+        burst: float = 500.0,
+    ) -> None:
+        self.mixer = mixer
+        self.registry = mixer.registry
+        self.permissions = permissions or load_permissions(None)
+        self.meters = meters
+        self.name = name
+        self.rate, self.burst = rate, burst
+        self.stats = ServerStats()
+        self.subscribers: dict[Address, float] = {}
+        self.meter_subscriptions: dict[tuple[Address, str], float] = {}
+        self._buckets: dict[Address, TokenBucket] = {}
+        self._transport: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._meter_task: asyncio.Task | None = None
+        self._unsubscribe = mixer.subscribe(self._push_change)
+        self.local_ip = "127.0.0.1"
+
+    # -- socket ---------------------------------------------------------------
+
+    async def start(self, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> int:
+        """Bind and serve; returns the bound port."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        server = self
+
+        class Protocol(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr) -> None:
+                for reply, to in server.handle_datagram(data, addr[:2]):
+                    server._send(reply, to)
+
+            def error_received(self, exc: Exception) -> None:
+                server.stats.counts["socket_errors"] += 1
+
+        self._transport, _ = await self._loop.create_datagram_endpoint(
+            Protocol, local_addr=(host, port)
+        )
+        self._meter_task = self._loop.create_task(self._meter_loop())
+        return self._transport.get_extra_info("sockname")[1]
+
+    def close(self) -> None:
+        self._unsubscribe()
+        if self._meter_task:
+            self._meter_task.cancel()
+        if self._transport:
+            self._transport.close()
+
+    def _send(self, data: bytes, addr: Address) -> None:
+        if self._transport is None or self._loop is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._transport.sendto(data, addr)
+        else:
+            self._loop.call_soon_threadsafe(self._transport.sendto, data, addr)
+
+    # -- one datagram -----------------------------------------------------------
+
+    def handle_datagram(
+        self, data: bytes, addr: Address, now: float | None = None
+    ) -> list[Reply]:
+        """Everything one datagram causes: the replies to send (to ``addr``)."""
+        now = time.time() if now is None else now
+        counts = self.stats.counts
+        counts["datagrams"] += 1
+        if len(data) > MAX_PACKET:
+            counts["oversized"] += 1
+            return []
+        try:
+            timed = OscPacket(data).messages
+        except Exception:  # a hostile datagram may break the parser in any way
+            counts["malformed"] += 1
+            return []
+        if len(timed) > MAX_BUNDLE:
+            counts["oversized"] += 1
+            return []
+        if any(t.time > now + MAX_FUTURE_S for t in timed):
+            counts["future"] += 1
+            return [
+                (self._error(addr, "#bundle", "timetag too far in the future"), addr)
+            ]
+        bucket = self._buckets.get(addr)
+        if bucket is None:
+            if len(self._buckets) > 4096:
+                self._buckets.clear()
+            bucket = self._buckets[addr] = TokenBucket(
+                self.rate, self.burst, self.burst, now
+            )
+        role = self.permissions.role_for(addr[0])
+        replies: list[Reply] = []
+        for t in timed:
+            if not bucket.take(now):
+                counts["rate_limited"] += 1
+                continue
+            counts["messages"] += 1
+            msg = t.message
+            out = self._handle(addr, role, msg.address, list(msg.params), now)
+            replies.extend((r, addr) for r in out)
+        return replies
+
+    def _error(self, addr: Address, address: str, text: str) -> bytes:
+        self.stats.counts["errors"] += 1
+        log.info("refused %s from %s:%d: %s", address, addr[0], addr[1], text)
+        return message("/ls/error", ("s", address), ("s", text))
+
+    def _handle(
+        self, addr: Address, role: Role, address: str, args: list, now: float
+    ) -> list[bytes]:
+        if not isinstance(address, str) or not address.startswith("/"):
+            self.stats.counts["malformed"] += 1
+            return []
+        handler = self._commands.get(address)
+        if handler is not None:
+            if not role.may_read(address):
+                return [self._error(addr, address, f"not allowed for role {role}")]
+            return handler(self, addr, role, args, now)
+        if address not in self.registry:
+            self.stats.counts["unknown"] += 1
+            return [self._error(addr, address, "unknown address")]
+        param = self.registry[address]
+        if not args:
+            if not role.may_read(address):
+                return [self._error(addr, address, f"not allowed for role {role}")]
+            return [message(address, dialect.encode(param, self.mixer.get(address)))]
+        if not role.may_write(address):
+            self.stats.counts["refused"] += 1
+            return [self._error(addr, address, f"read-only for role {role}")]
+        try:
+            value = dialect.decode(param, args)
+            self.mixer.set(address, value, source=addr)
+        except ParamError as exc:
+            return [self._error(addr, address, str(exc))]
+        self.stats.counts["sets"] += 1
+        return []
+
+    # -- X32 commands -------------------------------------------------------------
+
+    def _xinfo(self, addr, role, args, now) -> list[bytes]:
+        return [message("/xinfo", ("s", self.local_ip), ("s", self.name),
+                        ("s", X32_MODEL), ("s", X32_VERSION))]  # fmt: skip
+
+    def _info(self, addr, role, args, now) -> list[bytes]:
+        return [message("/info", ("s", "V2.07"), ("s", self.name), ("s", X32_MODEL),
+                        ("s", X32_VERSION))]  # fmt: skip
+
+    def _status(self, addr, role, args, now) -> list[bytes]:
+        return [
+            message("/status", ("s", "active"), ("s", self.local_ip), ("s", self.name))
+        ]
+
+    def _xremote(self, addr, role, args, now) -> list[bytes]:
+        self._expire(now)
+        if addr not in self.subscribers and len(self.subscribers) >= MAX_SUBSCRIBERS:
+            return [
+                self._error(addr, "/xremote", f"{MAX_SUBSCRIBERS} subscribers already")
+            ]
+        self.subscribers[addr] = now + SUBSCRIPTION_S
+        return []
+
+    def _unsubscribe_cmd(self, addr, role, args, now) -> list[bytes]:
+        self.subscribers.pop(addr, None)
+        for key in [k for k in self.meter_subscriptions if k[0] == addr]:
+            del self.meter_subscriptions[key]
+        return []
+
+    def _meters_cmd(self, addr, role, args, now) -> list[bytes]:
+        if not args or not isinstance(args[0], str) or args[0] not in METER_BANKS:
+            banks = ", ".join(METER_BANKS)
+            return [self._error(addr, "/meters", f"ask for one of {banks}")]
+        self.meter_subscriptions[(addr, args[0])] = now + SUBSCRIPTION_S
+        return []
+
+    def _renew(self, addr, role, args, now) -> list[bytes]:
+        if (
+            args
+            and isinstance(args[0], str)
+            and (addr, args[0]) in self.meter_subscriptions
+        ):
+            self.meter_subscriptions[(addr, args[0])] = now + SUBSCRIPTION_S
+        elif addr in self.subscribers:
+            self.subscribers[addr] = now + SUBSCRIPTION_S
+        return []
+
+    def _node(self, addr, role, args, now) -> list[bytes]:
+        if len(args) != 1 or not isinstance(args[0], str):
+            return [self._error(addr, "/node", "takes one string, e.g. ch/01/mix")]
+        prefix = "/" + args[0].strip("/") + "/"
+        fields = [p for p in self.registry if p.address.startswith(prefix)
+                  and "/" not in p.address[len(prefix):]]  # fmt: skip
+        if not fields:
+            return [self._error(addr, "/node", f"no node {args[0]}")]
+        text = " ".join(
+            dialect.format_node_value(p, self.mixer.get(p.address)) for p in fields
+        )
+        return [message("node", ("s", f"{prefix[:-1]} {text}\n"))]
+
+    def _pair(self, addr, role, args, now) -> list[bytes]:
+        if len(args) != 1 or not isinstance(args[0], str):
+            return [self._error(addr, "/ls/pair", "takes the pairing code as a string")]
+        granted = self.permissions.pair(addr[0], args[0])
+        if granted is None:
+            return [self._error(addr, "/ls/pair", "unknown pairing code")]
+        log.info("paired %s as %s", addr[0], granted)
+        return [message("/ls/pair", ("s", str(granted)))]
+
+    _commands: dict[str, Callable] = {
+        "/xinfo": _xinfo, "/info": _info, "/status": _status, "/xremote": _xremote,
+        "/unsubscribe": _unsubscribe_cmd, "/meters": _meters_cmd, "/renew": _renew,
+        "/node": _node, "/ls/pair": _pair,
+    }  # fmt: skip
+
+    # -- pushes -----------------------------------------------------------------
+
+    def _expire(self, now: float) -> None:
+        for a in [a for a, t in self.subscribers.items() if t < now]:
+            del self.subscribers[a]
+        for k in [k for k, t in self.meter_subscriptions.items() if t < now]:
+            del self.meter_subscriptions[k]
+
+    def _push_change(self, address: str, value: Any, source: object) -> None:
+        """Tell every /xremote subscriber (but the sender) about a change."""
+        if not self.subscribers:
+            return
+        self._expire(time.time())
+        data = message(address, dialect.encode(self.registry[address], value))
+        for addr in list(self.subscribers):
+            if addr != source and self.permissions.role_for(addr[0]).may_read(address):
+                self._send(data, addr)
+                self.stats.counts["pushes"] += 1
+
+    async def _meter_loop(self) -> None:
+        while True:
+            await asyncio.sleep(METER_PERIOD_S)
+            self._expire(time.time())
+            if not self.meter_subscriptions or self.meters is None:
+                continue
+            m = self.meters()
+            if m is None:
+                continue
+            n_bus = self.registry.n_bus
+            for (addr, bank), _ in list(self.meter_subscriptions.items()):
+                self._send(
+                    message(bank, ("b", meter_blob(METER_BANKS[bank](m, n_bus)))), addr
+                )
+
+
+def _lin(db: np.ndarray) -> np.ndarray:
+    return np.power(10.0, np.asarray(db) / 20.0)
+
+
+# Meter banks: X32 /meters/1 (inputs: level, gate and dynamics gain) and
+# /meters/2 (buses, 6 matrix slots we do not have, main L/R, mono), levels
+# as linear peak 0..1 and gain reductions as linear gains (1 = none), as the
+# X32 sends them; /ls/meters holds everything livesound meters.
+METER_BANKS: dict[str, Callable[[Meters, int], np.ndarray]] = {
+    "/meters/1": lambda m, nb: np.concatenate(
+        [_lin(m.in_peak_db), _lin(m.gate_gr_db), _lin(m.comp_gr_db)]
+    ),
+    "/meters/2": lambda m, nb: np.concatenate(
+        [_lin(m.out_peak_db[:nb]), np.zeros(6), _lin(m.out_peak_db[nb : nb + 2]), [0.0]]
+    ),
+    "/ls/meters": lambda m, nb: np.concatenate(
+        [
+            m.in_peak_db,
+            m.in_rms_db,
+            m.gate_gr_db,
+            m.comp_gr_db,
+            m.out_peak_db,
+            m.out_rms_db,
+            m.limiter_gr_db,
+        ]  # fmt: skip
+    ),
+}
