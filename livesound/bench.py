@@ -220,11 +220,16 @@ def run(quick: bool = False, emit=print) -> dict[str, Any]:
     return report
 
 
+def report(measure, as_json: bool = False) -> int:
+    """Run ``measure(emit)``: lines on stdout, or lines on stderr and JSON on stdout."""
+    if as_json:
+        result = measure(emit=lambda line: print(line, file=sys.stderr, flush=True))
+        print(json.dumps(result, indent=2))
+    else:
+        measure(emit=lambda line: print(line, flush=True))
+    return 0
+
+
 def main(as_json: bool = False, quick: bool = False) -> int:
     """Entry point of ``livesound bench``."""
-    if as_json:
-        report = run(quick, emit=lambda line: print(line, file=sys.stderr))
-        print(json.dumps(report, indent=2))
-    else:
-        run(quick)
-    return 0
+    return report(lambda emit: run(quick, emit), as_json)

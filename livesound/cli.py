@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the audio engine's cost",
                            description="Time the reference show's audio callback at "
                            "several block sizes and input counts.")  # fmt: skip
+    bench.add_argument("what", nargs="?", choices=("engine", "osc"), default="engine",
+                       help="engine (default): the audio callback; osc: the OSC "
+                       "server against a running engine")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
     _add_engine_options(parser)
@@ -149,7 +152,8 @@ async def _serve(engine, args, permissions) -> None:
     from livesound.osc.server import OscServer
 
     poller = MeterPoller(engine.core)
-    osc = OscServer(engine.mixer, permissions, meters=lambda: poller.latest)
+    osc = OscServer(engine.mixer, permissions, meters=lambda: poller.latest,
+                    status=engine.status)  # fmt: skip
     try:
         port = await osc.start(args.osc_host, args.osc_port)
     except OSError as exc:
@@ -174,7 +178,7 @@ async def _serve(engine, args, permissions) -> None:
                 print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n",
                       flush=True)  # fmt: skip
     finally:
-        osc.close()
+        await osc.aclose()
         if tty and not args.quiet:
             print()
 
@@ -241,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from livesound import bench
 
+        if args.what == "osc":
+            from livesound.osc import bench as osc_bench
+
+            return bench.report(osc_bench.run, as_json=args.json)
         return bench.main(as_json=args.json, quick=args.quick)
     return cmd_engine(args)
 

@@ -24,6 +24,9 @@ from livesound.engine import layout as L
 Subscriber = Callable[[str, Any, object], None]
 
 
+STALL_S = 0.25  # the audio plane has not taken a change set for this long
+
+
 class EngineStalled(RuntimeError):
     """The audio plane did not take the previous change set in time."""
 
@@ -52,8 +55,12 @@ class Mixer:
         self._batch_depth = 0
         self._dirty: set[tuple] = set()
         # True while a device thread runs the callback: then the mailbox may
-        # only be written after the audio plane took the previous set.
+        # only be written after the audio plane took the previous set, which
+        # the publisher thread waits for so that no caller has to.
         self.concurrent = False
+        self._wake = threading.Event()
+        self._publisher: threading.Thread | None = None
+        self.stalled = False
         self.changes = 0  # sets applied since start (autosave watches this)
         self._dirty = {("all",)}
         self._flush()
@@ -180,18 +187,67 @@ class Mixer:
             st["mail_glob"][L.G_OSC_FREQ] = freq
         st["mail_glob"][L.G_CUE_MAIN] = 0.0 if soloing else 1.0
 
-    def _publish(self, timeout: float = 0.25) -> None:
-        hdr = self.memory.hdr
+    def _publish(self) -> None:
         if self.concurrent:
-            deadline = time.monotonic() + timeout
-            while hdr[L.H_SEQ] != hdr[L.H_ACK]:
-                if time.monotonic() > deadline:
-                    raise EngineStalled("the audio engine stopped taking changes")
-                time.sleep(0.0002)
+            self._wake.set()
+        else:
+            self._write_mailbox()
+
+    def _write_mailbox(self) -> None:
         arrays = self.memory.arrays
         for name, staged in self._staging.items():
             np.copyto(arrays[name], staged)
-        _publish_sequence(hdr)
+        _publish_sequence(self.memory.hdr)
+
+    def start_publishing(self) -> None:
+        """Audio now runs in another thread: publish from a thread of our own.
+
+        A change then returns at once; the publisher hands the whole
+        parameter set to the audio plane as soon as it has taken the
+        previous one, so changes made meanwhile coalesce into one set and
+        nothing waits on the audio clock but the publisher.
+        """
+        self.concurrent = True
+        self._publisher = threading.Thread(target=self._publish_loop,
+                                           name="mixer-publisher", daemon=True)  # fmt: skip
+        self._publisher.start()
+
+    def stop_publishing(self) -> None:
+        """Audio has stopped: publish directly again."""
+        self.concurrent = False
+        self._wake.set()
+        if self._publisher is not None:
+            self._publisher.join(timeout=2)
+            self._publisher = None
+        with self._lock:
+            self._write_mailbox()
+
+    def _mailbox_free(self) -> bool:
+        hdr = self.memory.hdr
+        return hdr[L.H_SEQ] == hdr[L.H_ACK]
+
+    def _publish_loop(self) -> None:
+        while self.concurrent:
+            self._wake.wait()
+            self._wake.clear()
+            waited = 0.0
+            while self.concurrent and not self._mailbox_free():
+                time.sleep(0.0001)
+                waited += 0.0001
+                self.stalled = waited > STALL_S
+            if not self.concurrent:
+                return
+            self.stalled = False
+            with self._lock:
+                self._write_mailbox()
+
+    def flush(self, timeout: float = 1.0) -> None:
+        """Wait until every change made so far is live in the audio plane."""
+        deadline = time.monotonic() + timeout
+        while self.concurrent and (self._wake.is_set() or not self._mailbox_free()):
+            if time.monotonic() > deadline:
+                raise EngineStalled("the audio engine stopped taking changes")
+            time.sleep(0.0002)
 
     def refuse(self, address: str, value: Any) -> str | None:
         """The error ``set`` would raise for this change, or None."""

@@ -118,13 +118,13 @@ class Engine:
         self.virtual = virtual
 
     def start(self) -> None:
-        """Start audio; from now on the Mixer waits for the callback's ack."""
+        """Start audio; from now on the Mixer publishes from its own thread."""
         self.device.start()
-        self.mixer.concurrent = True
+        self.mixer.start_publishing()
 
     def stop(self) -> None:
-        self.mixer.concurrent = False
         self.device.stop()
+        self.mixer.stop_publishing()
 
     def status(self) -> dict:
         """What the status bar shows."""

@@ -16,7 +16,7 @@ from pathlib import Path
 KINDS = ("engineer", "performer", "readonly", "viewer")
 # Always allowed, for every role: discovery, subscriptions and meters.
 PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair",
-          "/unsubscribe"}  # fmt: skip
+          "/unsubscribe", "/ls/stats"}  # fmt: skip
 
 
 class ConfigError(ValueError):

@@ -8,6 +8,8 @@ without sockets.
 """
 
 import asyncio
+import contextlib
+import json
 import logging
 import struct
 import threading
@@ -64,6 +66,7 @@ class TokenBucket:
     burst: float
     tokens: float = 0.0
     stamp: float = 0.0
+    warned: float = 0.0  # when the client was last told it is being limited
 
     def take(self, now: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
@@ -93,6 +96,7 @@ class OscServer:
         permissions: Permissions | None = None,
         *,
         meters: Callable[[], Meters | None] | None = None,
+        status: Callable[[], dict] | None = None,
         name: str = "livesound",
         rate: float = 2000.0,
         burst: float = 500.0,
@@ -101,6 +105,7 @@ class OscServer:
         self.registry = mixer.registry
         self.permissions = permissions or load_permissions(None)
         self.meters = meters
+        self.status = status
         self.name = name
         self.rate, self.burst = rate, burst
         self.stats = ServerStats()
@@ -137,11 +142,19 @@ class OscServer:
         return self._transport.get_extra_info("sockname")[1]
 
     def close(self) -> None:
+        """Stop serving (from the loop's thread); see also ``aclose``."""
         self._unsubscribe()
         if self._meter_task:
             self._meter_task.cancel()
         if self._transport:
             self._transport.close()
+
+    async def aclose(self) -> None:
+        """Stop serving and wait for the meter task to end."""
+        self.close()
+        if self._meter_task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._meter_task
 
     def _send(self, data: bytes, addr: Address) -> None:
         if self._transport is None or self._loop is None:
@@ -188,6 +201,10 @@ class OscServer:
         for t in timed:
             if not bucket.take(now):
                 counts["rate_limited"] += 1
+                if now - bucket.warned > 1.0:
+                    bucket.warned = now
+                    text = f"rate limited: more than {self.rate:.0f} messages/s"
+                    replies.append((self._error(addr, t.message.address, text), addr))
                 continue
             counts["messages"] += 1
             msg = t.message
@@ -300,10 +317,16 @@ class OscServer:
         log.info("paired %s as %s", addr[0], granted)
         return [message("/ls/pair", ("s", str(granted)))]
 
+    def _stats(self, addr, role, args, now) -> list[bytes]:
+        report = {"osc": dict(self.stats.counts), "subscribers": len(self.subscribers)}
+        if self.status is not None:
+            report["engine"] = self.status()
+        return [message("/ls/stats", ("s", json.dumps(report)))]
+
     _commands: dict[str, Callable] = {
         "/xinfo": _xinfo, "/info": _info, "/status": _status, "/xremote": _xremote,
         "/unsubscribe": _unsubscribe_cmd, "/meters": _meters_cmd, "/renew": _renew,
-        "/node": _node, "/ls/pair": _pair,
+        "/node": _node, "/ls/pair": _pair, "/ls/stats": _stats,
     }  # fmt: skip
 
     # -- pushes -----------------------------------------------------------------

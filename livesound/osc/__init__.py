@@ -1,0 +1,2 @@
+"""Remote control over OSC: the X32-dialect server, its reference, tablet layouts,
+OSCQuery and zeroconf discovery."""

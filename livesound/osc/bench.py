@@ -1,0 +1,192 @@
+"""``livesound bench osc``: the OSC server measured from the outside.
+
+Round trips and sustained rates are measured against a real ``livesound
+engine`` process on the virtual stage (32 inputs, 16 buses, audio running),
+with clients on loopback sockets in this process. The fader-to-audio
+latency needs to see the audio plane's acknowledgement, so it runs the
+engine and the server in this process.
+"""
+
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+RATES = (1000, 2500, 5000, 10000, 20000)
+CLIENTS = 10
+
+
+def osc(address: str, *args) -> bytes:
+    b = OscMessageBuilder(address)
+    for a in args:
+        b.add_arg(a)
+    return b.build().dgram
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """A loopback OSC client with a blocking receive."""
+
+    def __init__(self, port: int) -> None:
+        self.server = ("127.0.0.1", port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(2.0)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, self.server)
+
+    def ask(self, data: bytes) -> OscMessage:
+        self.send(data)
+        return OscMessage(self.sock.recvfrom(65536)[0])
+
+    def stats(self) -> dict:
+        return json.loads(self.ask(osc("/ls/stats")).params[0])
+
+
+@contextlib.contextmanager
+def engine_process(port: int) -> Iterator[subprocess.Popen]:
+    """A real ``livesound engine`` on the virtual stage, answering OSC."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livesound", "engine", "--virtual", "--quiet",
+         "--osc-host", "127.0.0.1", "--osc-port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        probe = Client(port)
+        probe.sock.settimeout(0.2)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                probe.ask(osc("/xinfo"))
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode(errors="replace")
+                    raise RuntimeError(f"engine did not start: {err}") from None
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def round_trip(port: int, n: int = 2000) -> dict:
+    """Set a fader, then query it: time until the reply arrives."""
+    c = Client(port)
+    times = np.empty(n)
+    for k in range(n):
+        value = (k % 100) / 100.0
+        time.sleep(0.001)  # a fast fader, well inside the per-client rate limit
+        t0 = time.perf_counter()
+        c.send(osc("/ch/01/mix/fader", value))
+        reply = c.ask(osc("/ch/01/mix/fader"))
+        times[k] = time.perf_counter() - t0
+        assert reply.address == "/ch/01/mix/fader"
+    ms = times * 1000
+    return {"n": n, "median_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99)),
+            "max_ms": float(ms.max())}  # fmt: skip
+
+
+def sustained(port: int, rate: int, seconds: float = 3.0) -> dict:
+    """``CLIENTS`` clients sending sets at ``rate`` messages/s in total."""
+    clients = [Client(port) for _ in range(CLIENTS)]
+    probe = Client(port)
+    before = probe.stats()
+    messages = [osc(f"/ch/{k % 32 + 1:02d}/mix/{k % 16 + 1:02d}/level", (k % 90) / 100)
+                for k in range(997)]  # fmt: skip
+    total = int(rate * seconds)
+    t0 = time.perf_counter()
+    for k in range(total):
+        due = t0 + k / rate
+        while time.perf_counter() < due:
+            pass
+        clients[k % CLIENTS].send(messages[k % len(messages)])
+    elapsed = time.perf_counter() - t0
+    time.sleep(0.5)  # let the server drain
+    after = probe.stats()
+    sets = after["osc"].get("sets", 0) - before["osc"].get("sets", 0)
+    limited = after["osc"].get("rate_limited", 0) - before["osc"].get("rate_limited", 0)
+    xruns = after["engine"]["xruns"] - before["engine"]["xruns"]
+    return {"rate": rate, "sent": total, "applied": sets, "rate_limited": limited,
+            "applied_per_s": sets / elapsed, "lost": total - sets - limited,
+            "xruns": xruns}  # fmt: skip
+
+
+def fader_to_audio(n: int = 300) -> dict:
+    """From sending a fader message to the audio plane taking the change."""
+    from livesound.engine import layout as L
+    from livesound.engine.service import Engine, EngineConfig
+    from livesound.osc.server import OscServer
+
+    engine = Engine(EngineConfig(virtual=True))
+    engine.start()
+    server = OscServer(engine.mixer)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    port: list[int] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        port.append(loop.run_until_complete(server.start("127.0.0.1", 0)))
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=serve, daemon=True).start()
+    ready.wait()
+    c = Client(port[0])
+    hdr = engine.core.hdr
+    times = []
+    try:
+        for k in range(n):
+            acked = int(hdr[L.H_ACK])
+            t0 = time.perf_counter()
+            c.send(osc("/ch/02/mix/fader", 0.5 + (k % 2) * 0.1))
+            while int(hdr[L.H_ACK]) == acked:
+                time.sleep(2e-5)
+            times.append(time.perf_counter() - t0)
+            time.sleep(0.003)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.aclose(), loop).result(timeout=5)
+        loop.call_soon_threadsafe(loop.stop)
+        engine.stop()
+    ms = np.array(times) * 1000
+    period = 1000 * engine.cfg.block / engine.cfg.sample_rate
+    return {"n": n, "median_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99)),
+            "block_ms": period}  # fmt: skip
+
+
+def run(emit=print) -> dict:
+    port = _free_port()
+    report: dict = {}
+    with engine_process(port):
+        rt = round_trip(port)
+        report["round_trip"] = rt
+        emit(f"set+query round trip on loopback: median {rt['median_ms']:.3f} ms, "
+             f"p99 {rt['p99_ms']:.3f} ms, max {rt['max_ms']:.2f} ms ({rt['n']} pairs)")  # fmt: skip
+        report["sustained"] = []
+        emit(f"{CLIENTS} clients, 3 s per rate, engine on the virtual stage:")
+        for rate in RATES:
+            r = sustained(port, rate)
+            report["sustained"].append(r)
+            emit(f"  {rate:>6} msg/s offered: {r['applied_per_s']:>8.0f} applied/s, "
+                 f"{r['rate_limited']} rate-limited, {r['lost']} lost, "
+                 f"{r['xruns']} xruns")  # fmt: skip
+    fa = fader_to_audio()
+    report["fader_to_audio"] = fa
+    emit(f"fader message to audio plane: median {fa['median_ms']:.2f} ms, p99 "
+         f"{fa['p99_ms']:.2f} ms (one block is {fa['block_ms']:.2f} ms)")  # fmt: skip
+    return report

@@ -1,0 +1,270 @@
+"""The OSC address space as a generated Markdown reference (``livesound osc-map``).
+
+Every row comes from the parameter registry, so the reference cannot drift
+from what the server accepts. Addresses that differ only in their numbers
+(32 channels, 16 sends, 16 notches, EQ bands) collapse into one row with
+their numbers written as ranges: ``/ch/[01..32]/mix/[01..16]/level``.
+"""
+
+import re
+from itertools import pairwise
+from typing import Any
+
+from livesound.control import taper
+from livesound.control.registry import Param, Registry
+
+# A numbered path segment: channel, bus, band or notch number, or a bus pair.
+_INDEX = re.compile(r"\d+(?:-\d+)?")
+# A value that varies along one index is listed per index up to this many.
+_MAX_LISTED = 6
+
+# Sections in print order; a parameter goes to the first whose prefix matches.
+_SECTIONS = (
+    ("Input channels", ("/ch/", "/-stat/solosw/")),
+    ("Mix buses", ("/bus/", "/ls/bus/")),
+    ("Main L/R", ("/main/", "/ls/main/")),
+    ("Oscillator", ("/config/osc/", "/ls/osc/")),
+    ("Routing and solo", ("/config/",)),
+    ("Other", ("/",)),
+)
+
+_COLUMNS = (
+    "address",
+    "type",
+    "range and unit",
+    "OSC encoding",
+    "default",
+    "scene key",
+    "notes",
+)
+
+
+def value_range(param: Param) -> str:
+    """The range a parameter takes in engineering units, e.g. ``20..400 Hz``."""
+    if param.kind == "str":
+        return "1..32 printable characters"
+    if param.kind == "enum":
+        return f"{len(param.choices)} choices"
+    if param.kind == "int":
+        return f"{int(param.lo)}..{int(param.hi)}"
+    lo, hi = sorted((param.lo, param.hi))
+    text = f"{lo:g}..{hi:g} {param.unit}".rstrip()
+    return f"off, {text}" if param.taper == "fader" else text
+
+
+def osc_encoding(param: Param) -> str:
+    """How a parameter travels in the X32 dialect, e.g. ``float 0..1, log 20..20000 Hz``."""
+    if param.kind == "str":
+        return "string"
+    if param.kind == "enum":
+        return f"int 0..{len(param.choices) - 1} (index)"
+    if param.kind == "int":
+        return f"int {int(param.lo)}..{int(param.hi)}"
+    if param.taper == "fader":
+        return "float 0..1, X32 fader law (0.75 = 0 dB, 0 = off)"
+    # Log tapers may run high to low (EQ Q): print the ends in wire order.
+    return f"float 0..1, {param.taper} {param.lo:g}..{param.hi:g} {param.unit}".rstrip()
+
+
+def format_value(param: Param, value: Any) -> str:
+    """A value in engineering units as an engineer reads it (``-6 dB``, ``PEQ``)."""
+    if param.kind == "enum":
+        return param.choices[value]
+    if param.kind in ("int", "str"):
+        return str(value)
+    if param.accepts_off(value):
+        return "off"
+    return f"{value:g} {param.unit}".rstrip()
+
+
+def notes(param: Param) -> str:
+    """Enum choices by index, then the parameter's own documentation."""
+    parts = []
+    if param.kind == "enum":
+        parts.append(", ".join(f"{i} = {c}" for i, c in enumerate(param.choices)))
+    if param.doc:
+        parts.append(param.doc)
+    return "; ".join(parts)
+
+
+def osc_map_markdown(registry: Registry) -> str:
+    """The whole OSC address space of ``registry`` as a Markdown reference."""
+    rows = _rows(registry)
+    out = [_intro(registry)]
+    for title, _ in _SECTIONS:
+        section = [r for r in rows if _section(r[0][1].address) == title]
+        if not section:
+            continue
+        out += [f"## {title}", "", _table_head()]
+        out += [_table_row(members) for members in section]
+        out.append("")
+    return "\n".join(out)
+
+
+# -- grouping -----------------------------------------------------------------
+
+
+def _split(address: str) -> tuple[tuple[str | None, ...], tuple[str, ...]]:
+    """Address -> (template with ``None`` for each number, the numbers)."""
+    segments = address.strip("/").split("/")
+    template = tuple(None if _INDEX.fullmatch(s) else s for s in segments)
+    return template, tuple(s for s in segments if _INDEX.fullmatch(s))
+
+
+def _rows(registry: Registry) -> list[list[tuple[tuple[str, ...], Param]]]:
+    """Parameters grouped by address template, in registry order."""
+    groups: dict[tuple, list[tuple[tuple[str, ...], Param]]] = {}
+    for p in registry:
+        template, numbers = _split(p.address)
+        groups.setdefault(template, []).append((numbers, p))
+    return list(groups.values())
+
+
+def _section(address: str) -> str:
+    return next(t for t, prefixes in _SECTIONS if address.startswith(prefixes))
+
+
+def _span(values: list[str]) -> str:
+    """The numbers one position takes: ``[01..32]``, ``[01,03..15]`` or ``01``."""
+    ordered = sorted(set(values), key=lambda v: [int(n) for n in v.split("-")])
+    if len(ordered) == 1:
+        return ordered[0]
+    nums = [[int(n) for n in v.split("-")] for v in ordered]
+    steps = {tuple(b - a for a, b in zip(u, v, strict=True)) for u, v in pairwise(nums)}
+    if len(ordered) >= 3 and len(steps) == 1:
+        if steps == {(1,)}:
+            return f"[{ordered[0]}..{ordered[-1]}]"
+        return f"[{ordered[0]},{ordered[1]}..{ordered[-1]}]"
+    return "[" + ",".join(ordered) + "]"
+
+
+def _template_key(key: str, numbers: tuple[str, ...], spans: list[str]) -> str:
+    """``send.05.level_db`` -> ``send.[01..16].level_db``.
+
+    Scene keys repeat the innermost numbers of the address, so each number
+    is matched from the right, and each key part is replaced once.
+    """
+    parts = key.split(".")
+    done: set[int] = set()
+    for k in reversed(range(len(numbers))):
+        for j in reversed(range(len(parts))):
+            if j not in done and parts[j] == numbers[k]:
+                parts[j] = spans[k]
+                done.add(j)
+                break
+    return ".".join(parts)
+
+
+def _collapse(cells: list[str], numbers: list[tuple[str, ...]]) -> str:
+    """One table cell for a group: the common text, or how it varies."""
+    if len(set(cells)) == 1:
+        return cells[0]
+    for k in range(len(numbers[0])):
+        by_number: dict[str, str] = {}
+        pairs = zip(numbers, cells, strict=True)
+        # The cell depends on number k alone, and there are few enough to list.
+        if all(by_number.setdefault(n[k], c) == c for n, c in pairs) and (
+            len(by_number) <= _MAX_LISTED
+        ):
+            return ", ".join(f"{n}: {c}" for n, c in by_number.items())
+    return f"{cells[0]} … {cells[-1]}"
+
+
+# -- rendering ----------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    # A pipe would end the table cell.
+    return text.replace("|", "\\|")
+
+
+def _table_head() -> str:
+    return "| " + " | ".join(_COLUMNS) + " |\n|" + "---|" * len(_COLUMNS)
+
+
+def _table_row(members: list[tuple[tuple[str, ...], Param]]) -> str:
+    numbers = [n for n, _ in members]
+    params = [p for _, p in members]
+    spans = [_span([n[k] for n in numbers]) for k in range(len(numbers[0]))]
+    template, _ = _split(params[0].address)
+    it = iter(spans)
+    address = "/" + "/".join(s if s is not None else next(it) for s in template)
+    first = params[0]
+    cells = [
+        f"`{address}`",
+        first.kind,
+        _collapse([value_range(p) for p in params], numbers),
+        _collapse([osc_encoding(p) for p in params], numbers),
+        _collapse([format_value(p, p.default) for p in params], numbers),
+        _collapse([_template_key(p.key, n, spans) for n, p in members], numbers),
+        _collapse([notes(p) for p in params], numbers),
+    ]
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _fader_law_table() -> str:
+    rows = ["| fader float | level |", "|---|---|", "| 0 | off (-inf) |"]
+    for f in (0.0625, 0.25, 0.5, 0.75, 1.0):
+        db = taper.fader_to_db(f)
+        rows.append(f"| {f:g} | {db:+g} dB |" if db else f"| {f:g} | 0 dB |")
+    return "\n".join(rows)
+
+
+def _intro(registry: Registry) -> str:
+    return f"""# livesound OSC reference
+
+Generated by `livesound osc-map` from the parameter registry: {len(registry)}
+parameters for a show with {registry.n_in} inputs, {registry.n_bus} mix buses
+and {registry.n_notch} notches per output. Do not edit by hand.
+
+## Dialect
+
+livesound speaks the Behringer X32 OSC dialect wherever the X32 has the same
+concept, so X32 tablet apps, templates and client libraries work unchanged.
+
+- **Transport**: OSC 1.0 over UDP, port 10023 by default (the X32's).
+  Replies and pushes go to the address and port the request came from.
+- **Floats travel as 0..1.** Faders and send levels follow the X32 fader law,
+  four straight segments with 0.75 = 0 dB (table below); every other float
+  maps 0..1 linearly or logarithmically onto its range (column "OSC
+  encoding"). A float outside 0..1 is refused, never clamped.
+- **Ints** for switches (0 off, 1 on; `mix/on` 1 means *not muted*, as on
+  the X32) and for enums (the index of a choice, listed under "notes"). A
+  whole float such as `1.0` is accepted where an int is expected.
+- **Strings** for names.
+- **Queries**: an address sent with no arguments is a query; the reply is
+  the same address with the current value.
+- `/xinfo` and `/status` identify the console (address, name), as on the X32.
+- `/xremote` subscribes the sender to pushes of every change made by anyone
+  else. A subscription lasts 10 s: send `/xremote` again about every 9 s.
+  At least 32 clients can subscribe at once.
+- `/meters ,s <bank>` asks for periodic meter blobs (the X32 layout: an
+  int32 count, then little-endian float32 values) for 10 s; renew with
+  `/renew ,s <bank>`. `/meters/1` holds the inputs, `/meters/2` the buses
+  and main, `/ls/meters` every livesound meter in dB.
+- `/node ,s ch/01/mix` answers with the values directly under that node as
+  one line of text, as the X32 does.
+- **`/ls/...`** holds what the X32 has no address for: output limiters,
+  alignment delays, the feedback suppressor's notches, the oscillator
+  switch, and livesound's own commands (`/ls/pair`, `/ls/stats`).
+- **Errors**: a message that is refused (unknown address, wrong type tag,
+  value out of range, or not allowed for the client's role) changes
+  nothing and is answered with `/ls/error ,ss <address> <reason>`.
+  Malformed packets are dropped and counted.
+
+What a client may change depends on the role the show gives it: the
+engineer everything; the performer of mix N the sends into mix N, mix N's
+master and EQ; a viewer nothing.
+
+### X32 fader law
+
+{_fader_law_table()}
+
+### Reading the tables
+
+`[01..32]` stands for every number in the range, `[01,03..15]` for every
+other one. "range and unit" is in engineering units, as the console shows
+them and scene files hold them; "OSC encoding" is what travels on the wire;
+"scene key" is the parameter's name in scene files. Where a default differs
+along one number it is listed per number (`1: 100 Hz, 2: 250 Hz`).
+"""
