@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import struct
 import threading
 import time
@@ -50,6 +51,19 @@ def message(address: str, *args: tuple[str, Any]) -> bytes:
     for tag, value in args:
         b.add_arg(value, tag)
     return b.build().dgram
+
+
+def _grow_receive_buffer(sock: socket.socket, size: int = 1 << 22) -> None:
+    """A deep socket buffer absorbs bursts (a scene of faders from a surface)
+    while the loop is busy; beyond the system's limit, only root may go."""
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+            return
+        except OSError:
+            continue
 
 
 def meter_blob(values: np.ndarray) -> bytes:
@@ -138,6 +152,7 @@ class OscServer:
         self._transport, _ = await self._loop.create_datagram_endpoint(
             Protocol, local_addr=(host, port)
         )
+        _grow_receive_buffer(self._transport.get_extra_info("socket"))
         self._meter_task = self._loop.create_task(self._meter_loop())
         return self._transport.get_extra_info("sockname")[1]
 
