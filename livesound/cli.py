@@ -57,6 +57,11 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="UDP port of the OSC server (default 10023, as the X32)")  # fmt: skip
     p.add_argument("--osc-host", default="0.0.0.0",
                    help="address the OSC server listens on (default all)")  # fmt: skip
+    p.add_argument(
+        "--no-discovery",
+        action="store_true",
+        help="no zeroconf advertisement and no OSCQuery (HTTP) server",
+    )
     p.add_argument("--show-config", type=Path, metavar="FILE",
                    help="show configuration (TOML): OSC client roles and pairing "
                    "codes; without it this machine is the engineer and every "
@@ -97,6 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
                        "server against a running engine")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
+    omap = sub.add_parser("osc-map", help="write the OSC address reference (Markdown)",
+                          description="Write every OSC address the engine serves, "
+                          "with types, ranges, units and defaults, as Markdown.")  # fmt: skip
+    omap.add_argument(
+        "-o", "--output", type=Path, help="file to write (default stdout)"
+    )
+    omap.add_argument("--inputs", type=int, default=32, help="engine inputs")
+    omap.add_argument("--buses", type=int, default=16, help="mix buses")
+    lay = sub.add_parser("layout", help="write a tablet layout for a performer's mix",
+                         description="Write an Open Stage Control session (JSON) for "
+                         "performer N's monitor mix: a fader per input send, the mix "
+                         "master, meters; channel names come from the running engine "
+                         "when it answers.")  # fmt: skip
+    lay.add_argument("--mix", type=int, required=True, help="the monitor mix, 1..16")
+    lay.add_argument("-o", "--output", type=Path, help="file (default mix-N.json)")
+    lay.add_argument("--host", help="engine address the tablet sends to "
+                     "(default: this machine's network address)")  # fmt: skip
+    lay.add_argument("--port", type=int, default=10023, help="engine OSC port")
+    lay.add_argument("--inputs", type=int, default=32, help="engine inputs")
+    lay.add_argument("--buses", type=int, default=16, help="mix buses")
     _add_engine_options(parser)
     return parser
 
@@ -158,8 +183,11 @@ async def _serve(engine, args, permissions) -> None:
         port = await osc.start(args.osc_host, args.osc_port)
     except OSError as exc:
         raise DeviceError(f"OSC port {args.osc_port}: {exc.strerror}") from None
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    query = advert = None
+    if not args.no_discovery:
+        query, advert = await _discovery(loop, engine, args.osc_host, port)
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tty = sys.stdout.isatty()
@@ -179,8 +207,96 @@ async def _serve(engine, args, permissions) -> None:
                       flush=True)  # fmt: skip
     finally:
         await osc.aclose()
+        if query is not None:
+            query.close()
+        if advert is not None:
+            await loop.run_in_executor(None, advert.close)
         if tty and not args.quiet:
             print()
+
+
+async def _discovery(loop, engine, host: str, port: int):
+    """OSCQuery over HTTP (TCP, same port number as OSC) and a zeroconf
+    advertisement of both; a network that allows neither only loses them."""
+    from livesound.osc.discovery import advertise
+    from livesound.osc.oscquery import OscQueryHttpServer
+
+    mixer = engine.mixer
+    try:
+        query = OscQueryHttpServer(
+            mixer.registry, mixer.snapshot, port, host, port
+        ).start()
+    except OSError as exc:
+        print(f"livesound: OSCQuery not served: {exc.strerror}", file=sys.stderr)
+        query = None
+    http_port = query.port if query is not None else None
+    advert = await loop.run_in_executor(None, advertise, "livesound", port, http_port)
+    return query, advert
+
+
+def cmd_osc_map(args) -> int:
+    from livesound.control.registry import Registry
+    from livesound.osc.docs import osc_map_markdown
+
+    text = osc_map_markdown(Registry(args.inputs, args.buses))
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _names_from_engine(host: str, port: int, addresses: list[str]) -> dict | None:
+    """Ask a running engine for ``addresses`` (names); None if none answers."""
+    import socket
+
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    found = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.3)
+        for address in addresses:
+            sock.sendto(OscMessageBuilder(address).build().dgram, (host, port))
+        try:
+            while len(found) < len(addresses):
+                reply = OscMessage(sock.recvfrom(65536)[0])
+                if reply.address in addresses and reply.params:
+                    found[reply.address] = reply.params[0]
+        except OSError:
+            pass
+    return found or None
+
+
+def cmd_layout(args) -> int:
+    import json
+
+    from livesound.control.registry import Registry
+    from livesound.control.stageshow import virtual_stage_show
+    from livesound.osc.discovery import ipv4_addresses
+    from livesound.osc.layout import performer_layout
+
+    registry = Registry(args.inputs, args.buses)
+    if not 1 <= args.mix <= args.buses:
+        return _fail(f"--mix {args.mix}: use 1 to {args.buses}")
+    values = registry.defaults()
+    names = [f"/ch/{c + 1:02d}/config/name" for c in range(args.inputs)]
+    names.append(f"/bus/{args.mix:02d}/config/name")
+    live = _names_from_engine("127.0.0.1", args.port, names)
+    if live:
+        values.update(live)
+    else:
+        print("no engine answered on this machine: names from the virtual stage",
+              file=sys.stderr)  # fmt: skip
+        values.update(virtual_stage_show(args.inputs, args.buses))
+    host = args.host or next(iter(ipv4_addresses()), "127.0.0.1")
+    session = performer_layout(registry, values, args.mix, host, args.port)
+    out = args.output or Path(f"mix-{args.mix}.json")
+    out.write_text(json.dumps(session, indent=2))
+    print(f"wrote {out}: Open Stage Control session for mix {args.mix}, "
+          f"sending to {host}:{args.port}")  # fmt: skip
+    return 0
 
 
 def cmd_engine(args) -> int:
@@ -242,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_devices()
     if args.command == "render":
         return cmd_render(args)
+    if args.command == "osc-map":
+        return cmd_osc_map(args)
+    if args.command == "layout":
+        return cmd_layout(args)
     if args.command == "bench":
         from livesound import bench
 

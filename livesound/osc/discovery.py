@@ -43,14 +43,8 @@ class Advertisement:
     def close(self) -> None:
         """Send goodbyes and stop responding; safe to call more than once."""
         zc, self._zeroconf = self._zeroconf, None
-        if zc is None:
-            return
-        try:
-            zc.unregister_all_services()
-        except (OSError, ZeroconfError) as exc:
-            log.warning("zeroconf: could not withdraw the services: %s", exc)
-        finally:
-            zc.close()
+        if zc is not None:
+            _close(zc)
 
 
 def advertise(name: str, osc_port: int, http_port: int | None) -> Advertisement:
@@ -70,7 +64,7 @@ def advertise(name: str, osc_port: int, http_port: int | None) -> Advertisement:
         # TimeoutError is an OSError too: a network that swallows multicast.
         log.warning("zeroconf: not advertising %r: %s", name, str(exc) or repr(exc))
         if zc is not None:
-            zc.close()
+            _close(zc)
         return Advertisement()
     log.info("zeroconf: advertising %s", ", ".join(i.name for i in infos))
     return Advertisement(zc, tuple(infos))
@@ -79,7 +73,7 @@ def advertise(name: str, osc_port: int, http_port: int | None) -> Advertisement:
 def _service_infos(
     instance: str, osc_port: int, http_port: int | None
 ) -> list[ServiceInfo]:
-    addresses = _ipv4_addresses()
+    addresses = ipv4_addresses()
     server = f"{_host_label()}.local."
     ports = [(OSC_TYPE, osc_port)]
     if http_port is not None:
@@ -91,9 +85,17 @@ def _service_infos(
             port=port,
             parsed_addresses=addresses,
             server=server,
-        )  # fmt: skip
+        )
         for kind, port in ports
     ]
+
+
+def _close(zc: Zeroconf) -> None:
+    # Closing sends goodbyes for every registered service first.
+    try:
+        zc.close()
+    except (OSError, ZeroconfError) as exc:
+        log.warning("zeroconf: could not withdraw the services: %s", exc)
 
 
 async def _register(zc: Zeroconf, infos: list[ServiceInfo]) -> None:
@@ -115,7 +117,7 @@ def _host_label() -> str:
     return label[:63] or "livesound"
 
 
-def _ipv4_addresses() -> list[str]:
+def ipv4_addresses() -> list[str]:
     """This host's IPv4 addresses, loopback only when there is nothing else."""
     ips = [ip.ip for adapter in ifaddr.get_adapters() for ip in adapter.ips
            if ip.is_IPv4]  # fmt: skip

@@ -103,7 +103,7 @@ def performer_layout(
                 value(f"{bus}/config/name"),
                 f"{bus}/config/name",
                 expand=True,
-            ),  # fmt: skip
+            ),
             _text("connection", target, width=200),
         ],
         height=50,

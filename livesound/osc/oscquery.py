@@ -74,9 +74,9 @@ def _method_node(param: Param, value: Any) -> dict:
                     RANGE=[{"MIN": int(param.lo), "MAX": int(param.hi)}])  # fmt: skip
     else:
         node.update(TYPE="s", VALUE=[str(value)])
+    node["ACCESS"] = READ_WRITE
     description = f"{value_range(param)}; sent as {osc_encoding(param)}"
     extra = notes(param)
-    node["ACCESS"] = READ_WRITE
     node["DESCRIPTION"] = f"{description}. {extra}" if extra else description
     return node
 
@@ -135,8 +135,12 @@ class OscQueryHttpServer:
     def start(self) -> "OscQueryHttpServer":
         """Bind and serve in a daemon thread; returns self."""
         self._httpd = _Httpd(self._address, _Handler, self)
+        # A short poll keeps close() quick; the loop is otherwise idle in select.
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="oscquery-http", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="oscquery-http",
+            daemon=True,
         )
         self._thread.start()
         log.info("OSCQuery on http://%s:%d/", self._address[0], self.port)
@@ -166,7 +170,7 @@ class OscQueryHttpServer:
             return HTTPStatus.OK, self.host_info
         if attribute and attribute not in ATTRIBUTES:
             return HTTPStatus.BAD_REQUEST, {"error": f"unknown attribute {attribute}"}
-        path = unquote(url.path).rstrip("/") or "/"
+        path = unquote(url.path)
         node = _find(oscquery_tree(self.registry, self.values_fn()), path)
         if node is None:
             return HTTPStatus.NOT_FOUND, {"error": f"no OSC node at {path}"}

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from livesound.control.mixer import Mixer
 from livesound.control.registry import ParamError
+from livesound.control.taper import db_to_fader
 from livesound.engine.meters import Meters
 from livesound.osc import dialect
 from livesound.osc.roles import Permissions, Role, load_permissions
@@ -293,11 +295,39 @@ class OscServer:
         return []
 
     def _meters_cmd(self, addr, role, args, now) -> list[bytes]:
-        if not args or not isinstance(args[0], str) or args[0] not in METER_BANKS:
+        bank = args[0] if args and isinstance(args[0], str) else ""
+        if bank not in METER_BANKS and self._mix_meter(bank) is None:
             banks = ", ".join(METER_BANKS)
-            return [self._error(addr, "/meters", f"ask for one of {banks}")]
-        self.meter_subscriptions[(addr, args[0])] = now + SUBSCRIPTION_S
+            return [self._error(addr, "/meters", f"ask for one of {banks} or "
+                                "/ls/meters/mix/NN")]  # fmt: skip
+        self.meter_subscriptions[(addr, bank)] = now + SUBSCRIPTION_S
         return []
+
+    def _mix_meter(self, bank: str) -> int | None:
+        """The mix of a per-mix meter bank ``/ls/meters/mix/NN``, else None."""
+        prefix = "/ls/meters/mix/"
+        if bank.startswith(prefix) and bank[len(prefix) :].isdigit():
+            mix = int(bank[len(prefix) :])
+            if 1 <= mix <= self.registry.n_bus:
+                return mix
+        return None
+
+    def _meter_packet(self, bank: str, m: Meters) -> bytes:
+        """One meter update: an X32 blob, or for a performer's mix a bundle of
+        one message per input (level on the fader law, as tablet meter
+        widgets expect) plus the mix master."""
+        mix = self._mix_meter(bank)
+        if mix is None:
+            blob = meter_blob(METER_BANKS[bank](m, self.registry.n_bus))
+            return message(bank, ("b", blob))
+        bundle = OscBundleBuilder(IMMEDIATELY)
+        levels = [*m.in_peak_db, m.out_peak_db[mix - 1]]
+        names = [f"ch/{c + 1:02d}" for c in range(len(m.in_peak_db))] + ["master"]
+        for name, db in zip(names, levels, strict=True):
+            msg = OscMessageBuilder(f"{bank}/{name}")
+            msg.add_arg(db_to_fader(float(db)), "f")
+            bundle.add_content(msg.build())
+        return bundle.build().dgram
 
     def _renew(self, addr, role, args, now) -> list[bytes]:
         if (
@@ -372,11 +402,11 @@ class OscServer:
             m = self.meters()
             if m is None:
                 continue
-            n_bus = self.registry.n_bus
-            for (addr, bank), _ in list(self.meter_subscriptions.items()):
-                self._send(
-                    message(bank, ("b", meter_blob(METER_BANKS[bank](m, n_bus)))), addr
-                )
+            packets: dict[str, bytes] = {}
+            for addr, bank in list(self.meter_subscriptions):
+                if bank not in packets:
+                    packets[bank] = self._meter_packet(bank, m)
+                self._send(packets[bank], addr)
 
 
 def _lin(db: np.ndarray) -> np.ndarray:
