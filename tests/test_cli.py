@@ -127,3 +127,31 @@ def test_bench_json_reports_every_measurement():
         assert r["load_pct"] > 0
     assert report["scipy"]["ratio"] > 0
     assert report["start"]["warm_to_audio_s"] > 0
+
+
+def test_osc_map_writes_the_reference(tmp_path):
+    out = tmp_path / "osc.md"
+    done = run_cli("osc-map", "-o", str(out), "--inputs", "4", "--buses", "2")
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "/ch/[01..04]/mix/fader" in text
+    assert "/bus/[01..02]/mix/fader" in text
+
+
+def test_layout_without_an_engine_uses_the_virtual_stage_names(tmp_path):
+    out = tmp_path / "mix.json"
+    done = run_cli("layout", "--mix", "3", "-o", str(out), "--port", "1",
+                   "--host", "10.0.0.7", "--inputs", "8", "--buses", "4")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "no engine answered" in done.stderr
+    session = json.loads(out.read_text())
+    text = json.dumps(session)
+    assert session["type"] == "session"
+    assert "/ch/01/mix/03/level" in text and "/bus/03/mix/fader" in text
+    assert "Lead vox" in text and "10.0.0.7:1" in text
+
+
+def test_layout_refuses_a_mix_that_does_not_exist(tmp_path):
+    done = run_cli("layout", "--mix", "9", "--buses", "4", "-o", str(tmp_path / "x"))
+    assert done.returncode == 2
+    assert "--mix 9: use 1 to 4" in done.stderr
