@@ -300,6 +300,8 @@ def cmd_layout(args) -> int:
 
 
 def cmd_engine(args) -> int:
+    import logging
+
     from livesound.engine.service import ConfigError, Engine, EngineConfig
     from livesound.osc.roles import ConfigError as RolesError
     from livesound.osc.roles import load_permissions
@@ -308,6 +310,9 @@ def cmd_engine(args) -> int:
         return cmd_devices()
     if not 0.2 <= args.lookahead_ms <= 5.0:
         return _fail(f"--lookahead-ms {args.lookahead_ms}: use 0.2 to 5 ms")
+    logging.basicConfig(
+        level=logging.WARNING, format="\n%(asctime)s %(name)s: %(message)s"
+    )
     try:
         permissions = load_permissions(args.show_config, args.buses)
     except RolesError as exc:

@@ -128,6 +128,7 @@ class OscServer:
         self.subscribers: dict[Address, float] = {}
         self.meter_subscriptions: dict[tuple[Address, str], float] = {}
         self._buckets: dict[Address, TokenBucket] = {}
+        self._logged: dict[Address, float] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -210,6 +211,7 @@ class OscServer:
         if bucket is None:
             if len(self._buckets) > 4096:
                 self._buckets.clear()
+                self._logged.clear()
             bucket = self._buckets[addr] = TokenBucket(
                 self.rate, self.burst, self.burst, now
             )
@@ -231,7 +233,12 @@ class OscServer:
 
     def _error(self, addr: Address, address: str, text: str) -> bytes:
         self.stats.counts["errors"] += 1
-        log.info("refused %s from %s:%d: %s", address, addr[0], addr[1], text)
+        # Logged, but at most once a second per client: a misbehaving
+        # tablet must not flood the engine's log.
+        now = time.monotonic()
+        if now - self._logged.get(addr, 0.0) > 1.0:
+            self._logged[addr] = now
+            log.warning("refused %s from %s:%d: %s", address, addr[0], addr[1], text)
         return message("/ls/error", ("s", address), ("s", text))
 
     def _handle(
