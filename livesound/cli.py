@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -57,6 +58,15 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="UDP port of the OSC server (default 10023, as the X32)")  # fmt: skip
     p.add_argument("--osc-host", default="0.0.0.0",
                    help="address the OSC server listens on (default all)")  # fmt: skip
+    p.add_argument("--scenes", type=Path, default=Path("scenes"),
+                   help="scene folder (default ./scenes)")  # fmt: skip
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the show is autosaved and restored from after a "
+        "crash (default $LIVESOUND_STATE, else ~/.local/state/livesound)",
+    )
     p.add_argument(
         "--no-discovery",
         action="store_true",
@@ -102,6 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
                        "server against a running engine")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
+    sc = sub.add_parser("scene", help="list, save, recall, diff scenes",
+                        description="Scenes are TOML files in the scene folder. "
+                        "save, recall, go and back act on the running engine (over "
+                        "OSC); list and diff read the files.")  # fmt: skip
+    sc.add_argument("action", choices=("list", "save", "recall", "go", "back", "diff",
+                                       "rename", "delete"),
+                    help="what to do")  # fmt: skip
+    sc.add_argument("names", nargs="*", help="scene name(s); diff takes one or two "
+                    "(one: against the running engine's live state)")  # fmt: skip
+    sc.add_argument("--scenes", type=Path, default=Path("scenes"), help="scene folder")
+    sc.add_argument("--fade", type=float, default=0.0, help="fade time (s) when saving")
+    sc.add_argument("--host", default="127.0.0.1", help="engine address")
+    sc.add_argument("--port", type=int, default=10023, help="engine OSC port")
+    sc.add_argument("--inputs", type=int, default=32, help="engine inputs")
+    sc.add_argument("--buses", type=int, default=16, help="mix buses")
     omap = sub.add_parser("osc-map", help="write the OSC address reference (Markdown)",
                           description="Write every OSC address the engine serves, "
                           "with types, ranges, units and defaults, as Markdown.")  # fmt: skip
@@ -184,6 +209,8 @@ async def _serve(engine, args, permissions) -> None:
     except OSError as exc:
         raise DeviceError(f"OSC port {args.osc_port}: {exc.strerror}") from None
     loop = asyncio.get_running_loop()
+    scenes, clock = _scenes(engine, args, osc)
+    fades = loop.create_task(_tick_fades(scenes, clock))
     query = advert = None
     if not args.no_discovery:
         query, advert = await _discovery(loop, engine, args.osc_host, port)
@@ -199,6 +226,7 @@ async def _serve(engine, args, permissions) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
             meters = poller.poll()
+            scenes.autosave(clock())
             now = loop.time()
             if not args.quiet and now - shown >= (0.25 if tty else 5.0):
                 shown = now
@@ -206,6 +234,8 @@ async def _serve(engine, args, permissions) -> None:
                 print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n",
                       flush=True)  # fmt: skip
     finally:
+        fades.cancel()
+        scenes.autosave(float("inf"))
         await osc.aclose()
         if query is not None:
             query.close()
@@ -213,6 +243,42 @@ async def _serve(engine, args, permissions) -> None:
             await loop.run_in_executor(None, advert.close)
         if tty and not args.quiet:
             print()
+
+
+def default_state_dir() -> Path:
+    """Where the show's autosave lives unless ``--state-dir`` says otherwise."""
+    env = os.environ.get("LIVESOUND_STATE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "livesound"
+
+
+def _scenes(engine, args, osc):
+    """Scenes for the running engine: restore the autosave, serve over OSC."""
+    from livesound.engine import layout as L
+    from livesound.scenes import remote
+    from livesound.scenes.manager import SceneManager
+
+    sr = engine.cfg.sample_rate
+    hdr = engine.core.hdr
+
+    def clock() -> float:
+        return int(hdr[L.H_FRAMES]) / sr
+
+    state = args.state_dir or default_state_dir()
+    scenes = SceneManager(engine.mixer, args.scenes, state)
+    if scenes.restore():
+        print(f"restored the show from the autosave in {state}", flush=True)
+    remote.register(osc, scenes, clock)
+    return scenes, clock
+
+
+async def _tick_fades(scenes, clock) -> None:
+    """Scene fades move every 10 ms (the audio plane ramps in between)."""
+    while True:
+        await asyncio.sleep(0.01)
+        scenes.tick(clock())
 
 
 async def _discovery(loop, engine, host: str, port: int):
@@ -299,6 +365,98 @@ def cmd_layout(args) -> int:
     return 0
 
 
+def _ask_engine(host: str, port: int, address: str, *args) -> list:
+    """Send one OSC command to the engine and return its reply's arguments."""
+    import socket
+
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    b = OscMessageBuilder(address)
+    for a in args:
+        b.add_arg(a)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2.0)
+        sock.sendto(b.build().dgram, (host, port))
+        try:
+            reply = OscMessage(sock.recvfrom(65536)[0])
+        except OSError:
+            raise DeviceError(f"no engine answered on {host}:{port}") from None
+    if reply.address == "/ls/error":
+        raise DeviceError(f"the engine refused: {reply.params[-1]}")
+    return list(reply.params)
+
+
+def _live_values(host: str, port: int, registry) -> dict:
+    """The running engine's whole show, read over OSCQuery (HTTP)."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=5) as r:
+            tree = json.load(r)
+    except OSError:
+        raise DeviceError(
+            f"no OSCQuery answer from the engine at {host}:{port}"
+        ) from None
+    values = {}
+
+    def walk(node: dict) -> None:
+        for child in node.get("CONTENTS", {}).values():
+            walk(child)
+        path = node.get("FULL_PATH")
+        if path in registry and "VALUE" in node:
+            p, raw = registry[path], node["VALUE"][0]
+            values[path] = p.from_norm(raw) if p.kind == "float" else raw
+
+    walk(tree)
+    return values
+
+
+def cmd_scene(args) -> int:
+    from livesound.control.registry import Registry
+    from livesound.scenes import files
+    from livesound.scenes.files import SceneError
+
+    registry = Registry(args.inputs, args.buses)
+    need = {"list": 0, "go": 0, "back": 0, "save": 1, "recall": 1, "delete": 1,
+            "rename": 2, "diff": (1, 2)}[args.action]  # fmt: skip
+    counts = need if isinstance(need, tuple) else (need,)
+    if len(args.names) not in counts:
+        return _fail(
+            f"scene {args.action} takes {' or '.join(map(str, counts))} name(s)"
+        )
+    try:
+        if args.action == "list":
+            for p in sorted(args.scenes.glob("*.toml")):
+                if p.name != "cuelist.toml":
+                    print(p.stem)
+            return 0
+        if args.action == "diff":
+            a = files.load(registry, args.scenes / f"{args.names[0]}.toml")
+            if len(args.names) == 2:
+                b = files.load(registry, args.scenes / f"{args.names[1]}.toml").values
+                label = args.names[1]
+            else:
+                live = _live_values(args.host, args.port, registry)
+                b = {k: v for k, v in live.items() if k in a.values}
+                label = "live"
+            rows = files.diff(registry, a.values, b)
+            for address, left, right in rows:
+                print(f"{address}  {args.names[0]}: {left}  {label}: {right}")
+            print(f"{len(rows)} difference(s)")
+            return 0
+        address = {"save": "/ls/scene/save", "recall": "/ls/scene/recall",
+                   "go": "/ls/scene/go", "back": "/ls/scene/back",
+                   "delete": "/ls/scene/delete", "rename": "/ls/scene/rename"}[args.action]  # fmt: skip
+        extra = [float(args.fade)] if args.action == "save" else []
+        reply = _ask_engine(args.host, args.port, address, *args.names, *extra)
+    except (SceneError, DeviceError) as exc:
+        return _fail(str(exc))
+    print(" ".join(str(r) for r in reply))
+    return 0
+
+
 def cmd_engine(args) -> int:
     import logging
 
@@ -365,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_render(args)
     if args.command == "osc-map":
         return cmd_osc_map(args)
+    if args.command == "scene":
+        return cmd_scene(args)
     if args.command == "layout":
         return cmd_layout(args)
     if args.command == "bench":

@@ -37,3 +37,17 @@ def jack_server(tmp_path_factory):
         yield server
     finally:
         server.close()
+
+
+# ---------------------------------------------------------------------------
+# Engine state: every engine a test starts (in-process or as a subprocess)
+# autosaves into a private folder, never the user's ~/.local/state.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_engine_state(tmp_path_factory):
+    import os
+
+    os.environ["LIVESOUND_STATE"] = str(tmp_path_factory.mktemp("livesound-state"))
+    yield

@@ -4,17 +4,18 @@ Engineers expect a fresh console on the virtual stage to be already
 "sound-checked", so the meters move and monitor mixes have content.
 """
 
+import math
 from typing import Any
 
 from livesound.engine.stage import STAGE_CHANNELS
 
-# name: (fader dB, pan, HPF Hz or 0, comp on, sends dB to buses 1-4)
+# name: (fader dB, pan, HPF Hz or 0, comp on, sends dB to buses 1-4; -inf = none)
 _BAND = {
-    "Kick": (-4.0, 0.0, 0, 1, (-10.0, -90.0, -90.0, -12.0)),
-    "Snare": (-6.0, 0.0, 100, 1, (-90.0, -90.0, -90.0, -10.0)),
-    "Hi-hat": (-12.0, 30.0, 300, 0, (-90.0, -90.0, -90.0, -16.0)),
-    "Bass": (-5.0, 0.0, 40, 1, (-6.0, -12.0, -90.0, -8.0)),
-    "Guitar": (-8.0, -40.0, 100, 0, (-12.0, -3.0, -90.0, -12.0)),
+    "Kick": (-4.0, 0.0, 0, 1, (-10.0, -math.inf, -math.inf, -12.0)),
+    "Snare": (-6.0, 0.0, 100, 1, (-math.inf, -math.inf, -math.inf, -10.0)),
+    "Hi-hat": (-12.0, 30.0, 300, 0, (-math.inf, -math.inf, -math.inf, -16.0)),
+    "Bass": (-5.0, 0.0, 40, 1, (-6.0, -12.0, -math.inf, -8.0)),
+    "Guitar": (-8.0, -40.0, 100, 0, (-12.0, -3.0, -math.inf, -12.0)),
     "Keys": (-9.0, 40.0, 100, 0, (-12.0, -12.0, -4.0, -12.0)),
     "Lead vox": (-2.0, 0.0, 100, 1, (0.0, -6.0, -6.0, -4.0)),
     "Back vox": (-7.0, -15.0, 120, 1, (-10.0, -10.0, 0.0, -10.0)),

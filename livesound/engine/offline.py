@@ -5,6 +5,8 @@ block at a time, from the calling thread. Parameter changes made through
 its ``mixer`` land at the next block boundary, exactly as they do live.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 
 from livesound.control.mixer import Mixer
@@ -19,6 +21,10 @@ class BlockEngine:
         self.dims = dims or Dims(**sizes)
         self.core = AudioCore(self.dims)
         self.mixer = Mixer(self.core.memory)
+        # Called with the audio clock (seconds) before every block: what a
+        # live engine's control plane does on its timer (scene fades, ...).
+        self.block_hooks: list[Callable[[float], None]] = []
+        self.frames = 0
 
     @property
     def latency(self) -> int:
@@ -33,13 +39,20 @@ class BlockEngine:
                 f"input must be [frames, {self.dims.phys_in}], got {inp.shape}"
             )
         out = np.empty((inp.shape[0], self.dims.phys_out), np.float32)
-        self.core.run(inp, out)
+        self._run(inp, out)
         return out
+
+    def _run(self, inp: np.ndarray, out: np.ndarray) -> None:
+        now = self.frames / self.dims.sample_rate
+        for hook in self.block_hooks:
+            hook(now)
+        self.core.run(inp, out)
+        self.frames += inp.shape[0]
 
     def render(self, inp: np.ndarray, block: int = 64) -> np.ndarray:
         """Process a whole signal in blocks of ``block`` frames."""
         inp = np.ascontiguousarray(inp, dtype=np.float32)
         out = np.empty((inp.shape[0], self.dims.phys_out), np.float32)
         for start in range(0, inp.shape[0], block):
-            self.core.run(inp[start : start + block], out[start : start + block])
+            self._run(inp[start : start + block], out[start : start + block])
         return out

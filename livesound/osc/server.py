@@ -68,6 +68,14 @@ def _grow_receive_buffer(sock: socket.socket, size: int = 1 << 22) -> None:
             continue
 
 
+def _tagged(value: Any) -> tuple[str, Any]:
+    if isinstance(value, str):
+        return "s", value
+    if isinstance(value, bool | int):
+        return "i", int(value)
+    return "f", float(value)
+
+
 def meter_blob(values: np.ndarray) -> bytes:
     """X32 meter blob: int32 count, then little-endian float32 values."""
     v = np.ascontiguousarray(values, dtype="<f4")
@@ -129,6 +137,7 @@ class OscServer:
         self.meter_subscriptions: dict[tuple[Address, str], float] = {}
         self._buckets: dict[Address, TokenBucket] = {}
         self._logged: dict[Address, float] = {}
+        self._extra: dict[str, Callable] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -247,7 +256,7 @@ class OscServer:
         if not isinstance(address, str) or not address.startswith("/"):
             self.stats.counts["malformed"] += 1
             return []
-        handler = self._commands.get(address)
+        handler = self._commands.get(address) or self._extra.get(address)
         if handler is not None:
             if not role.may_read(address):
                 return [self._error(addr, address, f"not allowed for role {role}")]
@@ -374,6 +383,26 @@ class OscServer:
         if self.status is not None:
             report["engine"] = self.status()
         return [message("/ls/stats", ("s", json.dumps(report)))]
+
+    def add_command(self, address: str, handler: Callable, write: bool = True) -> None:
+        """Serve ``address`` with ``handler(args) -> list of (address, args...)``.
+
+        ``write`` commands change the show and need a role that may write
+        ``address`` (the engineer); replies go to the sender; a handler's
+        ``ValueError`` becomes an error reply.
+        """
+
+        def run(server, addr, role, args, now) -> list[bytes]:
+            if write and not role.may_write(address):
+                server.stats.counts["refused"] += 1
+                return [server._error(addr, address, f"not allowed for role {role}")]
+            try:
+                out = handler(args)
+            except ValueError as exc:
+                return [server._error(addr, address, str(exc))]
+            return [message(a, *(_tagged(v) for v in vals)) for a, *vals in out]
+
+        self._extra[address] = run
 
     _commands: dict[str, Callable] = {
         "/xinfo": _xinfo, "/info": _info, "/status": _status, "/xremote": _xremote,

@@ -1,0 +1,1 @@
+"""Scenes: recallable show presets, saved safely."""

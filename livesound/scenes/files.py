@@ -1,0 +1,283 @@
+"""Scene files: TOML, human-readable, diff-friendly, written atomically.
+
+A scene stores parameter values by strip and by the registry's scene key
+(names carry units: ``fader_db``, ``eq.2.freq_hz``)::
+
+    format = 1
+    name = "Band"
+    fade_s = 2.0
+
+    [scope]
+    strips = "all"                 # or ["ch.01", "bus.03", "main", ...]
+    groups = ["fader", "mute", "sends", "eq"]
+
+    [ch.01]
+    fader_db = -4.0
+    name = "Kick"
+
+Only what the scope stores is written; keys are sorted, so a scene under
+version control changes line by line with the show.
+"""
+
+import contextlib
+import math
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from livesound.control.registry import Param, ParamError, Registry
+
+FORMAT = 1
+GROUPS = ("config", "preamp", "eq", "delay", "dynamics", "mute", "fader", "routing",
+          "solo", "sends", "osc", "limiter", "notches")  # fmt: skip
+# Crossfaded over the scene's fade time; everything else switches at once.
+FADED_GROUPS = ("fader", "sends")
+
+
+class SceneError(ValueError):
+    """A scene file refused; the message names the file, line and key."""
+
+
+def strip_of(address: str) -> str:
+    """The scene section an address belongs to (``ch.01``, ``bus.03``, ``main`` …)."""
+    parts = address.strip("/").split("/")
+    if parts[0] == "ch":
+        return f"ch.{parts[1]}"
+    if parts[:2] == ["-stat", "solosw"]:
+        return f"ch.{parts[2]}"
+    if parts[0] == "ls":
+        parts = parts[1:]
+    if parts[0] == "bus":
+        return f"bus.{parts[1]}"
+    if parts[0] == "main":
+        return "main"
+    if parts[:2] == ["config", "buslink"]:
+        return f"buslink.{parts[2]}"
+    if parts[0] == "config":
+        return parts[1]
+    return parts[0]
+
+
+@dataclass
+class Scope:
+    """Which strips and which parameter groups a scene applies."""
+
+    strips: tuple[str, ...] | None = None  # None: every strip
+    groups: tuple[str, ...] = GROUPS
+
+    def covers(self, param: Param) -> bool:
+        if param.group not in self.groups or not param.key:
+            return False
+        return self.strips is None or strip_of(param.address) in self.strips
+
+
+@dataclass
+class Scene:
+    """A scene: values by address, plus its fade time and scope."""
+
+    name: str
+    values: dict[str, Any] = field(default_factory=dict)
+    fade_s: float = 0.0
+    scope: Scope = field(default_factory=Scope)
+
+
+def capture(registry: Registry, values: dict[str, Any], name: str, scope: Scope,
+            fade_s: float = 0.0) -> Scene:  # fmt: skip
+    """A scene of what ``scope`` covers in the live ``values``."""
+    stored = {p.address: values[p.address] for p in registry if scope.covers(p)}
+    return Scene(name, stored, fade_s, scope)
+
+
+def _file_value(param: Param, value: Any) -> Any:
+    if param.kind == "enum":
+        return param.choices[value]
+    return value
+
+
+def to_toml(registry: Registry, scene: Scene) -> str:
+    """The scene file text: sorted, stable, only what the scope stores."""
+    doc: dict[str, Any] = {"format": FORMAT, "name": scene.name, "fade_s": scene.fade_s}
+    scope: dict[str, Any] = {"groups": sorted(scene.scope.groups)}
+    scope["strips"] = (
+        "all" if scene.scope.strips is None else sorted(scene.scope.strips)
+    )
+    doc["scope"] = scope
+    for address, value in scene.values.items():
+        param = registry[address]
+        table = doc
+        *path, leaf = [*strip_of(address).split("."), *param.key.split(".")]
+        for part in path:
+            table = table.setdefault(part, {})
+        table[leaf] = _file_value(param, value)
+    return tomli_w.dumps(_sorted(doc))
+
+
+def _sorted(d: dict) -> dict:
+    return {k: _sorted(v) if isinstance(v, dict) else v for k, v in sorted(d.items())}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so a crash leaves either the old file or the new one.
+
+    Temp file in the same folder, fsync, rename over the target, fsync the
+    folder: a power cut mid-save never leaves a truncated scene.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dirfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+def _where(source: str, text: str, path: str) -> str:
+    """``file:line`` of the dotted ``path`` (table headers plus key), as far
+    as it can be found; only computed for an error."""
+    current = ""
+    for n, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"\[\s*([^\]]+?)\s*\]$", stripped)
+        if header:
+            current = header.group(1).replace('"', "").replace(" ", "")
+            continue
+        key = stripped.split("=", 1)[0].strip().replace('"', "")
+        if "=" in stripped and (f"{current}.{key}" if current else key) == path:
+            return f"{source}:{n}"
+    return source
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        path = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict):
+            out.update(_flatten(v, path))
+        else:
+            out[path] = v
+    return out
+
+
+def parse(registry: Registry, text: str, source: str = "<scene>") -> Scene:
+    """A validated scene from file text; any problem raises ``SceneError``.
+
+    Nothing is applied from a file with any error in it.
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SceneError(f"{source}: not valid TOML: {exc}") from None
+    version = doc.pop("format", None)
+    if not isinstance(version, int):
+        raise SceneError(f"{source}: no `format = {FORMAT}` line: not a scene file")
+    if version > FORMAT:
+        raise SceneError(f"{source}: format {version} is newer than this livesound "
+                         f"understands ({FORMAT}); upgrade livesound")  # fmt: skip
+    doc = migrate(doc, version)
+    name = doc.pop("name", Path(source).stem)
+    fade = doc.pop("fade_s", 0.0)
+    if (
+        not isinstance(name, str)
+        or not isinstance(fade, int | float)
+        or not (0.0 <= fade <= 60.0 and math.isfinite(fade))
+    ):
+        raise SceneError(f"{source}: name must be text and fade_s 0..60 seconds")
+    scope = _parse_scope(doc.pop("scope", {}), source)
+    by_key = {(strip_of(p.address), p.key): p for p in registry if p.key}
+    values: dict[str, Any] = {}
+    for path, raw in _flatten(doc).items():
+        param, strip, key = None, "", path
+        parts = path.split(".")
+        for split in range(1, len(parts)):
+            strip, key = ".".join(parts[:split]), ".".join(parts[split:])
+            param = by_key.get((strip, key))
+            if param is not None:
+                break
+        if param is None:
+            raise SceneError(f"{_where(source, text, path)}: unknown parameter {path}")
+        try:
+            values[param.address] = param.validate(raw)
+        except ParamError as exc:
+            raise SceneError(f"{_where(source, text, path)}: {path}: {exc}") from None
+    return Scene(str(name), values, float(fade), scope)
+
+
+def _parse_scope(raw: Any, source: str) -> Scope:
+    if not isinstance(raw, dict):
+        raise SceneError(f"{source}: [scope] must be a table")
+    strips = raw.get("strips", "all")
+    groups = raw.get("groups", list(GROUPS))
+    if not isinstance(groups, list) or any(g not in GROUPS for g in groups):
+        raise SceneError(f"{source}: scope groups are some of {', '.join(GROUPS)}")
+    if strips == "all":
+        return Scope(None, tuple(groups))
+    if not isinstance(strips, list) or not all(isinstance(s, str) for s in strips):
+        raise SceneError(f'{source}: scope strips is "all" or a list like ["ch.01"]')
+    return Scope(tuple(strips), tuple(groups))
+
+
+def migrate(doc: dict, version: int) -> dict:
+    """Bring an older scene format up to date (format 0: no scope table)."""
+    if version < 1:
+        doc.setdefault("scope", {"strips": "all", "groups": list(GROUPS)})
+    return doc
+
+
+def load(registry: Registry, path: Path) -> Scene:
+    """Read and validate a scene file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SceneError(f"{path}: cannot read: {exc}") from None
+    return parse(registry, text, str(path))
+
+
+def save(registry: Registry, scene: Scene, path: Path) -> None:
+    write_atomic(Path(path), to_toml(registry, scene))
+
+
+def diff(registry: Registry, a: dict[str, Any], b: dict[str, Any]) -> list[tuple]:
+    """``(address, value in a, value in b)`` wherever two shows differ, in
+    registry order; a value only one side stores shows as ``-``."""
+    rows = []
+    for p in registry:
+        left, right = a.get(p.address, "-"), b.get(p.address, "-")
+        if not _same(p, left, right):
+            rows.append((p.address, _shown(p, left), _shown(p, right)))
+    return rows
+
+
+def _same(param: Param, a: Any, b: Any) -> bool:
+    """Equal, floats within what an OSC round trip (float32) preserves, and
+    any fader at or below -90 dB the same as off."""
+    if isinstance(a, float) and isinstance(b, float):
+        if param.taper == "fader" and a <= -90.0 and b <= -90.0:
+            return True
+        return a == b or math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6)
+    return a == b
+
+
+def _shown(param: Param, value: Any) -> str:
+    if value == "-":
+        return "-"
+    if param.kind == "enum":
+        return param.choices[value]
+    if param.kind == "float":
+        return f"{value:g} {param.unit}".rstrip()
+    return str(value)

@@ -1,0 +1,245 @@
+"""Recalling scenes into the live show: scope, safes, fades, cues, autosave.
+
+The manager has no clock of its own: callers pass ``now`` in seconds of
+the audio clock (frames processed / sample rate), so a fade in an offline
+render lands exactly where it would live.
+"""
+
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livesound.control.mixer import Mixer
+from livesound.scenes import files
+from livesound.scenes.files import FADED_GROUPS, GROUPS, Scene, SceneError, Scope
+
+log = logging.getLogger("livesound.scenes")
+
+AUTOSAVE_EVERY_S = 2.0
+CUE_FILE = "cuelist.toml"
+SOURCE = "scene"
+
+
+@dataclass
+class Safes:
+    """Strips and parameter groups that no recall touches."""
+
+    strips: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+
+    def protects(self, address: str, group: str) -> bool:
+        return group in self.groups or files.strip_of(address) in self.strips
+
+
+@dataclass
+class Fade:
+    """Values moving from ``start`` to ``end`` (X32 0..1 fader law)."""
+
+    begin: float
+    duration: float
+    moves: dict[str, tuple[float, float]]
+
+
+class SceneManager:
+    """Scenes in a folder, recalled into a Mixer."""
+
+    def __init__(
+        self, mixer: Mixer, folder: Path, state_dir: Path | None = None
+    ) -> None:
+        self.mixer = mixer
+        self.registry = mixer.registry
+        self.folder = Path(folder)
+        self.state_dir = state_dir
+        self.safes = Safes()
+        self.fades: list[Fade] = []
+        self.cue_index = -1
+        self.current: str | None = None
+        self._saved_changes = mixer.changes
+        self._saved_at = 0.0
+
+    # -- files --------------------------------------------------------------
+
+    def path(self, name: str) -> Path:
+        """The file of scene ``name`` (names are file names, minus .toml)."""
+        if not re.fullmatch(r"[\w][\w .+-]{0,63}", name):
+            raise SceneError(
+                f"scene name {name!r}: letters, digits, space . + - _ only"
+            )
+        return self.folder / f"{name}.toml"
+
+    def names(self) -> list[str]:
+        """Every scene in the folder, sorted."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.toml") if p.name != CUE_FILE)
+
+    def load(self, name: str) -> Scene:
+        path = self.path(name)
+        if not path.exists():
+            raise SceneError(f"no scene {name!r} in {self.folder}")
+        return files.load(self.registry, path)
+
+    def save(self, name: str, scope: Scope | None = None, fade_s: float = 0.0) -> Path:
+        """Store the live show (what ``scope`` covers) as scene ``name``."""
+        scene = files.capture(self.registry, self.mixer.snapshot(), name,
+                              scope or Scope(), fade_s)  # fmt: skip
+        path = self.path(name)
+        files.save(self.registry, scene, path)
+        return path
+
+    def rename(self, old: str, new: str) -> None:
+        src, dst = self.path(old), self.path(new)
+        if not src.exists():
+            raise SceneError(f"no scene {old!r}")
+        if dst.exists():
+            raise SceneError(f"scene {new!r} exists already")
+        scene = files.load(self.registry, src)
+        scene.name = new
+        files.save(self.registry, scene, dst)
+        src.unlink()
+
+    def delete(self, name: str) -> None:
+        path = self.path(name)
+        if not path.exists():
+            raise SceneError(f"no scene {name!r}")
+        path.unlink()
+
+    # -- recall ---------------------------------------------------------------
+
+    def recall(self, scene: Scene | str, now: float) -> dict[str, Any]:
+        """Apply a scene: everything but fades in one change set.
+
+        Values outside the scene's scope or protected by a recall safe are
+        left alone. With a fade time, faders and send levels move from
+        where they are to the scene's values over that time (``tick``);
+        everything else switches at once. Returns what changed at once.
+        """
+        if isinstance(scene, str):
+            scene = self.load(scene)
+        now_values = self.mixer.snapshot()
+        at_once: dict[str, Any] = {}
+        moves: dict[str, tuple[float, float]] = {}
+        for address, value in scene.values.items():
+            param = self.registry[address]
+            if not scene.scope.covers(param) or self.safes.protects(
+                address, param.group
+            ):
+                continue
+            if (
+                scene.fade_s > 0
+                and param.group in FADED_GROUPS
+                and param.taper == "fader"
+            ):
+                moves[address] = (
+                    param.to_norm(now_values[address]),
+                    param.to_norm(value),
+                )
+            elif now_values[address] != value:
+                at_once[address] = value
+        # A new recall takes over whatever an older fade was still moving.
+        for fade in self.fades:
+            for address in list(fade.moves):
+                if address in moves or address in at_once:
+                    del fade.moves[address]
+        self.mixer.set_many(at_once, source=SOURCE)
+        if moves:
+            self.fades.append(Fade(now, scene.fade_s, moves))
+        self.current = scene.name
+        cues = self.cues()
+        if scene.name in cues:
+            self.cue_index = cues.index(scene.name)
+        log.info("recalled %s: %d at once, %d fading over %.1f s", scene.name,
+                 len(at_once), len(moves), scene.fade_s)  # fmt: skip
+        return at_once
+
+    def tick(self, now: float) -> None:
+        """Advance running fades to ``now`` (call every block or every ~10 ms)."""
+        if not self.fades:
+            return
+        changes: dict[str, Any] = {}
+        for fade in self.fades:
+            x = (
+                1.0
+                if fade.duration <= 0
+                else min(1.0, (now - fade.begin) / fade.duration)
+            )
+            for address, (a, b) in fade.moves.items():
+                param = self.registry[address]
+                changes[address] = param.validate(param.from_norm(a + (b - a) * x))
+        self.fades = [f for f in self.fades if now < f.begin + f.duration and f.moves]
+        if changes:
+            self.mixer.set_many(changes, source=SOURCE)
+
+    # -- cue list ---------------------------------------------------------------
+
+    def cues(self) -> list[str]:
+        """The show's scenes in order (``cuelist.toml``: ``cues = [...]``)."""
+        path = self.folder / CUE_FILE
+        if not path.exists():
+            return self.names()
+        try:
+            cues = tomllib.loads(path.read_text()).get("cues", [])
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SceneError(f"{path}: {exc}") from None
+        if not isinstance(cues, list) or not all(isinstance(c, str) for c in cues):
+            raise SceneError(f'{path}: write cues = ["scene", ...]')
+        return cues
+
+    def go(self, now: float, step: int = 1) -> str:
+        """Recall the next (or, with ``step=-1``, previous) cue; returns its name."""
+        cues = self.cues()
+        if not cues:
+            raise SceneError("the cue list is empty")
+        index = min(max(self.cue_index + step, 0), len(cues) - 1)
+        self.recall(cues[index], now)
+        self.cue_index = index
+        return cues[index]
+
+    def next_cue(self) -> str | None:
+        cues = self.cues()
+        return cues[self.cue_index + 1] if self.cue_index + 1 < len(cues) else None
+
+    # -- autosave ---------------------------------------------------------------
+
+    @property
+    def autosave_path(self) -> Path | None:
+        return self.state_dir / "autosave.toml" if self.state_dir else None
+
+    def autosave(self, now: float) -> bool:
+        """Save the whole show if it changed, at most every few seconds."""
+        path = self.autosave_path
+        if path is None or self.mixer.changes == self._saved_changes:
+            return False
+        if now - self._saved_at < AUTOSAVE_EVERY_S:
+            return False
+        scene = files.capture(self.registry, self.mixer.snapshot(), "autosave", Scope())
+        files.save(self.registry, scene, path)
+        self._saved_changes, self._saved_at = self.mixer.changes, now
+        return True
+
+    def restore(self) -> bool:
+        """Bring back the autosaved show after a restart; False if none."""
+        path = self.autosave_path
+        if path is None or not path.exists():
+            return False
+        try:
+            scene = files.load(self.registry, path)
+        except SceneError as exc:
+            log.warning("autosave not restored: %s", exc)
+            return False
+        self.mixer.set_many(scene.values, source=SOURCE)
+        self._saved_changes = self.mixer.changes
+        return True
+
+
+def parse_scope(strips: str | None, groups: str | None) -> Scope:
+    """A scope from the command line: ``ch.01,bus.03`` and ``fader,mute``."""
+    group_list = tuple(g.strip() for g in groups.split(",")) if groups else GROUPS
+    bad = [g for g in group_list if g not in GROUPS]
+    if bad:
+        raise SceneError(f"unknown group {bad[0]!r}; groups are {', '.join(GROUPS)}")
+    strip_list = tuple(s.strip() for s in strips.split(",")) if strips else None
+    return Scope(strip_list, group_list)

@@ -1,0 +1,88 @@
+"""Scenes over OSC: our ``/ls/scene/...`` commands and the X32 scene action.
+
+| address | arguments | does |
+|---|---|---|
+| `/ls/scene/recall` | `,s name` | recall a scene (replies `/ls/scene/current`) |
+| `/ls/scene/save` | `,s name [,f fade_s]` | store the live show as a scene |
+| `/ls/scene/go`, `/ls/scene/back` | | next / previous cue of the cue list |
+| `/ls/scene/list` | | replies `/ls/scene/list ,s...` with every scene |
+| `/ls/scene/current` | | replies `/ls/scene/current ,ss current next` |
+| `/ls/scene/rename` | `,ss old new` | rename a scene file |
+| `/ls/scene/delete` | `,s name` | delete a scene file |
+| `/-action/goscene` | `,i N` | X32: recall scene N of the list (0-based) |
+"""
+
+from collections.abc import Callable
+
+from livesound.osc.server import OscServer
+from livesound.scenes.files import SceneError
+from livesound.scenes.manager import SceneManager
+
+
+def _text(args: list, count: int = 1) -> list[str]:
+    if len(args) < count or not all(isinstance(a, str) for a in args[:count]):
+        raise SceneError(f"takes {count} scene name(s) as strings")
+    return args[:count]
+
+
+def register(
+    server: OscServer, scenes: SceneManager, clock: Callable[[], float]
+) -> None:
+    """Serve the scene commands on ``server``; ``clock`` is the audio clock."""
+
+    def current() -> list[tuple]:
+        return [("/ls/scene/current", scenes.current or "", scenes.next_cue() or "")]
+
+    def recall(args: list) -> list[tuple]:
+        scenes.recall(_text(args)[0], clock())
+        return current()
+
+    def save(args: list) -> list[tuple]:
+        name = _text(args)[0]
+        fade = (
+            float(args[1])
+            if len(args) > 1 and isinstance(args[1], int | float)
+            else 0.0
+        )
+        if not 0.0 <= fade <= 60.0:
+            raise SceneError("fade time is 0..60 s")
+        scenes.save(name, fade_s=fade)
+        return [("/ls/scene/saved", name)]
+
+    def go(step: int) -> Callable[[list], list[tuple]]:
+        def run(args: list) -> list[tuple]:
+            scenes.go(clock(), step)
+            return current()
+
+        return run
+
+    def goscene(args: list) -> list[tuple]:
+        names = scenes.names()
+        if (
+            len(args) != 1
+            or not isinstance(args[0], int)
+            or not 0 <= args[0] < len(names)
+        ):
+            raise SceneError(f"takes a scene number 0..{len(names) - 1}")
+        scenes.recall(names[args[0]], clock())
+        return current()
+
+    def rename(args: list) -> list[tuple]:
+        old, new = _text(args, 2)
+        scenes.rename(old, new)
+        return [("/ls/scene/list", *scenes.names())]
+
+    def delete(args: list) -> list[tuple]:
+        scenes.delete(_text(args)[0])
+        return [("/ls/scene/list", *scenes.names())]
+
+    server.add_command("/ls/scene/recall", recall)
+    server.add_command("/ls/scene/save", save)
+    server.add_command("/ls/scene/go", go(1))
+    server.add_command("/ls/scene/back", go(-1))
+    server.add_command("/ls/scene/rename", rename)
+    server.add_command("/ls/scene/delete", delete)
+    server.add_command("/-action/goscene", goscene)
+    server.add_command("/ls/scene/list", lambda a: [("/ls/scene/list", *scenes.names())],
+                       write=False)  # fmt: skip
+    server.add_command("/ls/scene/current", lambda a: current(), write=False)
