@@ -107,9 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the audio engine's cost",
                            description="Time the reference show's audio callback at "
                            "several block sizes and input counts.")  # fmt: skip
-    bench.add_argument("what", nargs="?", choices=("engine", "osc"), default="engine",
+    bench.add_argument("what", nargs="?", choices=("engine", "osc", "scenes"),
+                       default="engine",
                        help="engine (default): the audio callback; osc: the OSC "
-                       "server against a running engine")  # fmt: skip
+                       "server against a running engine; scenes: recall to live")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
     sc = sub.add_parser("scene", help="list, save, recall, diff scenes",
@@ -271,6 +272,7 @@ def _scenes(engine, args, osc):
     if scenes.restore():
         print(f"restored the show from the autosave in {state}", flush=True)
     remote.register(osc, scenes, clock)
+    scenes.prepare_next()
     return scenes, clock
 
 
@@ -534,6 +536,10 @@ def main(argv: list[str] | None = None) -> int:
             from livesound.osc import bench as osc_bench
 
             return bench.report(osc_bench.run, as_json=args.json)
+        if args.what == "scenes":
+            from livesound.scenes import bench as scene_bench
+
+            return bench.report(scene_bench.run, as_json=args.json)
         return bench.main(as_json=args.json, quick=args.quick)
     return cmd_engine(args)
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,16 @@ def _publish_sequence(hdr: np.ndarray) -> None:
     bump_sequence(hdr, L.H_SEQ)
 
 
+@dataclass(eq=False)
+class Prepared:
+    """A derived, not yet published change set (see ``Mixer.prepare``)."""
+
+    changes: dict[str, Any]
+    values: dict[str, Any]
+    staging: dict[str, np.ndarray]
+    touched: set[str] = field(default_factory=set)
+
+
 class Mixer:
     """Validated, published, observable show state."""
 
@@ -54,6 +65,7 @@ class Mixer:
         self._lock = threading.RLock()
         self._batch_depth = 0
         self._dirty: set[tuple] = set()
+        self._prepared: list[Prepared] = []
         # True while a device thread runs the callback: then the mailbox may
         # only be written after the audio plane took the previous set, which
         # the publisher thread waits for so that no caller has to.
@@ -103,13 +115,67 @@ class Mixer:
                 target = self.registry[address].target
                 if target:
                     self._dirty.add(target)
+            for prepared in self._prepared:
+                prepared.touched.update(checked)
             self.changes += len(checked)
             if self._batch_depth == 0:
                 self._flush()
+        self._notify(checked, source)
+        return checked
+
+    def _notify(self, checked: Mapping[str, Any], source: object) -> None:
         for address, value in checked.items():
             for fn in list(self._subscribers):
                 fn(address, value, source)
-        return checked
+
+    def prepare(self, changes: Mapping[str, Any]) -> "Prepared":
+        """Validate and derive a big change (a scene) ahead of time.
+
+        ``apply`` then lands it in the next audio block without the
+        derivation cost; changes made in between are folded in at apply.
+        """
+        checked = {a: self.registry[a].validate(v) for a, v in changes.items()}
+        with self._lock:
+            saved_values, saved_staging = self.values, self._staging
+            self.values = {**saved_values, **checked}
+            self._staging = {k: v.copy() for k, v in saved_staging.items()}
+            try:
+                self._derive({self.registry[a].target for a in checked} - {()})
+                prepared = Prepared(checked, self.values, self._staging)
+            finally:
+                self.values, self._staging = saved_values, saved_staging
+            self._prepared.append(prepared)
+        return prepared
+
+    def apply(self, prepared: "Prepared", *, source: object = None) -> dict:
+        """Land a prepared change set (see ``prepare``) in one change set;
+        returns (and tells subscribers) what it actually changed."""
+        with self._lock:
+            if prepared in self._prepared:
+                self._prepared.remove(prepared)
+            # Live changes since prepare() that the prepared set does not
+            # override stay as they are.
+            kept = {
+                a: self.values[a] for a in prepared.touched if a not in prepared.changes
+            }
+            before = self.values
+            self.values = {**prepared.values, **kept}
+            self._staging = prepared.staging
+            self._dirty |= {self.registry[a].target for a in kept} - {()}
+            self.changes += len(prepared.changes)
+            if self._dirty:
+                self._derive(self._dirty)
+                self._dirty = set()
+            self._publish()
+        changed = {a: v for a, v in prepared.changes.items() if before[a] != v}
+        self._notify(changed, source)
+        return changed
+
+    def discard(self, prepared: "Prepared") -> None:
+        """Forget a prepared change set that will not be applied."""
+        with self._lock:
+            if prepared in self._prepared:
+                self._prepared.remove(prepared)
 
     @contextmanager
     def batch(self):
@@ -151,8 +217,8 @@ class Mixer:
         ins = range(n_in)
         outs = range(n_out)
         for c in ins if everything else kinds.get("in", ()):
-            for field, value in derive.input_fields(v, c, sr).items():
-                st["mail_ins"][field, c] = value
+            for slot, value in derive.input_fields(v, c, sr).items():
+                st["mail_ins"][slot, c] = value
         for c in ins if everything else kinds.get("hpf", ()):
             st["mail_bq_in"][: L.N_HPF, :, c] = derive.hpf_coeffs(v, c, sr)
         for c in ins if everything else kinds.get("in_eq", ()):
@@ -166,8 +232,8 @@ class Mixer:
                 touched.update((o, topo.partner(v, o)))
         touched.discard(-1)
         for o in sorted(touched):
-            for field, value in topo.output_fields(v, o, sr).items():
-                st["mail_outs"][field, o] = value
+            for slot, value in topo.output_fields(v, o, sr).items():
+                st["mail_outs"][slot, o] = value
             if o >= topo.cue_l:
                 continue
             x32, extra = topo.prefixes(v, o)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livesound.control.mixer import Mixer
+from livesound.control.mixer import Mixer, Prepared
 from livesound.scenes import files
 from livesound.scenes.files import FADED_GROUPS, GROUPS, Scene, SceneError, Scope
 
@@ -32,6 +32,17 @@ class Safes:
 
     def protects(self, address: str, group: str) -> bool:
         return group in self.groups or files.strip_of(address) in self.strips
+
+
+@dataclass
+class Ready:
+    """A scene read and derived ahead of its recall."""
+
+    scene: Scene
+    safes: tuple
+    prepared: Prepared
+    at_once: dict[str, Any]
+    faded: dict[str, Any]
 
 
 @dataclass
@@ -59,6 +70,7 @@ class SceneManager:
         self.current: str | None = None
         self._saved_changes = mixer.changes
         self._saved_at = 0.0
+        self._ready: Ready | None = None
 
     # -- files --------------------------------------------------------------
 
@@ -109,19 +121,10 @@ class SceneManager:
 
     # -- recall ---------------------------------------------------------------
 
-    def recall(self, scene: Scene | str, now: float) -> dict[str, Any]:
-        """Apply a scene: everything but fades in one change set.
-
-        Values outside the scene's scope or protected by a recall safe are
-        left alone. With a fade time, faders and send levels move from
-        where they are to the scene's values over that time (``tick``);
-        everything else switches at once. Returns what changed at once.
-        """
-        if isinstance(scene, str):
-            scene = self.load(scene)
-        now_values = self.mixer.snapshot()
+    def _split(self, scene: Scene) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What a recall sets at once and what it fades (scope and safes applied)."""
         at_once: dict[str, Any] = {}
-        moves: dict[str, tuple[float, float]] = {}
+        faded: dict[str, Any] = {}
         for address, value in scene.values.items():
             param = self.registry[address]
             if not scene.scope.covers(param) or self.safes.protects(
@@ -133,27 +136,67 @@ class SceneManager:
                 and param.group in FADED_GROUPS
                 and param.taper == "fader"
             ):
-                moves[address] = (
-                    param.to_norm(now_values[address]),
-                    param.to_norm(value),
-                )
-            elif now_values[address] != value:
+                faded[address] = value
+            else:
                 at_once[address] = value
+        return at_once, faded
+
+    def prepare(self, name: str) -> None:
+        """Read and derive scene ``name`` now, so recalling it later lands in
+        the next audio block (the engine prepares the next cue)."""
+        if self._ready is not None:
+            self.mixer.discard(self._ready.prepared)
+            self._ready = None
+        scene = self.load(name)
+        at_once, faded = self._split(scene)
+        prepared = self.mixer.prepare(at_once)
+        self._ready = Ready(scene, self._safes_key(), prepared, at_once, faded)
+
+    def _safes_key(self) -> tuple:
+        return tuple(sorted(self.safes.strips)), tuple(sorted(self.safes.groups))
+
+    def recall(self, scene: Scene | str, now: float) -> dict[str, Any]:
+        """Apply a scene: everything but fades in one change set.
+
+        Values outside the scene's scope or protected by a recall safe are
+        left alone. With a fade time, faders and send levels move from
+        where they are to the scene's values over that time (``tick``);
+        everything else switches at once. A scene made ready by
+        ``prepare`` lands without deriving anything. Returns what changed
+        at once.
+        """
+        ready = self._ready
+        if isinstance(scene, str):
+            if ready and ready.scene.name == scene and ready.safes == self._safes_key():
+                scene = ready.scene
+            else:
+                scene = self.load(scene)
+        if ready is not None and ready.scene is not scene:
+            ready = None
+        at_once, faded = (ready.at_once, ready.faded) if ready else self._split(scene)
+        get = self.mixer.get
+        moves = {a: (self.registry[a].to_norm(get(a)), self.registry[a].to_norm(v))
+                 for a, v in faded.items()}  # fmt: skip
         # A new recall takes over whatever an older fade was still moving.
         for fade in self.fades:
             for address in list(fade.moves):
                 if address in moves or address in at_once:
                     del fade.moves[address]
-        self.mixer.set_many(at_once, source=SOURCE)
+        if ready is not None:
+            self._ready = None
+            changed = self.mixer.apply(ready.prepared, source=SOURCE)
+        else:
+            changed = {a: v for a, v in at_once.items() if get(a) != v}
+            self.mixer.set_many(changed, source=SOURCE)
         if moves:
             self.fades.append(Fade(now, scene.fade_s, moves))
         self.current = scene.name
         cues = self.cues()
         if scene.name in cues:
             self.cue_index = cues.index(scene.name)
-        log.info("recalled %s: %d at once, %d fading over %.1f s", scene.name,
-                 len(at_once), len(moves), scene.fade_s)  # fmt: skip
-        return at_once
+        log.info("recalled %s: %d changed at once, %d fading over %.1f s", scene.name,
+                 len(changed), len(moves), scene.fade_s)  # fmt: skip
+        return changed
 
     def tick(self, now: float) -> None:
         """Advance running fades to ``now`` (call every block or every ~10 ms)."""
@@ -197,6 +240,15 @@ class SceneManager:
         self.recall(cues[index], now)
         self.cue_index = index
         return cues[index]
+
+    def prepare_next(self) -> None:
+        """Make the next cue ready (see ``prepare``); a broken file is only logged."""
+        name = self.next_cue()
+        if name is not None:
+            try:
+                self.prepare(name)
+            except SceneError as exc:
+                log.warning("next cue not prepared: %s", exc)
 
     def next_cue(self) -> str | None:
         cues = self.cues()

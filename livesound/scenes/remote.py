@@ -12,6 +12,7 @@
 | `/-action/goscene` | `,i N` | X32: recall scene N of the list (0-based) |
 """
 
+import threading
 from collections.abc import Callable
 
 from livesound.osc.server import OscServer
@@ -33,9 +34,15 @@ def register(
     def current() -> list[tuple]:
         return [("/ls/scene/current", scenes.current or "", scenes.next_cue() or "")]
 
+    def after_recall() -> list[tuple]:
+        # Read and derive the next cue off the request path, so GO lands
+        # in the next audio block.
+        threading.Thread(target=scenes.prepare_next, daemon=True).start()
+        return current()
+
     def recall(args: list) -> list[tuple]:
         scenes.recall(_text(args)[0], clock())
-        return current()
+        return after_recall()
 
     def save(args: list) -> list[tuple]:
         name = _text(args)[0]
@@ -52,7 +59,7 @@ def register(
     def go(step: int) -> Callable[[list], list[tuple]]:
         def run(args: list) -> list[tuple]:
             scenes.go(clock(), step)
-            return current()
+            return after_recall()
 
         return run
 
@@ -65,7 +72,7 @@ def register(
         ):
             raise SceneError(f"takes a scene number 0..{len(names) - 1}")
         scenes.recall(names[args[0]], clock())
-        return current()
+        return after_recall()
 
     def rename(args: list) -> list[tuple]:
         old, new = _text(args, 2)
