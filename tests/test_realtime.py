@@ -92,18 +92,21 @@ def test_engine_on_jack_processes_every_block_while_python_is_busy(jack_server):
     print(f"engine {frames} frames, server clock {clocked}, wall {elapsed * 48000:.0f}")
     expected = elapsed * 48000
     # A plain Python callback loses more than half the blocks here (the
-    # busy interpreter holds the GIL); the C callback loses none. The dummy
-    # server itself runs without real-time priority and now and then wakes
-    # late, which JACK logs as an xrun of every client: allow 0.05 % of
-    # cycles for that, and 0.2 % of frames.
-    assert frames == pytest.approx(expected, rel=0.002), (frames, expected)
+    # busy interpreter holds the GIL); the C callback loses none: it
+    # processed every frame the server clocked (JACK's own frame clock).
+    # The dummy server itself runs without real-time priority and now and
+    # then wakes late, which JACK logs as an xrun of every client: allow
+    # 0.05 % of cycles for that; and on a loaded machine the server's clock
+    # may fall behind the wall clock, which is the server's affair.
+    assert frames == pytest.approx(clocked, rel=0.002), (frames, clocked)
+    assert frames >= 0.9 * expected, (frames, expected)
     assert stats.faults == 0
     assert taps.missed == 0
     assert engine.device.realtime
     late = jack_server.client_xruns("PortAudio") - xruns_before
     assert late <= 0.0005 * expected / 64, jack_server.describe()
     signal = np.concatenate(chunks)
-    assert signal.size >= 0.99 * expected
+    assert signal.size >= 0.99 * frames
     assert_continuous_sine(signal, OSC_HZ, 48000, 10 ** (OSC_DB / 20))
 
 
