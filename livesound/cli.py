@@ -210,14 +210,16 @@ async def _serve(engine, args, permissions) -> None:
     except OSError as exc:
         raise DeviceError(f"OSC port {args.osc_port}: {exc.strerror}") from None
     loop = asyncio.get_running_loop()
-    scenes, clock = _scenes(engine, args, osc)
-    fades = loop.create_task(_tick_fades(scenes, clock))
-    query = advert = None
-    if not args.no_discovery:
-        query, advert = await _discovery(loop, engine, args.osc_host, port)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    scenes, clock = _scenes(engine, args, osc)
+    fades = loop.create_task(_tick_fades(scenes, clock))
+    # Zeroconf registration takes a couple of seconds: never on the way of
+    # the show starting (or of Ctrl-C).
+    discovery = None
+    if not args.no_discovery:
+        discovery = loop.create_task(_discovery(loop, engine, args.osc_host, port))
     tty = sys.stdout.isatty()
     print(f"livesound engine running on {engine.device.info.name}, OSC on UDP "
           f"{port}; Ctrl-C stops", flush=True)  # fmt: skip
@@ -238,9 +240,10 @@ async def _serve(engine, args, permissions) -> None:
         fades.cancel()
         scenes.autosave(float("inf"))
         await osc.aclose()
-        if query is not None:
-            query.close()
-        if advert is not None:
+        if discovery is not None:
+            query, advert = await discovery
+            if query is not None:
+                query.close()
             await loop.run_in_executor(None, advert.close)
         if tty and not args.quiet:
             print()

@@ -45,9 +45,8 @@ def jack_server(tmp_path_factory):
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _private_engine_state(tmp_path_factory):
-    import os
-
-    os.environ["LIVESOUND_STATE"] = str(tmp_path_factory.mktemp("livesound-state"))
-    yield
+@pytest.fixture(autouse=True)
+def _private_engine_state(tmp_path, monkeypatch):
+    """Each test's engines autosave into that test's own folder, so no test
+    restores another's show (nor the user's ~/.local/state)."""
+    monkeypatch.setenv("LIVESOUND_STATE", str(tmp_path / "livesound-state"))

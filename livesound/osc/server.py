@@ -68,6 +68,23 @@ def _grow_receive_buffer(sock: socket.socket, size: int = 1 << 22) -> None:
             continue
 
 
+SUPPORTED_TAGS = frozenset("ifsbhdTFN")
+
+
+def _supported(dgram: bytes) -> bool:
+    """Whether every type tag of a message is one python-osc really decodes.
+
+    python-osc silently skips tags it does not know without consuming their
+    bytes, which would shift every following argument.
+    """
+    start = dgram.find(b"\0")
+    start = (start // 4 + 1) * 4 if start >= 0 else len(dgram)
+    end = dgram.find(b"\0", start)
+    tags = dgram[start : end if end >= 0 else len(dgram)]
+    return not tags or (tags[:1] == b"," and set(tags[1:].decode("ascii", "replace"))
+                        <= SUPPORTED_TAGS)  # fmt: skip
+
+
 def _tagged(value: Any) -> tuple[str, Any]:
     if isinstance(value, str):
         return "s", value
@@ -93,7 +110,9 @@ class TokenBucket:
     warned: float = 0.0  # when the client was last told it is being limited
 
     def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        # A clock stepped backwards (NTP) must not lock the client out.
+        elapsed = max(0.0, now - self.stamp)
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
         self.stamp = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
@@ -171,6 +190,7 @@ class OscServer:
     def close(self) -> None:
         """Stop serving (from the loop's thread); see also ``aclose``."""
         self._unsubscribe()
+        self._unsubscribe = lambda: None
         if self._meter_task:
             self._meter_task.cancel()
         if self._transport:
@@ -211,11 +231,6 @@ class OscServer:
         if len(timed) > MAX_BUNDLE:
             counts["oversized"] += 1
             return []
-        if any(t.time > now + MAX_FUTURE_S for t in timed):
-            counts["future"] += 1
-            return [
-                (self._error(addr, "#bundle", "timetag too far in the future"), addr)
-            ]
         bucket = self._buckets.get(addr)
         if bucket is None:
             if len(self._buckets) > 4096:
@@ -224,6 +239,24 @@ class OscServer:
             bucket = self._buckets[addr] = TokenBucket(
                 self.rate, self.burst, self.burst, now
             )
+        # python-osc stamps immediate messages with the wall clock, so
+        # timetags are compared with the wall clock whatever ``now`` is.
+        if any(t.time > time.time() + MAX_FUTURE_S for t in timed):
+            counts["future"] += 1
+            if not bucket.take(now):
+                counts["rate_limited"] += 1
+                return []
+            return [
+                (self._error(addr, "#bundle", "timetag too far in the future"), addr)
+            ]
+        bad = next((t.message for t in timed if not _supported(t.message.dgram)), None)
+        if bad is not None:
+            counts["malformed"] += 1
+            if not bucket.take(now):
+                counts["rate_limited"] += 1
+                return []
+            text = "unsupported OSC type tag (use i, f, s, b, h, d, T, F, N)"
+            return [(self._error(addr, str(bad.address), text), addr)]
         role = self.permissions.role_for(addr[0])
         replies: list[Reply] = []
         for t in timed:
@@ -316,7 +349,18 @@ class OscServer:
             banks = ", ".join(METER_BANKS)
             return [self._error(addr, "/meters", f"ask for one of {banks} or "
                                 "/ls/meters/mix/NN")]  # fmt: skip
-        self.meter_subscriptions[(addr, bank)] = now + SUBSCRIPTION_S
+        self._expire(now)
+        key = (addr, bank)
+        if (
+            key not in self.meter_subscriptions
+            and len(self.meter_subscriptions) >= MAX_SUBSCRIBERS
+        ):
+            return [
+                self._error(
+                    addr, "/meters", f"{MAX_SUBSCRIBERS} meter subscriptions already"
+                )
+            ]
+        self.meter_subscriptions[key] = now + SUBSCRIPTION_S
         return []
 
     def _mix_meter(self, bank: str) -> int | None:
