@@ -50,3 +50,11 @@ def _private_engine_state(tmp_path, monkeypatch):
     """Each test's engines autosave into that test's own folder, so no test
     restores another's show (nor the user's ~/.local/state)."""
     monkeypatch.setenv("LIVESOUND_STATE", str(tmp_path / "livesound-state"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_engine_state(tmp_path_factory):
+    """The same for engines started by module- or session-scoped fixtures."""
+    import os
+
+    os.environ["LIVESOUND_STATE"] = str(tmp_path_factory.mktemp("livesound-state"))
