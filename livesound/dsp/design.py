@@ -80,35 +80,25 @@ def high_shelf(fs: float, f0: float, gain_db: float, q: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def high_pass(fs: float, f0: float, q: float) -> np.ndarray:
-    """Second-order high-pass; ``q = 1/sqrt(2)`` is Butterworth (-3 dB at f0)."""
+def _cut(fs, f0, q, k):
+    """RBJ second-order high-pass (``k`` = 1) or low-pass (``k`` = -1)."""
     w0 = _w0(fs, f0)
     alpha = math.sin(w0) / (2.0 * q)
     c = math.cos(w0)
-    return _normalise(
-        (1.0 + c) / 2.0,
-        -(1.0 + c),
-        (1.0 + c) / 2.0,
-        1.0 + alpha,
-        -2.0 * c,
-        1.0 - alpha,
-    )
+    b0 = (1.0 + k * c) / 2.0
+    return _normalise(b0, -k * 2.0 * b0, b0, 1.0 + alpha, -2.0 * c, 1.0 - alpha)
+
+
+@njit(cache=True)
+def high_pass(fs: float, f0: float, q: float) -> np.ndarray:
+    """Second-order high-pass; ``q = 1/sqrt(2)`` is Butterworth (-3 dB at f0)."""
+    return _cut(fs, f0, q, 1.0)
 
 
 @njit(cache=True)
 def low_pass(fs: float, f0: float, q: float) -> np.ndarray:
     """Second-order low-pass; ``q = 1/sqrt(2)`` is Butterworth (-3 dB at f0)."""
-    w0 = _w0(fs, f0)
-    alpha = math.sin(w0) / (2.0 * q)
-    c = math.cos(w0)
-    return _normalise(
-        (1.0 - c) / 2.0,
-        1.0 - c,
-        (1.0 - c) / 2.0,
-        1.0 + alpha,
-        -2.0 * c,
-        1.0 - alpha,
-    )
+    return _cut(fs, f0, q, -1.0)
 
 
 # Q of the two sections of a 4th-order Butterworth (24 dB/oct) high-pass.

@@ -70,6 +70,16 @@ def _retarget_bank(bq, ramp, mail, ramp_len):
 
 
 @kernel
+def take_params(fields, mail, f_cur, f_step, f_target, ramp_len):
+    """Copy the parameter rows of a strip array; start its gain ramp."""
+    for k in range(mail.shape[0]):
+        for c in range(mail.shape[1]):
+            fields[k, c] = mail[k, c]
+    for c in range(mail.shape[1]):
+        fields[f_step, c] = (fields[f_target, c] - fields[f_cur, c]) / ramp_len
+
+
+@kernel
 def take_change_set(hdr, state):
     """Copy a published parameter set into the live arrays, starting ramps.
 
@@ -89,17 +99,9 @@ def take_change_set(hdr, state):
     for k in range(L.N_GLOB_PARAMS):
         glob[k] = mail_glob[k]
     ni = ins.shape[1]
-    for k in range(L.N_IN_PARAMS):
-        for c in range(ni):
-            ins[k, c] = mail_ins[k, c]
-    for c in range(ni):
-        ins[L.IS_GAIN_STEP, c] = (ins[L.IP_GAIN, c] - ins[L.IS_GAIN, c]) / gain_ramp
     no = outs.shape[1]
-    for k in range(L.N_OUT_PARAMS):
-        for o in range(no):
-            outs[k, o] = mail_outs[k, o]
-    for o in range(no):
-        outs[L.OS_GAIN_STEP, o] = (outs[L.OP_GAIN, o] - outs[L.OS_GAIN, o]) / gain_ramp
+    take_params(ins, mail_ins, L.IS_GAIN, L.IS_GAIN_STEP, L.IP_GAIN, gain_ramp)
+    take_params(outs, mail_outs, L.OS_GAIN, L.OS_GAIN_STEP, L.OP_GAIN, gain_ramp)
     glob[L.G_GAIN_LEFT] = gain_ramp
     if first:
         # Nothing to crossfade from either: delays start where they are set.
