@@ -123,6 +123,9 @@ def test_virtual_device_keeps_time_while_python_is_busy():
         frames = int(engine.core.hdr[L.H_FRAMES]) - frames0
     finally:
         engine.stop()
-    assert frames == pytest.approx(elapsed * 48000, rel=0.01)
+    # A Python-side clock loses more than half of it here; allow for the
+    # VM being descheduled now and then (each stall beyond the device buffer
+    # resynchronises the clock and counts as an xrun).
+    assert frames == pytest.approx(elapsed * 48000, rel=0.03)
     # Meters saw the band on the stage inputs.
     assert engine.core.arrays["outs"][L.OM_PEAK].max() > 0.01

@@ -131,6 +131,10 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes 0600; a scene is an ordinary file of the show.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -181,27 +185,32 @@ def parse(registry: Registry, text: str, source: str = "<scene>") -> Scene:
     """
     try:
         doc = tomllib.loads(text)
+        flat = _flatten({k: v for k, v in doc.items() if k not in HEADER})
     except tomllib.TOMLDecodeError as exc:
         raise SceneError(f"{source}: not valid TOML: {exc}") from None
-    version = doc.pop("format", None)
-    if not isinstance(version, int):
+    except RecursionError:
+        raise SceneError(f"{source}: tables or arrays nested too deeply") from None
+    version = doc.get("format")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise SceneError(f"{source}: no `format = {FORMAT}` line: not a scene file")
     if version > FORMAT:
         raise SceneError(f"{source}: format {version} is newer than this livesound "
                          f"understands ({FORMAT}); upgrade livesound")  # fmt: skip
     doc = migrate(doc, version)
-    name = doc.pop("name", Path(source).stem)
-    fade = doc.pop("fade_s", 0.0)
+    name = doc.get("name", Path(source).stem)
+    fade = doc.get("fade_s", 0.0)
+    if not isinstance(name, str):
+        raise SceneError(f"{_where(source, text, 'name')}: name must be text")
     if (
-        not isinstance(name, str)
+        isinstance(fade, bool)
         or not isinstance(fade, int | float)
         or not (0.0 <= fade <= 60.0 and math.isfinite(fade))
     ):
-        raise SceneError(f"{source}: name must be text and fade_s 0..60 seconds")
-    scope = _parse_scope(doc.pop("scope", {}), source)
+        raise SceneError(f"{_where(source, text, 'fade_s')}: fade_s is 0..60 seconds")
+    scope = _parse_scope(registry, doc.get("scope", {}), source)
     by_key = {(strip_of(p.address), p.key): p for p in registry if p.key}
     values: dict[str, Any] = {}
-    for path, raw in _flatten(doc).items():
+    for path, raw in flat.items():
         param, strip, key = None, "", path
         parts = path.split(".")
         for split in range(1, len(parts)):
@@ -218,7 +227,10 @@ def parse(registry: Registry, text: str, source: str = "<scene>") -> Scene:
     return Scene(str(name), values, float(fade), scope)
 
 
-def _parse_scope(raw: Any, source: str) -> Scope:
+HEADER = ("format", "name", "fade_s", "scope")
+
+
+def _parse_scope(registry: Registry, raw: Any, source: str) -> Scope:
     if not isinstance(raw, dict):
         raise SceneError(f"{source}: [scope] must be a table")
     strips = raw.get("strips", "all")
@@ -229,6 +241,11 @@ def _parse_scope(raw: Any, source: str) -> Scope:
         return Scope(None, tuple(groups))
     if not isinstance(strips, list) or not all(isinstance(s, str) for s in strips):
         raise SceneError(f'{source}: scope strips is "all" or a list like ["ch.01"]')
+    known = {strip_of(p.address) for p in registry}
+    unknown = [s for s in strips if s not in known]
+    if unknown:
+        raise SceneError(f"{source}: scope names no strip {unknown[0]!r} "
+                         "(strips look like ch.01, bus.03, main)")  # fmt: skip
     return Scope(tuple(strips), tuple(groups))
 
 

@@ -7,6 +7,7 @@ render lands exactly where it would live.
 
 import logging
 import re
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from livesound.scenes.files import FADED_GROUPS, GROUPS, Scene, SceneError, Scop
 log = logging.getLogger("livesound.scenes")
 
 AUTOSAVE_EVERY_S = 2.0
+GAIN_RAMP_S = 0.010  # the audio plane's gain ramp (layout.G_GAIN_RAMP)
 CUE_FILE = "cuelist.toml"
 SOURCE = "scene"
 
@@ -47,11 +49,13 @@ class Ready:
 
 @dataclass
 class Fade:
-    """Values moving from ``start`` to ``end`` (X32 0..1 fader law)."""
+    """Values moving from ``start`` to ``end`` (X32 0..1 fader law), landing
+    on the scene's own values at the end."""
 
     begin: float
     duration: float
     moves: dict[str, tuple[float, float]]
+    targets: dict[str, Any]
 
 
 class SceneManager:
@@ -71,6 +75,10 @@ class SceneManager:
         self._saved_changes = mixer.changes
         self._saved_at = 0.0
         self._ready: Ready | None = None
+        # Temp files of saves that a crash interrupted (never *.toml).
+        if self.folder.is_dir():
+            for stale in self.folder.glob(".*.toml.*.tmp"):
+                stale.unlink(missing_ok=True)
 
     # -- files --------------------------------------------------------------
 
@@ -92,7 +100,9 @@ class SceneManager:
         path = self.path(name)
         if not path.exists():
             raise SceneError(f"no scene {name!r} in {self.folder}")
-        return files.load(self.registry, path)
+        scene = files.load(self.registry, path)
+        scene.name = name  # the file is the scene, whatever a copy says inside
+        return scene
 
     def save(self, name: str, scope: Scope | None = None, fade_s: float = 0.0) -> Path:
         """Store the live show (what ``scope`` covers) as scene ``name``."""
@@ -189,7 +199,10 @@ class SceneManager:
             changed = {a: v for a, v in at_once.items() if get(a) != v}
             self.mixer.set_many(changed, source=SOURCE)
         if moves:
-            self.fades.append(Fade(now, scene.fade_s, moves))
+            # The audio plane ramps every fader step over GAIN_RAMP_S: end
+            # the steps that much early so the sound arrives at the fade time.
+            duration = max(0.0, scene.fade_s - GAIN_RAMP_S)
+            self.fades.append(Fade(now, duration, moves, faded))
         self.current = scene.name
         cues = self.cues()
         if scene.name in cues:
@@ -211,8 +224,10 @@ class SceneManager:
             )
             for address, (a, b) in fade.moves.items():
                 param = self.registry[address]
-                changes[address] = param.validate(param.from_norm(a + (b - a) * x))
+                value = param.from_norm(a + (b - a) * x)
+                changes[address] = fade.targets[address] if x >= 1.0 else value
         self.fades = [f for f in self.fades if now < f.begin + f.duration and f.moves]
+        changes = {a: self.registry[a].validate(v) for a, v in changes.items()}
         if changes:
             self.mixer.set_many(changes, source=SOURCE)
 
@@ -280,7 +295,10 @@ class SceneManager:
         try:
             scene = files.load(self.registry, path)
         except SceneError as exc:
-            log.warning("autosave not restored: %s", exc)
+            # Keep it: the next autosave must not overwrite the only copy.
+            kept = path.with_name(f"autosave-unrestored-{int(time.time())}.toml")
+            path.replace(kept)
+            log.warning("autosave not restored (kept as %s): %s", kept, exc)
             return False
         self.mixer.set_many(scene.values, source=SOURCE)
         self._saved_changes = self.mixer.changes
