@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "save, recall, go and back act on the running engine (over "
                         "OSC); list and diff read the files.")  # fmt: skip
     sc.add_argument("action", choices=("list", "save", "recall", "go", "back", "diff",
-                                       "rename", "delete"),
+                                       "rename", "delete", "safe", "unsafe", "safes"),
                     help="what to do")  # fmt: skip
     sc.add_argument("names", nargs="*", help="scene name(s); diff takes one or two "
                     "(one: against the running engine's live state)")  # fmt: skip
@@ -425,7 +425,8 @@ def cmd_scene(args) -> int:
 
     registry = Registry(args.inputs, args.buses)
     need = {"list": 0, "go": 0, "back": 0, "save": 1, "recall": 1, "delete": 1,
-            "rename": 2, "diff": (1, 2)}[args.action]  # fmt: skip
+            "rename": 2, "diff": (1, 2), "safe": 1, "unsafe": 1,
+            "safes": 0}[args.action]  # fmt: skip
     counts = need if isinstance(need, tuple) else (need,)
     if len(args.names) not in counts:
         return _fail(
@@ -453,8 +454,12 @@ def cmd_scene(args) -> int:
             return 0
         address = {"save": "/ls/scene/save", "recall": "/ls/scene/recall",
                    "go": "/ls/scene/go", "back": "/ls/scene/back",
-                   "delete": "/ls/scene/delete", "rename": "/ls/scene/rename"}[args.action]  # fmt: skip
+                   "delete": "/ls/scene/delete", "rename": "/ls/scene/rename",
+                   "safe": "/ls/scene/safe", "unsafe": "/ls/scene/safe",
+                   "safes": "/ls/scene/safes"}[args.action]  # fmt: skip
         extra = [float(args.fade)] if args.action == "save" else []
+        if args.action in ("safe", "unsafe"):
+            extra = [int(args.action == "safe")]
         reply = _ask_engine(args.host, args.port, address, *args.names, *extra)
     except (SceneError, DeviceError) as exc:
         return _fail(str(exc))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from livesound.control.mixer import Mixer, Prepared
 from livesound.scenes import files
 from livesound.scenes.files import FADED_GROUPS, GROUPS, Scene, SceneError, Scope
@@ -75,6 +77,7 @@ class SceneManager:
         self._saved_changes = mixer.changes
         self._saved_at = 0.0
         self._ready: Ready | None = None
+        self._load_safes()
         # Temp files of saves that a crash interrupted (never *.toml).
         if self.folder.is_dir():
             for stale in self.folder.glob(".*.toml.*.tmp"):
@@ -268,6 +271,48 @@ class SceneManager:
     def next_cue(self) -> str | None:
         cues = self.cues()
         return cues[self.cue_index + 1] if self.cue_index + 1 < len(cues) else None
+
+    # -- recall safes -------------------------------------------------------------
+
+    def set_safe(self, item: str, safe: bool) -> None:
+        """Make a strip (``ch.07``) or a group (``eq``) safe from recalls, or not.
+
+        Safes belong to the show, not to a scene: they are kept with the
+        autosave state and survive a restart.
+        """
+        known = {files.strip_of(p.address) for p in self.registry}
+        if item in GROUPS:
+            target = self.safes.groups
+        elif item in known:
+            target = self.safes.strips
+        else:
+            raise SceneError(f"{item!r} is neither a strip (ch.01, bus.03, main) "
+                             f"nor a group ({', '.join(GROUPS)})")  # fmt: skip
+        if safe:
+            target.add(item)
+        else:
+            target.discard(item)
+        self._save_safes()
+
+    def _safes_path(self) -> Path | None:
+        return self.state_dir / "safes.toml" if self.state_dir else None
+
+    def _save_safes(self) -> None:
+        path = self._safes_path()
+        if path is not None:
+            text = tomli_w.dumps({"strips": sorted(self.safes.strips),
+                                  "groups": sorted(self.safes.groups)})  # fmt: skip
+            files.write_atomic(path, text)
+
+    def _load_safes(self) -> None:
+        path = self._safes_path()
+        if path is None or not path.exists():
+            return
+        try:
+            data = tomllib.loads(path.read_text())
+            self.safes = Safes(set(data.get("strips", [])), set(data.get("groups", [])))
+        except (OSError, tomllib.TOMLDecodeError, TypeError) as exc:
+            log.warning("recall safes not restored from %s: %s", path, exc)
 
     # -- autosave ---------------------------------------------------------------
 

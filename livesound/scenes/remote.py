@@ -9,6 +9,8 @@
 | `/ls/scene/current` | | replies `/ls/scene/current ,ss current next` |
 | `/ls/scene/rename` | `,ss old new` | rename a scene file |
 | `/ls/scene/delete` | `,s name` | delete a scene file |
+| `/ls/scene/safe` | `,si item 0/1` | make a strip (`ch.07`) or group (`eq`) recall-safe |
+| `/ls/scene/safes` | | replies `/ls/scene/safes ,s...` with every safe |
 | `/-action/goscene` | `,i N` | X32: recall scene N of the list (0-based) |
 """
 
@@ -83,6 +85,22 @@ def register(
         scenes.delete(_text(args)[0])
         return [("/ls/scene/list", *scenes.names())]
 
+    def safe(args: list) -> list[tuple]:
+        if (
+            len(args) != 2
+            or not isinstance(args[0], str)
+            or not isinstance(args[1], int)
+        ):
+            raise SceneError("takes a strip or group name and 0/1, e.g. ,si ch.07 1")
+        scenes.set_safe(args[0], bool(args[1]))
+        return safes(args)
+
+    def safes(args: list) -> list[tuple]:
+        items = sorted(scenes.safes.strips) + sorted(scenes.safes.groups)
+        return [("/ls/scene/safes", *items)]
+
+    server.add_command("/ls/scene/safe", safe)
+    server.add_command("/ls/scene/safes", safes, write=False)
     server.add_command("/ls/scene/recall", recall)
     server.add_command("/ls/scene/save", save)
     server.add_command("/ls/scene/go", go(1))
