@@ -405,6 +405,37 @@ def test_mutation_fuzz_200k_packets(engine, quiet_logs, watchdog):
     assert elapsed < 60, f"{N_PACKETS} packets took {elapsed:.1f} s"
 
 
+def test_limits(engine):
+    """The documented limits, one by one, at their edges."""
+    srv = fuzz_server(engine)
+    checker = Checker(srv)
+    c = srv.stats.counts
+    try:
+        now = time.time()
+        fits = msg("/ch/01/config/name", "x" * (MAX_PACKET - 64))
+        big = msg("/ch/01/config/name", "x" * (MAX_PACKET + 1))
+        assert len(fits) <= MAX_PACKET < len(big)
+        checker.feed(fits)  # parsed (and refused: a name is at most 32 chars)
+        assert c["oversized"] == 0 and c["messages"] == 1
+        assert checker.feed(big) == [] and c["oversized"] == 1
+        q = msg("/ch/01/mix/on")
+        assert len(checker.feed(bundle(*[q] * MAX_BUNDLE))) == MAX_BUNDLE
+        assert checker.feed(bundle(*[q] * (MAX_BUNDLE + 1))) == []
+        assert c["oversized"] == 2
+        soon = bundle(msg("/ch/01/mix/on", 0), timetag=ntp(now + 5))
+        assert checker.feed(soon, now=now) == [] and c["future"] == 0
+        assert srv.mixer.get("/ch/01/mix/on") == 0
+        late = bundle(msg("/ch/01/mix/on", 1), timetag=ntp(now + 20))
+        (reply,) = [parse(r) for r, _ in checker.feed(late, now=now)]
+        assert (reply.address, reply.args[0]) == ("/ls/error", "#bundle")
+        assert c["future"] == 1 and srv.mixer.get("/ch/01/mix/on") == 0
+        past = bundle(msg("/ch/01/mix/on", 1), timetag=ntp(now - 3600))
+        assert checker.feed(past, now=now) == []
+        assert srv.mixer.get("/ch/01/mix/on") == 1
+    finally:
+        checker.close()
+
+
 # -- hypothesis ---------------------------------------------------------------------
 
 FUZZ = settings(
