@@ -378,21 +378,28 @@ def _lin(db):
     return 10.0 ** (np.asarray(db) / 20.0)
 
 
+def x32_slots(values: np.ndarray, slots: int, fill: float) -> np.ndarray:
+    out = np.full(slots, fill)
+    out[: len(values)] = values
+    return out
+
+
 def test_meter_blobs(engine):
     reading = fake_meters(N_IN, N_BUS, seed=3)
     srv = OscServer(engine.mixer, meters=lambda: reading)
     nb = N_BUS
     expected = {
+        # X32 apps read meters by position: always the X32's slot counts.
         "/meters/1": np.concatenate(
             [
-                _lin(reading.in_peak_db),
-                _lin(reading.gate_gr_db),
-                _lin(reading.comp_gr_db),
+                x32_slots(_lin(reading.in_peak_db), 32, 0.0),
+                x32_slots(_lin(reading.gate_gr_db), 32, 1.0),
+                x32_slots(_lin(reading.comp_gr_db), 32, 1.0),
             ]
         ),
         "/meters/2": np.concatenate(
             [
-                _lin(reading.out_peak_db[:nb]),
+                x32_slots(_lin(reading.out_peak_db[:nb]), 16, 0.0),
                 np.zeros(6),
                 _lin(reading.out_peak_db[nb : nb + 2]),
                 [0.0],
@@ -410,8 +417,8 @@ def test_meter_blobs(engine):
             ]
         ),
     }
-    assert len(expected["/meters/1"]) == 3 * N_IN
-    assert len(expected["/meters/2"]) == N_BUS + 6 + 2 + 1
+    assert len(expected["/meters/1"]) == 96
+    assert len(expected["/meters/2"]) == 25
     with ServerThread(srv) as st:
         for bank, want in expected.items():
             with Client(st.port) as c:

@@ -608,11 +608,6 @@ print("returned")
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: python-osc's bundle parser loops forever on a negative element "
-    "size; a 20-byte datagram hangs the OSC server (and the engine's loop)",
-)
 def test_negative_bundle_element_size_does_not_hang():
     code = textwrap.dedent(HANG_REPRO).format(tests=str(Path(__file__).parent))
     try:

@@ -107,6 +107,9 @@ def test_oscsend_bad_values_change_nothing(served):
         ("/ch/01/mix/on", "i", 2),
         ("/ch/01/eq/1/type", "i", 6),
         ("/ch/01/mix/fader", "T"),  # a boolean is not a fader position
+        ("/ch/01/mix/fader", "c", "x"),  # types python-osc cannot decode
+        ("/ch/01/config/name", "S", "Symbol"),
+        ("/ch/01/mix/fader", "m", "00904060"),
         ("/ch/99/mix/fader", "f", 0.5),
     ]
     for args in bad:

@@ -98,6 +98,7 @@ def load_permissions(path: Path | None, n_bus: int = 16) -> Permissions:
     clients = [{ address = "192.168.1.20", role = "engineer" }]
     pairing = [{ code = "4711", role = "performer:2" }]
     ```
+    This machine is the engineer unless a ``clients`` entry says otherwise.
     Without a file: everyone on this machine is the engineer, everyone
     else read-only.
     """
@@ -112,6 +113,9 @@ def load_permissions(path: Path | None, n_bus: int = 16) -> Permissions:
         perms = Permissions(
             default=parse_role(osc.get("default_role", "readonly"), n_bus)
         )
+        # The engine's own machine (its CLI, a local console) is the engineer
+        # unless a clients entry says otherwise.
+        perms.by_address.update({"127.0.0.1": ENGINEER, "::1": ENGINEER})
         for entry in osc.get("clients", []):
             perms.by_address[str(entry["address"])] = parse_role(entry["role"], n_bus)
         for entry in osc.get("pairing", []):

@@ -69,6 +69,28 @@ def _grow_receive_buffer(sock: socket.socket, size: int = 1 << 22) -> None:
 
 
 SUPPORTED_TAGS = frozenset("ifsbhdTFN")
+MAX_NESTING = 8
+
+
+def _well_formed(data: bytes, depth: int = 0) -> bool:
+    """Whether a bundle's element sizes are sane (all positive, 4-aligned,
+    inside the datagram): python-osc loops forever on a negative size."""
+    if not data.startswith(b"#bundle\0"):
+        return True
+    if depth > MAX_NESTING or len(data) < 16:
+        return False
+    pos = 16
+    while pos < len(data):
+        if pos + 4 > len(data):
+            return False
+        size = struct.unpack(">i", data[pos : pos + 4])[0]
+        pos += 4
+        if size <= 0 or size % 4 or pos + size > len(data):
+            return False
+        if not _well_formed(data[pos : pos + size], depth + 1):
+            return False
+        pos += size
+    return True
 
 
 def _supported(dgram: bytes) -> bool:
@@ -157,6 +179,7 @@ class OscServer:
         self._buckets: dict[Address, TokenBucket] = {}
         self._logged: dict[Address, float] = {}
         self._extra: dict[str, Callable] = {}
+        self._pair_failures: dict[str, tuple[int, float]] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -185,6 +208,12 @@ class OscServer:
         )
         _grow_receive_buffer(self._transport.get_extra_info("socket"))
         self._meter_task = self._loop.create_task(self._meter_loop())
+        if host not in ("0.0.0.0", "", "::"):
+            self.local_ip = host
+        else:
+            from livesound.osc.discovery import ipv4_addresses
+
+            self.local_ip = next(iter(ipv4_addresses()), "127.0.0.1")
         return self._transport.get_extra_info("sockname")[1]
 
     def close(self) -> None:
@@ -222,6 +251,9 @@ class OscServer:
         counts["datagrams"] += 1
         if len(data) > MAX_PACKET:
             counts["oversized"] += 1
+            return []
+        if not _well_formed(data):
+            counts["malformed"] += 1
             return []
         try:
             timed = OscPacket(data).messages
@@ -416,9 +448,19 @@ class OscServer:
     def _pair(self, addr, role, args, now) -> list[bytes]:
         if len(args) != 1 or not isinstance(args[0], str):
             return [self._error(addr, "/ls/pair", "takes the pairing code as a string")]
+        # Guessing codes: after a wrong one, that address waits a while
+        # (doubling up to a minute) before it may try again.
+        failures, until = self._pair_failures.get(addr[0], (0, 0.0))
+        if now < until:
+            return [self._error(addr, "/ls/pair", "too many wrong codes; wait")]
         granted = self.permissions.pair(addr[0], args[0])
         if granted is None:
+            self._pair_failures[addr[0]] = (
+                failures + 1,
+                now + min(60.0, 0.5 * 2**failures),
+            )
             return [self._error(addr, "/ls/pair", "unknown pairing code")]
+        self._pair_failures.pop(addr[0], None)
         log.info("paired %s as %s", addr[0], granted)
         return [message("/ls/pair", ("s", str(granted)))]
 
@@ -489,6 +531,14 @@ class OscServer:
                 self._send(packets[bank], addr)
 
 
+def _x32(values: np.ndarray, slots: int, fill: float = 0.0) -> np.ndarray:
+    """Exactly the X32's number of slots: X32 apps read meters by position."""
+    out = np.full(slots, fill)
+    k = min(slots, len(values))
+    out[:k] = values[:k]
+    return out
+
+
 def _lin(db: np.ndarray) -> np.ndarray:
     return np.power(10.0, np.asarray(db) / 20.0)
 
@@ -499,10 +549,19 @@ def _lin(db: np.ndarray) -> np.ndarray:
 # X32 sends them; /ls/meters holds everything livesound meters.
 METER_BANKS: dict[str, Callable[[Meters, int], np.ndarray]] = {
     "/meters/1": lambda m, nb: np.concatenate(
-        [_lin(m.in_peak_db), _lin(m.gate_gr_db), _lin(m.comp_gr_db)]
+        [
+            _x32(_lin(m.in_peak_db), 32),
+            _x32(_lin(m.gate_gr_db), 32, 1.0),
+            _x32(_lin(m.comp_gr_db), 32, 1.0),
+        ]  # fmt: skip
     ),
     "/meters/2": lambda m, nb: np.concatenate(
-        [_lin(m.out_peak_db[:nb]), np.zeros(6), _lin(m.out_peak_db[nb : nb + 2]), [0.0]]
+        [
+            _x32(_lin(m.out_peak_db[:nb]), 16),
+            np.zeros(6),
+            _lin(m.out_peak_db[nb : nb + 2]),
+            [0.0],
+        ]  # fmt: skip
     ),
     "/ls/meters": lambda m, nb: np.concatenate(
         [
