@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scene_helpers import rich_values
 
 from livesound.control.registry import EQ_TYPES, X32_SEND_TYPES, Registry
 from livesound.scenes import files
@@ -31,26 +32,6 @@ REG = Registry(8, 4)
 REG32 = Registry(32, 16)
 SHIPPED = Path(__file__).resolve().parent.parent / "scenes"
 SHIPPED_NAMES = ("band-4piece", "speech-conference", "singer-songwriter-iem")
-
-
-def rich_values(registry: Registry, seed: int = 1) -> dict:
-    """A valid value for every parameter, far from the defaults."""
-    rng = random.Random(seed)
-    out = {}
-    for p in registry:
-        if p.kind == "str":
-            value = rng.choice(["Kick", 'Vox "A"', "Gitarre Ü", "Ch #7 = x"])
-        elif p.kind == "enum":
-            value = rng.randrange(len(p.choices))
-        elif p.kind == "int":
-            value = rng.randint(int(p.lo), int(p.hi))
-        elif p.taper == "fader" and rng.random() < 0.1:
-            value = -math.inf
-        else:
-            lo, hi = sorted((p.lo, p.hi))
-            value = min(max(p.from_norm(rng.random()), lo), hi)
-        out[p.address] = p.validate(value)
-    return out
 
 
 def scene_text(values: dict, scope: Scope | None = None, fade_s: float = 0.0) -> str:

@@ -9,15 +9,14 @@ Engines are ``BlockEngine``s driven from the test: the scene manager's
 from __future__ import annotations
 
 import math
-import random
 import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scene_helpers import rich_values
 
-from livesound.control.registry import Registry
 from livesound.engine import layout as L
 from livesound.engine.offline import BlockEngine
 from livesound.engine.stage import render_stage
@@ -34,26 +33,6 @@ SHIPPED_NAMES = ("band-4piece", "speech-conference", "singer-songwriter-iem")
 
 def new_engine(n_in: int = N_IN, n_bus: int = N_BUS, phys_out: int = 8) -> BlockEngine:
     return BlockEngine(n_in=n_in, n_bus=n_bus, phys_in=8, phys_out=phys_out)
-
-
-def rich_values(registry: Registry, seed: int) -> dict:
-    """A valid value for every parameter, far from the defaults."""
-    rng = random.Random(seed)
-    out = {}
-    for p in registry:
-        if p.kind == "str":
-            value = rng.choice(["Kick", 'Vox "A"', "Gitarre Ü", "Ch #7 = x"])
-        elif p.kind == "enum":
-            value = rng.randrange(len(p.choices))
-        elif p.kind == "int":
-            value = rng.randint(int(p.lo), int(p.hi))
-        elif p.taper == "fader" and rng.random() < 0.1:
-            value = -math.inf
-        else:
-            lo, hi = sorted((p.lo, p.hi))
-            value = min(max(p.from_norm(rng.random()), lo), hi)
-        out[p.address] = p.validate(value)
-    return out
 
 
 def changed(before: dict, after: dict) -> set[str]:
