@@ -479,11 +479,6 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["show.toml"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: write_atomic leaves every scene file mode 0600 (mkstemp's), "
-    "not what the umask gives a normal file, and resets an existing file's mode",
-)
 def test_saved_scene_file_has_the_usual_permissions(tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
