@@ -1,0 +1,1 @@
+"""Feedback suppression: howl detection and notch decisions."""
