@@ -136,14 +136,13 @@ class Mixer:
         """
         checked = {a: self.registry[a].validate(v) for a, v in changes.items()}
         with self._lock:
-            saved_values, saved_staging = self.values, self._staging
-            self.values = {**saved_values, **checked}
-            self._staging = {k: v.copy() for k, v in saved_staging.items()}
-            try:
-                self._derive({self.registry[a].target for a in checked} - {()})
-                prepared = Prepared(checked, self.values, self._staging)
-            finally:
-                self.values, self._staging = saved_values, saved_staging
+            # Derived into copies: the live values stay what every reader
+            # (OSC queries, the console) sees until ``apply``.
+            values = {**self.values, **checked}
+            staging = {k: v.copy() for k, v in self._staging.items()}
+            self._derive({self.registry[a].target for a in checked} - {()}, values,
+                         staging)  # fmt: skip
+            prepared = Prepared(checked, values, staging)
             self._prepared.append(prepared)
         return prepared
 
@@ -205,8 +204,13 @@ class Mixer:
         self._dirty = set()
         self._publish()
 
-    def _derive(self, dirty: "set[tuple]") -> None:
-        v, sr, topo, st = self.values, self.sample_rate, self.topology, self._staging
+    def _derive(self, dirty: "set[tuple]", values: dict | None = None,
+                staging: dict | None = None) -> None:  # fmt: skip
+        """Recompute what ``dirty`` touches into ``staging`` from ``values``
+        (the live ones unless given)."""
+        v = self.values if values is None else values
+        st = self._staging if staging is None else staging
+        sr, topo = self.sample_rate, self.topology
         everything = ("all",) in dirty
         n_in, n_out = topo.n_in, topo.n_out
         links = everything or ("links",) in dirty
