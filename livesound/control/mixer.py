@@ -9,7 +9,6 @@ plane as one change set, and tells subscribers what changed.
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +62,6 @@ class Mixer:
         self._staging = {k: memory.arrays[k].copy() for k in self._mail_names()}
         self._subscribers: list[Subscriber] = []
         self._lock = threading.RLock()
-        self._batch_depth = 0
         self._dirty: set[tuple] = set()
         self._prepared: list[Prepared] = []
         # True while a device thread runs the callback: then the mailbox may
@@ -118,8 +116,7 @@ class Mixer:
             for prepared in self._prepared:
                 prepared.touched.update(checked)
             self.changes += len(checked)
-            if self._batch_depth == 0:
-                self._flush()
+            self._flush()
         self._notify(checked, source)
         return checked
 
@@ -175,19 +172,6 @@ class Mixer:
         with self._lock:
             if prepared in self._prepared:
                 self._prepared.remove(prepared)
-
-    @contextmanager
-    def batch(self):
-        """Group many ``set`` calls into one change set."""
-        with self._lock:
-            self._batch_depth += 1
-        try:
-            yield self
-        finally:
-            with self._lock:
-                self._batch_depth -= 1
-                if self._batch_depth == 0:
-                    self._flush()
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(address, value, source)`` after every change; returns

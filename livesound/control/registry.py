@@ -38,9 +38,6 @@ HPF_SLOPES = ("12", "24")
 OSC_TYPES = ("sine", "pink")
 SOLO_MODES = ("PFL", "AFL")
 
-# Fader values are dB on the X32 law; -inf is "off" (0.0 on the wire).
-FADER_MIN_DB = -math.inf
-
 
 class ParamError(ValueError):
     """A value or address the registry refuses."""

@@ -287,9 +287,6 @@ def compressor_curve(level_db, thr, ratio, knee):
     return 0.0 if 2.0 * over <= -knee else g
 
 
-GATE_DETECT_MS = 5.0  # fall time of the gate's key detector
-
-
 @kernel
 def gate_bank(buf, ins, det_fall, n, nch):
     """Gate: open above threshold, down by ``range`` below it, with hold.
@@ -639,8 +636,7 @@ def process_chunk(state, hdr, inp, out, off, n):
     delay_bank(work_in, dly_in, ins, L.IP_DELAY, L.IS_D_OLD, L.IS_D_NEW, L.IS_D_XF,
                w_dly, xf_step, n, ni)  # fmt: skip
     biquad_bank(work_in, bq_in, bq_in_z, bq_in_ramp, 0, L.N_HPF, n, ni)
-    det_fall = 1.0 - math.exp(-1000.0 / (GATE_DETECT_MS * glob[L.G_SR]))
-    gate_bank(work_in, ins, det_fall, n, ni)
+    gate_bank(work_in, ins, glob[L.G_GATE_FALL], n, ni)
     compressor_bank(work_in, ins, work_gr, n, ni)
     biquad_bank(work_in, bq_in, bq_in_z, bq_in_ramp, L.N_HPF, L.S_IN, n, ni)
     oscillator(work_in, ni, glob, hdr, n)

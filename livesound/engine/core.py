@@ -32,10 +32,10 @@ def _tsc_ticks_per_us() -> int:
     return max(1, round((c1 - c0) / ((t1 - t0) * 1e6)))
 
 
-def _gettid_address() -> int:
-    """Address of the C library's gettid(), 0 where there is none."""
+def c_function_address(name: str) -> int:
+    """Address of the C library's function ``name``, 0 where there is none."""
     try:
-        fn = ctypes.CDLL(None).gettid
+        fn = getattr(ctypes.CDLL(None), name)
     except (AttributeError, OSError):
         return 0
     return ctypes.cast(fn, ctypes.c_void_p).value or 0
@@ -72,7 +72,7 @@ class AudioCore:
         self.hdr = self.memory.hdr
         self.arrays = self.memory.arrays
         self.hdr[L.H_TSC_MHZ] = _tsc_ticks_per_us()
-        self.hdr[L.H_GETTID] = _gettid_address()
+        self.hdr[L.H_GETTID] = c_function_address("gettid")
         self.callback_address: int = kernels.audio_callback.address
         self._callback = _CALLBACK_TYPE(self.callback_address)
         self.user_data = self.hdr.ctypes.data

@@ -5,7 +5,6 @@ calls it from its own audio thread; the virtual device calls it from a
 clocked Python thread through ctypes, which releases the GIL for the call.
 """
 
-import ctypes
 import os
 import threading
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livesound.engine import layout as L
-from livesound.engine.core import AudioCore
+from livesound.engine.core import AudioCore, c_function_address
 
 SAMPLE_RATES = (44100, 48000, 96000)
 MIN_BLOCK, MAX_BLOCK = 16, 1024
@@ -127,12 +126,12 @@ class PortAudioDevice:
         check_settings(d.sample_rate, block)
         self.core = core
         self.device = device
-        self._sd = sd
         self.realtime = False
         self._ffi = sd._ffi
         try:
-            sd.check_input_settings(device["index"], d.phys_in or None, "float32",
-                                    samplerate=d.sample_rate) if d.phys_in else None  # fmt: skip
+            if d.phys_in:
+                sd.check_input_settings(device["index"], d.phys_in, "float32",
+                                        samplerate=d.sample_rate)  # fmt: skip
             sd.check_output_settings(device["index"], d.phys_out, "float32",
                                      samplerate=d.sample_rate)  # fmt: skip
         except sd.PortAudioError as exc:
@@ -140,13 +139,16 @@ class PortAudioDevice:
         kind = "duplex" if d.phys_in else "output"
         channels = (d.phys_in, d.phys_out) if d.phys_in else d.phys_out
         dev = (device["index"], device["index"]) if d.phys_in else device["index"]
-        # The C callback and its user data must outlive the stream: keep them.
-        self._callback = self._ffi.cast("PaStreamCallback *", core.callback_address)
+        # PortAudio calls the numba @cfunc (kernels.audio_callback) directly
+        # through this C function pointer: no Python, no GIL in the audio
+        # thread (wrap_callback=None). Pointer and user data must outlive
+        # the stream: keep them.
+        self._cfunc = self._ffi.cast("PaStreamCallback *", core.callback_address)
         self._user_data = self._ffi.cast("void *", core.user_data)
         try:
             self.stream = sd._StreamBase(
                 kind, samplerate=d.sample_rate, blocksize=block, device=dev,
-                channels=channels, dtype="float32", callback=self._callback,
+                channels=channels, dtype="float32", callback=self._cfunc,
                 userdata=self._user_data, wrap_callback=None, latency="low",
             )  # fmt: skip
         except sd.PortAudioError as exc:
@@ -173,13 +175,10 @@ class PortAudioDevice:
 
 
 def _libc_address(name: str) -> int:
-    try:
-        fn = getattr(ctypes.CDLL(None), name)
-    except (AttributeError, OSError):
-        raise DeviceError(
-            f"the virtual device needs the C library's {name}()"
-        ) from None
-    return ctypes.cast(fn, ctypes.c_void_p).value
+    address = c_function_address(name)
+    if not address:
+        raise DeviceError(f"the virtual device needs the C library's {name}()")
+    return address
 
 
 class VirtualDevice:

@@ -79,7 +79,8 @@ G_DLY_W = 18  # delay-line write index
 G_LA_W = 19  # limiter ring write index
 G_MS_COEF = 20  # RMS meter smoothing per sample
 G_LIM_POS = 21  # position in the limiter's sliding-minimum block
-N_GLOB = 22
+G_GATE_FALL = 22  # per-sample fall of the gates' key detector
+N_GLOB = 23
 
 # --- ins: per input channel, [field, channel] -------------------------------
 IP_GAIN = 0  # trim x polarity, linear
@@ -152,6 +153,7 @@ S_IN = N_HPF + N_IN_EQ
 S_OUT = N_OUT_EQ + N_NOTCH
 C_CUR, C_TGT, C_STEP = 0, 1, 2  # first axis of bq_* and mix
 
+GATE_DETECT_S = 0.005  # fall time of the gates' key detector
 TAP_RING = 1 << 17  # output taps: ~2.7 s at 48 kHz of every output, float32
 HIST_US = 4096  # callback-time histogram: 1 us bins, last bin = overflow
 TP_TAPS = 16  # per phase of the 4x true-peak interpolator
@@ -297,6 +299,7 @@ class EngineMemory:
         g[G_LOOKAHEAD] = d.lookahead
         g[G_TP_DELAY] = TP_DELAY
         g[G_MS_COEF] = 1.0 - np.exp(-1.0 / (0.3 * d.sample_rate))
+        g[G_GATE_FALL] = 1.0 - np.exp(-1.0 / (GATE_DETECT_S * d.sample_rate))
         for bank in ("bq_in", "bq_out"):
             a[bank][:, :, 0, :] = 1.0  # identity filters: b0 = 1
             a[bank][C_STEP] = 0.0

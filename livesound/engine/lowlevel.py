@@ -77,6 +77,14 @@ def cycle_counter(typingctx):
     return types.int64(), codegen
 
 
+def _mxcsr(builder, name: str, slot) -> None:
+    """``llvm.x86.sse.stmxcsr``/``ldmxcsr`` on an i32 stack slot."""
+    i8p = ir.IntType(8).as_pointer()
+    fnty = ir.FunctionType(ir.VoidType(), [i8p])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.x86.sse.{name}")
+    builder.call(fn, [builder.bitcast(slot, i8p)])
+
+
 @intrinsic
 def flush_denormals(typingctx):
     """Set FTZ and DAZ in this thread's MXCSR; return the previous MXCSR.
@@ -90,18 +98,10 @@ def flush_denormals(typingctx):
         if not X86:
             return ir.Constant(i32, 0)
         slot = cgutils.alloca_once(builder, i32)
-        raw = builder.bitcast(slot, ir.IntType(8).as_pointer())
-        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
-        st = cgutils.get_or_insert_function(
-            builder.module, fnty, "llvm.x86.sse.stmxcsr"
-        )
-        ld = cgutils.get_or_insert_function(
-            builder.module, fnty, "llvm.x86.sse.ldmxcsr"
-        )
-        builder.call(st, [raw])
+        _mxcsr(builder, "stmxcsr", slot)
         old = builder.load(slot)
         builder.store(builder.or_(old, ir.Constant(i32, 0x8040)), slot)
-        builder.call(ld, [raw])
+        _mxcsr(builder, "ldmxcsr", slot)
         return old
 
     return types.int32(), codegen
@@ -113,15 +113,9 @@ def restore_fpu(typingctx, old):
 
     def codegen(context, builder, sig, args):
         if X86:
-            i32 = ir.IntType(32)
-            slot = cgutils.alloca_once(builder, i32)
+            slot = cgutils.alloca_once(builder, ir.IntType(32))
             builder.store(args[0], slot)
-            raw = builder.bitcast(slot, ir.IntType(8).as_pointer())
-            fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
-            ld = cgutils.get_or_insert_function(
-                builder.module, fnty, "llvm.x86.sse.ldmxcsr"
-            )
-            builder.call(ld, [raw])
+            _mxcsr(builder, "ldmxcsr", slot)
         return context.get_dummy_value()
 
     return types.void(old), codegen

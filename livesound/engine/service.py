@@ -139,6 +139,7 @@ class Engine:
             "latency_ms": info.latency_ms + lookahead_ms,
             "dsp_load": s.mean_us / period_us if s.blocks else 0.0,
             "xruns": s.xruns,
+            "stalled": self.mixer.stalled,
             "blocks": s.blocks,
             "callback_us": (s.min_us, s.mean_us, s.max_us),
         }
