@@ -320,19 +320,15 @@ def cmd_osc_map(args) -> int:
 
 def _names_from_engine(host: str, port: int, addresses: list[str]) -> dict | None:
     """Ask a running engine for ``addresses`` (names); None if none answers."""
-    import socket
-
-    from pythonosc.osc_message import OscMessage
-    from pythonosc.osc_message_builder import OscMessageBuilder
+    from livesound.osc.client import Client, osc
 
     found = {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.3)
+    with Client(port, host, timeout=0.3) as client:
         for address in addresses:
-            sock.sendto(OscMessageBuilder(address).build().dgram, (host, port))
+            client.send(osc(address))
         try:
             while len(found) < len(addresses):
-                reply = OscMessage(sock.recvfrom(65536)[0])
+                reply = client.receive()
                 if reply.address in addresses and reply.params:
                     found[reply.address] = reply.params[0]
         except OSError:
@@ -372,19 +368,11 @@ def cmd_layout(args) -> int:
 
 def _ask_engine(host: str, port: int, address: str, *args) -> list:
     """Send one OSC command to the engine and return its reply's arguments."""
-    import socket
+    from livesound.osc.client import Client, osc
 
-    from pythonosc.osc_message import OscMessage
-    from pythonosc.osc_message_builder import OscMessageBuilder
-
-    b = OscMessageBuilder(address)
-    for a in args:
-        b.add_arg(a)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(2.0)
-        sock.sendto(b.build().dgram, (host, port))
+    with Client(port, host) as client:
         try:
-            reply = OscMessage(sock.recvfrom(65536)[0])
+            reply = client.ask(osc(address, *args))
         except OSError:
             raise DeviceError(f"no engine answered on {host}:{port}") from None
     if reply.address == "/ls/error":

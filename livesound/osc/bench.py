@@ -18,18 +18,11 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
+
+from livesound.osc.client import Client, osc
 
 RATES = (1000, 2500, 5000, 10000, 20000)
 CLIENTS = 10
-
-
-def osc(address: str, *args) -> bytes:
-    b = OscMessageBuilder(address)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
 
 
 def _free_port() -> int:
@@ -38,24 +31,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class Client:
-    """A loopback OSC client with a blocking receive."""
-
-    def __init__(self, port: int) -> None:
-        self.server = ("127.0.0.1", port)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(2.0)
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendto(data, self.server)
-
-    def ask(self, data: bytes) -> OscMessage:
-        self.send(data)
-        return OscMessage(self.sock.recvfrom(65536)[0])
-
-    def stats(self) -> dict:
-        return json.loads(self.ask(osc("/ls/stats")).params[0])
+def stats(client: Client) -> dict:
+    """The engine's counters (``/ls/stats``)."""
+    return json.loads(client.ask(osc("/ls/stats")).params[0])
 
 
 @contextlib.contextmanager
@@ -105,7 +83,7 @@ def sustained(port: int, rate: int, seconds: float = 3.0) -> dict:
     """``CLIENTS`` clients sending sets at ``rate`` messages/s in total."""
     clients = [Client(port) for _ in range(CLIENTS)]
     probe = Client(port)
-    before = probe.stats()
+    before = stats(probe)
     messages = [osc(f"/ch/{k % 32 + 1:02d}/mix/{k % 16 + 1:02d}/level", (k % 90) / 100)
                 for k in range(997)]  # fmt: skip
     total = int(rate * seconds)
@@ -117,7 +95,7 @@ def sustained(port: int, rate: int, seconds: float = 3.0) -> dict:
         clients[k % CLIENTS].send(messages[k % len(messages)])
     elapsed = time.perf_counter() - t0
     time.sleep(0.5)  # let the server drain
-    after = probe.stats()
+    after = stats(probe)
     sets = after["osc"].get("sets", 0) - before["osc"].get("sets", 0)
     limited = after["osc"].get("rate_limited", 0) - before["osc"].get("rate_limited", 0)
     xruns = after["engine"]["xruns"] - before["engine"]["xruns"]
