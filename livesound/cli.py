@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livesound",
         description="Live sound reinforcement console: FOH and monitor mixes with "
-        "limiters on every output. Without a command, starts the engine.",
+        "limiters on every output. Without a command: the console, attached to "
+        "the engine on this machine (started if none runs; headless without a "
+        "terminal).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     eng = sub.add_parser("engine", help="run the headless audio engine",
@@ -107,10 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the audio engine's cost",
                            description="Time the reference show's audio callback at "
                            "several block sizes and input counts.")  # fmt: skip
-    bench.add_argument("what", nargs="?", choices=("engine", "osc", "scenes"),
+    bench.add_argument("what", nargs="?", choices=("engine", "osc", "scenes",
+                                                   "console"),
                        default="engine",
                        help="engine (default): the audio callback; osc: the OSC "
-                       "server against a running engine; scenes: recall to live")  # fmt: skip
+                       "server against a running engine; scenes: recall to live; "
+                       "console: the terminal console's cost per frame and CPU")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
     sc = sub.add_parser("scene", help="list, save, recall, diff scenes",
@@ -148,8 +152,24 @@ def build_parser() -> argparse.ArgumentParser:
     lay.add_argument("--port", type=int, default=10023, help="engine OSC port")
     lay.add_argument("--inputs", type=int, default=32, help="engine inputs")
     lay.add_argument("--buses", type=int, default=16, help="mix buses")
+    con = sub.add_parser("console", help="the show console (terminal UI)",
+                         description="Attach the terminal console to a running "
+                         "engine over OSC. Plain `livesound` also starts the engine "
+                         "if none answers.")  # fmt: skip
+    _add_console_options(con, "--host", "--port")
     _add_engine_options(parser)
     return parser
+
+
+def _add_console_options(p: argparse.ArgumentParser, host: str, port: str) -> None:
+    p.add_argument(host, default="127.0.0.1", help="engine address (default this "
+                   "machine)")  # fmt: skip
+    p.add_argument(port, type=int, default=10023, help="engine OSC port (default "
+                   "10023)")  # fmt: skip
+    p.add_argument("--fps", type=float, default=30.0,
+                   help="console frames per second (default 30)")  # fmt: skip
+    p.add_argument("--pair", metavar="CODE",
+                   help="pairing code for a role from the show configuration")  # fmt: skip
 
 
 def _parse_setting(text: str):
@@ -512,9 +532,39 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_console(
+    host: str, port: int, fps: float = 30.0, pair: str | None = None
+) -> int:
+    """Run the terminal console attached to the engine at ``host``:``port``."""
+    from livesound.console.app import ConsoleApp
+
+    ConsoleApp(host, port, fps=fps, pair=pair).run()
+    return 0
+
+
+def cmd_default(args, argv: list[str]) -> int:
+    """Plain ``livesound``: attach a console to the engine on this machine,
+    starting one (in its own process group) if none answers. Without a
+    terminal it is the headless engine, as a service manager expects."""
+    if args.list_devices or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return cmd_engine(args)
+    from livesound.console.launch import EngineStartError, ensure_engine
+
+    try:
+        started = ensure_engine(args.osc_port, argv, state_dir=args.state_dir or
+                                default_state_dir())  # fmt: skip
+    except EngineStartError as exc:
+        return _fail(str(exc))
+    if started:
+        print(f"started the engine (pid {started}); it keeps running after the "
+              "console quits", flush=True)  # fmt: skip
+    return cmd_console("127.0.0.1", args.osc_port)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``livesound`` command."""
-    args = build_parser().parse_args(argv)
+    raw = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(raw)
     if args.command == "devices":
         return cmd_devices()
     if args.command == "render":
@@ -536,8 +586,16 @@ def main(argv: list[str] | None = None) -> int:
             from livesound.scenes import bench as scene_bench
 
             return bench.report(scene_bench.run, as_json=args.json)
+        if args.what == "console":
+            from livesound.console import bench as console_bench
+
+            return bench.report(console_bench.run, as_json=args.json)
         return bench.main(as_json=args.json, quick=args.quick)
-    return cmd_engine(args)
+    if args.command == "console":
+        return cmd_console(args.host, args.port, args.fps, args.pair)
+    if args.command == "engine":
+        return cmd_engine(args)
+    return cmd_default(args, raw)
 
 
 if __name__ == "__main__":

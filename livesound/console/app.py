@@ -1,0 +1,155 @@
+"""The console application: one App, screens for the views, one OSC link."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import ModalScreen
+
+from livesound.console.link import Link
+from livesound.console.screens.detail import DetailScreen
+from livesound.console.screens.dialogs import Confirm, Help
+from livesound.console.screens.mixer import MixerScreen
+from livesound.console.screens.outputs import OutputsScreen
+from livesound.console.screens.scenes import ScenesScreen
+from livesound.console.state import ConsoleState
+
+DEFAULT_FPS = 30.0
+
+
+class ConsoleApp(App):
+    """The show console, attached to the engine at ``host``:``port``."""
+
+    CSS_PATH = "console.tcss"
+    TITLE = "livesound"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("question_mark", "help", "Help: every key"),
+        Binding("q", "quit_console", "Quit (asks first)"),
+        Binding(
+            "ctrl+q,ctrl+c",
+            "quit_console",
+            "Quit (asks first)",
+            priority=True,
+            show=False,
+        ),  # fmt: skip
+        Binding("exclamation_mark", "panic", "Panic: mute every output (asks first)"),
+        Binding("x,f2", "mixer", "Mixer view"),
+        Binding("o,f3", "outputs", "Outputs: limiters, feedback notches"),
+        Binding("n,f4", "scenes", "Scenes"),
+    ]
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 10023,
+        *,
+        fps: float = DEFAULT_FPS,
+        n_in: int = 32,
+        n_bus: int = 16,
+        pair: str | None = None,
+        connect: bool = True,
+    ) -> None:
+        super().__init__()
+        self.state = ConsoleState(n_in, n_bus)
+        self.link = Link(self.state, host, port, pair=pair)
+        self.fps = fps
+        self.connect = connect
+        self.frames = 0
+        self.frame_time = 0.0  # seconds spent drawing frames, for the benchmark
+
+    async def on_mount(self) -> None:
+        self.add_mode("mixer", lambda: MixerScreen(self.state))
+        self.add_mode("outputs", lambda: OutputsScreen(self.state))
+        self.add_mode("scenes", lambda: ScenesScreen(self.state))
+        await self.switch_mode("mixer")
+        if self.connect:
+            await self.link.start()
+        self.set_interval(1.0 / self.fps, self.frame)
+
+    def on_unmount(self) -> None:
+        self.link.close()
+
+    def frame(self) -> None:
+        """Redraw from the local state: the only place the screen updates on
+        its own, so nothing drawn ever waits for the network."""
+        t0 = time.perf_counter()
+        for screen in reversed(self.screen_stack):
+            # A screen draws only once its widgets exist (on_mount has run).
+            if getattr(screen, "ready", False):
+                screen.frame()
+            if not isinstance(screen, ModalScreen):
+                break
+        self.frames += 1
+        self.frame_time += time.perf_counter() - t0
+
+    # -- navigation ----------------------------------------------------------------
+
+    def action_mixer(self) -> None:
+        self.switch_mode("mixer")
+
+    def action_outputs(self) -> None:
+        self.switch_mode("outputs")
+
+    def action_scenes(self) -> None:
+        self.switch_mode("scenes")
+
+    def show_outputs(self, output: int) -> None:
+        """The outputs view with ``output`` selected."""
+        self.switch_mode("outputs")
+        screen = self.screen
+        if isinstance(screen, OutputsScreen):
+            screen.choose(output)
+
+    def show_detail(self, channel: int) -> None:
+        """Every parameter of input ``channel`` (0-based)."""
+        self.push_screen(DetailScreen(self.state, channel))
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, Help):
+            return
+        sections = [("Everywhere", self.BINDINGS)]
+        for title, cls in (("Mixer", MixerScreen), ("Channel detail", DetailScreen),
+                           ("Outputs", OutputsScreen), ("Scenes", ScenesScreen)):  # fmt: skip
+            sections.append((title, cls.BINDINGS))
+        self.push_screen(Help(sections))
+
+    # -- safety ----------------------------------------------------------------------
+
+    def panic_changes(self) -> dict[str, int]:
+        """Mute every output: the main L/R and every bus."""
+        changes = {"/main/st/mix/on": 0}
+        for b in range(self.state.n_bus):
+            changes[f"/bus/{b + 1:02d}/mix/on"] = 0
+        return changes
+
+    def action_panic(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.link.set_many(self.panic_changes())
+                self.state.notice("PANIC: every output muted")
+
+        self.push_screen(
+            Confirm("PANIC: mute the main and every bus?", "Mute all"), answer
+        )
+
+    def action_quit_console(self) -> None:
+        if isinstance(self.screen, Confirm):
+            return
+        st = self.state
+        if not st.connected:
+            self.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        # Quitting the console never stops the engine, but at a show an
+        # accidental q must not take the engineer's screen away either.
+        self.push_screen(
+            Confirm("Quit the console? Audio keeps running in the engine.", "Quit"),
+            answer,
+        )

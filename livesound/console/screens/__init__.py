@@ -1,0 +1,1 @@
+"""Console screens: mixer, channel detail, outputs, scenes, dialogs."""

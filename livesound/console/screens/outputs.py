@@ -1,0 +1,258 @@
+"""Outputs: every bus and the main, their limiters and feedback notches.
+
+The left list is the outputs (fader, mute, limiter gain reduction, the
+suppressor's mode and notch count); the right side is the selected
+output's notch bank as a table and as a picture: the bank's response
+drawn over the output's spectrum, so a notch sitting on a peak reads at a
+glance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Static
+
+from livesound.console.state import FBS_MODES, ConsoleState, out_prefixes
+from livesound.console.widgets.plot import FreqPlot, biquad_db, log_freqs
+from livesound.console.widgets.rows import Row, RowList
+from livesound.console.widgets.statusbar import StatusBar
+
+
+def gr_bar(gr_db: float, width: int = 8) -> str:
+    """Gain reduction as a bar growing with the reduction (0..-12 dB)."""
+    n = int(round(min(12.0, max(0.0, -gr_db)) / 12.0 * width))
+    return "█" * n + "·" * (width - n)
+
+
+class OutputsScreen(Screen):
+    """Buses and main: limiter GR, suppressor mode, notches (pin/delete/clear)."""
+
+    BINDINGS = [
+        Binding("up,k", "move(-1)", "Previous output / notch"),
+        Binding("down,j", "move(1)", "Next output / notch"),
+        Binding("tab", "switch_list", "Outputs list / notch list"),
+        Binding("m", "mode", "Suppressor mode: off, speech, music, ringout"),
+        Binding("c", "clear", "Clear the live notches"),
+        Binding("p", "pin", "Pin the notch (make it fixed)"),
+        Binding("d,delete", "delete", "Delete the notch"),
+        Binding("u", "mute", "Mute / unmute the output"),
+        Binding("plus,equals_sign", "fader(1)", "Output fader +1 dB"),
+        Binding("minus", "fader(-1)", "Output fader -1 dB"),
+        Binding("escape", "back", "Back to the mixer"),
+    ]
+
+    def __init__(self, state: ConsoleState) -> None:
+        super().__init__()
+        self.state = state
+        self._version = -1
+        self._chosen: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        with Horizontal():
+            yield RowList(self._output_rows, id="outputs")
+            with Vertical(id="notchside"):
+                yield FreqPlot(-30.0, 6.0, id="notchplot")
+                yield RowList(self._notch_rows, id="notches")
+        yield StatusBar(self.state)
+
+    @property
+    def outputs(self) -> RowList:
+        return self.query_one("#outputs", RowList)
+
+    @property
+    def notch_list(self) -> RowList:
+        return self.query_one("#notches", RowList)
+
+    @property
+    def output(self) -> int:
+        """Index of the selected output (the main first, then the buses)."""
+        k = self.outputs.cursor
+        return self.state.n_bus if k == 0 else k - 1
+
+    def choose(self, output: int) -> None:
+        """Select ``output`` (``n_bus`` is the main)."""
+        self._chosen = output
+        if not self.ready:
+            return  # on_mount picks it up
+        self.outputs.cursor = 0 if output == self.state.n_bus else output + 1
+        self._version = -1
+        self.frame()
+
+    ready = False  # set once mounted: the app draws frames from then on
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.outputs.focus()
+        if self._chosen is not None:
+            self.choose(self._chosen)
+        self.frame()
+
+    def on_screen_resume(self) -> None:
+        self._version = -1
+        if self.ready:
+            self.app.link.spectrum_of = self.output
+
+    def on_screen_suspend(self) -> None:
+        self.app.link.spectrum_of = None
+
+    # -- drawing -----------------------------------------------------------------
+
+    def _order(self) -> list[int]:
+        return [self.state.n_bus, *range(self.state.n_bus)]
+
+    def _output_rows(self) -> list[Row]:
+        st = self.state
+        rows = []
+        for o in self._order():
+            x32, extra = out_prefixes(o, st.n_bus)
+            name = (
+                "Main L/R" if o == st.n_bus else st.values.get(f"{x32}/config/name", "")
+            )
+            gr = st.outputs.gr[o]
+            if o == st.n_bus:
+                gr = min(gr, st.outputs.gr[o + 1])
+            muted = not st.values.get(f"{x32}/mix/on", 1)
+            notches = st.notches(o)
+            fixed = sum(n["fixed"] for n in notches)
+            lim = st.values.get(f"{extra}/limiter/on", 1)
+            rows.append([
+                (f" {name[:12]:<12} ", "#ffffff"),
+                (f"{st.text(f'{x32}/mix/fader'):>6} ", "#d0d0d0"),
+                ("MUTE " if muted else " on  ", "#ff4040" if muted else "#60c060"),
+                (f"lim {gr_bar(gr) if lim else ' off    '} {gr:5.1f} ",
+                 "#ff6060" if gr < -3 else "#c0c0c0"),
+                (f"{st.fbs_mode(o):<8}", "#60d0ff"),
+                (f"{len(notches):>2}n {fixed}f", "#e0c020" if notches else "#606070"),
+            ])  # fmt: skip
+        return rows
+
+    def _notch_rows(self) -> list[Row]:
+        notches = self.state.notches(self.output)
+        if not notches:
+            return [[(" no notches on this output", "#808090")]]
+        rows = []
+        for n in notches:
+            width = n["width_oct"]
+            rows.append([
+                (f" #{n['slot']:02d} ", "#808090"),
+                (f"{n['freq_hz']:8.1f} Hz ", "#ffffff"),
+                (f"{n['depth_db']:6.1f} dB ", "#ff8080"),
+                (f"1/{1 / width:.0f} oct " if width < 1 else f"{width:.2f} oct ", "#c0c0c0"),
+                ("FIXED" if n["fixed"] else "live", "#e0c020" if n["fixed"] else "#60c060"),
+            ])  # fmt: skip
+        return rows
+
+    def notch_curve(self, points: int) -> np.ndarray:
+        """The selected output's notch bank response, dB at ``log_freqs(points)``."""
+        from livesound.control import derive
+
+        st = self.state
+        sr = float(st.status.sample_rate or 48000)
+        _, extra = out_prefixes(self.output, st.n_bus)
+        coeffs = derive.notch_coeffs(st.values, extra, st.registry.n_notch, sr)
+        return biquad_db(coeffs, log_freqs(points), sr)
+
+    def frame(self) -> None:
+        st = self.state
+        self.app.link.spectrum_of = self.output
+        # Limiter GR moves with the meters: the list redraws every frame.
+        self.outputs.redraw()
+        if st.version == self._version:
+            return
+        self._version = st.version
+        o = self.output
+        x32, _ = out_prefixes(o, st.n_bus)
+        name = "Main L/R" if o == st.n_bus else st.values.get(f"{x32}/config/name", "")
+        self.query_one("#title", Static).update(
+            f"[b reverse] OUTPUTS [/] [b]{name}[/b]  suppressor {st.fbs_mode(o)}   "
+            "[dim]tab: notches  m mode  c clear live  p pin  d delete  esc mixer[/dim]"
+        )  # fmt: skip
+        self.notch_list.redraw()
+        plot = self.query_one(FreqPlot)
+        spectrum = st.spectra.get(o)
+        title = "notch bank" + (" over spectrum" if spectrum is not None else "")
+        plot.bars_lo, plot.bars_hi = -100.0, 0.0
+        plot.show(self.notch_curve(plot.points), spectrum, title)
+        self.query_one(StatusBar).refresh()
+
+    # -- actions -----------------------------------------------------------------
+
+    def action_move(self, step: int) -> None:
+        focused = self.focused if isinstance(self.focused, RowList) else self.outputs
+        focused.move(step)
+        if focused is self.outputs:
+            self.notch_list.cursor = 0
+        self._version = -1
+        self.frame()
+
+    def action_switch_list(self) -> None:
+        (self.notch_list if self.focused is self.outputs else self.outputs).focus()
+        self.notch_list.redraw()
+
+    def _selected_notch(self) -> str | None:
+        notches = self.state.notches(self.output)
+        k = self.notch_list.cursor
+        if not 0 <= k < len(notches):
+            return None
+        _, extra = out_prefixes(self.output, self.state.n_bus)
+        return f"{extra}/notch/{notches[k]['slot']:02d}"
+
+    def action_mode(self) -> None:
+        _, extra = out_prefixes(self.output, self.state.n_bus)
+        address = f"{extra}/fbs/mode"
+        p = self.state.param(address)
+        choices = p.choices if p is not None else FBS_MODES
+        now = self.state.fbs_mode(self.output)
+        nxt = (
+            choices[(choices.index(now) + 1) % len(choices)]
+            if now in choices
+            else choices[0]
+        )
+        self.app.link.set(address, choices.index(nxt) if p is not None else nxt)
+        self.frame()
+
+    def action_clear(self) -> None:
+        _, extra = out_prefixes(self.output, self.state.n_bus)
+        self.app.link.send(f"{extra}/fbs/clear")
+        self.state.notice("asked the suppressor to clear the live notches")
+
+    def action_pin(self) -> None:
+        notch = self._selected_notch()
+        if notch is not None:
+            self.app.link.set(f"{notch}/fixed", 1)
+            self.frame()
+
+    def action_delete(self) -> None:
+        notch = self._selected_notch()
+        if notch is not None:
+            self.app.link.set(f"{notch}/on", 0)
+            self.frame()
+
+    def action_mute(self) -> None:
+        x32, _ = out_prefixes(self.output, self.state.n_bus)
+        on = self.state.values.get(f"{x32}/mix/on", 1)
+        self.app.link.set(f"{x32}/mix/on", 0 if on else 1)
+        self.frame()
+
+    def action_fader(self, step: float) -> None:
+        from livesound.console.screens.detail import step_value
+
+        x32, _ = out_prefixes(self.output, self.state.n_bus)
+        address = f"{x32}/mix/fader"
+        p = self.state.param(address)
+        self.app.link.set(address, step_value(p, self.state.values[address], step))
+        self.frame()
+
+    def action_back(self) -> None:
+        self.app.switch_mode("mixer")
+
+    def on_row_list_picked(self, event: RowList.Picked) -> None:
+        if event.rows is self.outputs:
+            self.notch_list.cursor = 0
+        self._version = -1
+        self.frame()

@@ -1,0 +1,251 @@
+"""The console's local copy of the engine: values, meters, status, scenes.
+
+Fed only by the OSC link; read by the widgets on every frame. Nothing here
+touches the network, so a redraw never waits for the engine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from livesound.control.registry import Param, Registry
+
+METER_FLOOR_DB = -90.0
+HOLD_S = 2.0  # peak hold, as on most digital desks
+CLIP_DB = -0.1  # a peak this close to full scale lights the clip indicator
+CLIP_LATCH_S = 3.0
+FALL_DB_PER_S = 26.0  # peak fall-back of the displayed bar (IEC PPM-like)
+FBS_MODES = ("off", "speech", "music", "ringout")
+
+
+def ch(c: int) -> str:
+    """Address prefix of input ``c`` (0-based)."""
+    return f"/ch/{c + 1:02d}"
+
+
+def out_prefixes(o: int, n_bus: int) -> tuple[str, str]:
+    """X32 and /ls prefixes of output ``o`` (0-based; ``n_bus`` is the main)."""
+    if o == n_bus:
+        return "/main/st", "/ls/main/st"
+    return f"/bus/{o + 1:02d}", f"/ls/bus/{o + 1:02d}"
+
+
+@dataclass
+class MeterBank:
+    """Meter readings of one kind of strip, with the console's ballistics.
+
+    The engine sends the peak and RMS since its previous reading; hold,
+    fall-back and clip latching belong to the surface that draws them.
+    """
+
+    n: int
+    peak: np.ndarray = field(init=False)
+    rms: np.ndarray = field(init=False)
+    gr: np.ndarray = field(init=False)  # comp GR (inputs) or limiter GR (outputs)
+    gate: np.ndarray = field(init=False)  # gate GR (inputs only)
+    shown: np.ndarray = field(init=False)  # peak with fall-back, what the bar shows
+    hold: np.ndarray = field(init=False)
+    hold_until: np.ndarray = field(init=False)
+    clip_until: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        floor = lambda: np.full(self.n, METER_FLOOR_DB)  # noqa: E731
+        self.peak, self.rms, self.shown, self.hold = floor(), floor(), floor(), floor()
+        self.gr, self.gate = np.zeros(self.n), np.zeros(self.n)
+        self.hold_until, self.clip_until = np.zeros(self.n), np.zeros(self.n)
+
+    def update(
+        self,
+        peak: np.ndarray,
+        rms: np.ndarray,
+        gr: np.ndarray,
+        gate: np.ndarray | None,
+        now: float,
+        dt: float,
+    ) -> None:
+        """Take one reading taken ``dt`` s after the previous one."""
+        peak = np.maximum(np.nan_to_num(peak, nan=METER_FLOOR_DB), METER_FLOOR_DB)
+        self.peak[:] = peak
+        self.rms[:] = np.maximum(np.nan_to_num(rms, nan=METER_FLOOR_DB), METER_FLOOR_DB)
+        self.gr[:] = np.nan_to_num(gr)
+        if gate is not None:
+            self.gate[:] = np.nan_to_num(gate)
+        fallen = self.shown - FALL_DB_PER_S * min(dt, 0.5)
+        self.shown[:] = np.maximum(peak, fallen)
+        expired = now >= self.hold_until
+        higher = peak >= self.hold
+        take = higher | expired
+        self.hold[take] = peak[take]
+        self.hold_until[higher] = now + HOLD_S
+        self.clip_until[peak >= CLIP_DB] = now + CLIP_LATCH_S
+
+    def clipping(self, i: int, now: float) -> bool:
+        return now < self.clip_until[i]
+
+    def silence(self) -> None:
+        """The engine is gone: meters drop instead of freezing at a level."""
+        for a in (self.peak, self.rms, self.shown, self.hold):
+            a[:] = METER_FLOOR_DB
+        self.gr[:] = 0.0
+        self.gate[:] = 0.0
+
+
+@dataclass
+class Status:
+    """What the status bar shows, from the engine's ``/ls/stats``."""
+
+    device: str = "—"
+    sample_rate: int = 0
+    block: int = 0
+    latency_ms: float = 0.0
+    dsp_load: float = 0.0
+    xruns: int = 0
+    blocks: int = 0
+    clients: int = 0
+
+    @classmethod
+    def from_stats(cls, report: dict) -> Status:
+        eng = report.get("engine", {})
+        return cls(
+            device=str(eng.get("device", "—")),
+            sample_rate=int(eng.get("sample_rate", 0)),
+            block=int(eng.get("block", 0)),
+            latency_ms=float(eng.get("latency_ms", 0.0)),
+            dsp_load=float(eng.get("dsp_load", 0.0)),
+            xruns=int(eng.get("xruns", 0)),
+            blocks=int(eng.get("blocks", 0)),
+            clients=int(report.get("subscribers", 0)),
+        )
+
+
+class ConsoleState:
+    """Everything the console knows about the engine it is attached to."""
+
+    def __init__(self, n_in: int = 32, n_bus: int = 16) -> None:
+        self.resize(n_in, n_bus)
+        self.connected = False
+        self.ever_connected = False
+        self.last_heard = 0.0
+        self.status = Status()
+        self.scenes: list[str] = []
+        self.scene_current = ""
+        self.scene_next = ""
+        self.unsaved = 0  # changes seen since the last scene save or recall
+        self.message = ""  # the last error or notice, shown in the status bar
+        self.message_until = 0.0
+        self.spectra: dict[int, np.ndarray] = {}
+        self.spectrum_supported = True
+        self.version = 0  # bumped on every value change: widgets redraw on it
+
+    def resize(self, n_in: int, n_bus: int) -> None:
+        """Start over for an engine of ``n_in`` inputs and ``n_bus`` buses."""
+        self.n_in, self.n_bus = n_in, n_bus
+        self.registry = Registry(n_in, n_bus)
+        self.values: dict[str, Any] = self.registry.defaults()
+        self.known: set[str] = set()  # addresses the engine has told us
+        self.inputs = MeterBank(n_in)
+        self.outputs = MeterBank(n_bus + 4)
+        self.meter_stamp = 0.0
+        self.version = getattr(self, "version", 0) + 1
+
+    # -- values ---------------------------------------------------------------
+
+    def param(self, address: str) -> Param | None:
+        return self.registry.params.get(address)
+
+    def get(self, address: str, default: Any = None) -> Any:
+        return self.values.get(address, default)
+
+    def put(self, address: str, value: Any, *, change: bool = True) -> None:
+        """Store a value (engineering units) and mark the screen stale.
+
+        ``change``: a change made on this console or pushed by the engine
+        (counted as unsaved), not the answer to one of our queries.
+        """
+        if self.values.get(address) != value:
+            self.values[address] = value
+            self.version += 1
+            # Scene recalls arrive as pushes too; the scene poll resets the
+            # count once it sees the new current scene.
+            if change:
+                self.unsaved += 1
+
+    def text(self, address: str) -> str:
+        """A value as the console prints it (name of an enum, dB of a fader)."""
+        value = self.values.get(address)
+        p = self.param(address)
+        if value is None:
+            return "—"
+        if p is None:
+            return str(value)
+        if p.kind == "enum":
+            return p.choices[int(value)] if 0 <= int(value) < len(p.choices) else "?"
+        if p.kind == "str":
+            return str(value)
+        if p.kind == "int":
+            return ("on" if value else "off") if p.hi == 1 else str(value)
+        if p.taper == "fader":
+            return "-oo" if value == -math.inf or value <= -90.0 else f"{value:+.1f}"
+        if p.unit == "Hz":
+            return f"{value / 1000:.2f}k" if value >= 1000 else f"{value:.0f}"
+        if p.unit == "ms":
+            return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+        if p.unit == "oct":
+            return f"1/{1 / value:.0f}" if value < 1 else f"{value:.2f}"
+        return f"{value:.1f}"
+
+    def fbs_mode(self, o: int) -> str:
+        """The feedback suppressor's mode of output ``o`` ('—' if unknown)."""
+        _, extra = out_prefixes(o, self.n_bus)
+        address = f"{extra}/fbs/mode"
+        if address not in self.values:
+            return "—"
+        return self.text(address)
+
+    def notches(self, o: int) -> list[dict]:
+        """The notch bank of output ``o``: the slots that are on."""
+        _, extra = out_prefixes(o, self.n_bus)
+        out = []
+        for k in range(self.registry.n_notch):
+            n = f"{extra}/notch/{k + 1:02d}"
+            if self.values.get(f"{n}/on"):
+                out.append({
+                    "slot": k + 1,
+                    "freq_hz": self.values[f"{n}/f"],
+                    "depth_db": self.values[f"{n}/depth"],
+                    "width_oct": self.values[f"{n}/width"],
+                    "fixed": bool(self.values.get(f"{n}/fixed", 0)),
+                })  # fmt: skip
+        return out
+
+    # -- meters and status ------------------------------------------------------
+
+    def take_meters(self, values: np.ndarray, now: float | None = None) -> None:
+        """One ``/ls/meters`` blob: in peak, RMS, gate GR, comp GR (inputs),
+        out peak, RMS, limiter GR (buses, main L/R, cue L/R)."""
+        now = time.monotonic() if now is None else now
+        n, m = self.n_in, self.n_bus + 4
+        if values.size != 4 * n + 3 * m:
+            return  # another engine's shape: the next resync fixes it
+        dt = now - self.meter_stamp if self.meter_stamp else 0.05
+        self.meter_stamp = now
+        self.inputs.update(values[:n], values[n : 2 * n], values[3 * n : 4 * n],
+                           values[2 * n : 3 * n], now, dt)  # fmt: skip
+        o = 4 * n
+        self.outputs.update(values[o : o + m], values[o + m : o + 2 * m],
+                            values[o + 2 * m : o + 3 * m], None, now, dt)  # fmt: skip
+
+    def notice(self, text: str, seconds: float = 5.0) -> None:
+        """Show ``text`` in the status bar for a while."""
+        self.message = text
+        self.message_until = time.monotonic() + seconds
+        self.version += 1
+
+    def synced(self) -> float:
+        """How much of the show has been read from the engine (0..1)."""
+        return min(1.0, len(self.known) / max(1, len(self.registry)))

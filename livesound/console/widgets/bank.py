@@ -1,0 +1,141 @@
+"""A bank of channel strips side by side, drawn line by line.
+
+One widget draws the whole bank (Textual's line API) rather than one
+widget per strip: at 30 frames a second a single render pass over the
+bank costs far less than dozens of widgets each laid out and composited.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.segment import Segment
+from textual import events
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from livesound.console.state import ConsoleState
+from livesound.console.widgets import strip as S
+
+
+class StripBank(Widget):
+    """Strips ``specs`` of which as many as fit are shown, ``selected`` kept in view."""
+
+    DEFAULT_CSS = """
+    StripBank { height: 1fr; width: 1fr; background: #101018; }
+    """
+
+    class Clicked(Message):
+        """A strip was clicked: ``index`` in the bank, ``part`` mute/solo/strip."""
+
+        def __init__(self, bank: StripBank, index: int, part: str) -> None:
+            super().__init__()
+            self.bank, self.index, self.part = bank, index, part
+
+    class Wheel(Message):
+        """The mouse wheel over a strip: ``steps`` up (+) or down (-)."""
+
+        def __init__(self, bank: StripBank, index: int, steps: int) -> None:
+            super().__init__()
+            self.bank, self.index, self.steps = bank, index, steps
+
+    def __init__(self, state: ConsoleState, specs: list[S.StripSpec] | None = None,
+                 **kwargs) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.state = state
+        self.specs: list[S.StripSpec] = specs or []
+        self.selected: int | None = None
+        self.first = 0
+        self._lines: list[Strip] | None = None
+        self.frames = 0
+
+    @property
+    def visible(self) -> int:
+        """How many strips fit."""
+        return max(1, self.size.width // S.WIDTH)
+
+    def set_specs(self, specs: list[S.StripSpec]) -> None:
+        self.specs = specs
+        self.first = min(self.first, max(0, len(specs) - 1))
+        self.redraw()
+
+    def select(self, index: int | None) -> None:
+        """Highlight strip ``index`` (None: none) and scroll it into view."""
+        self.selected = index
+        if index is not None:
+            n = self.visible
+            # Page in whole banks, as a desk's bank buttons do.
+            if not self.first <= index < self.first + n:
+                self.first = (index // n) * n
+        self.redraw()
+
+    def page(self, step: int) -> None:
+        """Show the next (+1) or previous (-1) bank of strips."""
+        n = self.visible
+        self.first = max(0, min(self.first + step * n, (len(self.specs) - 1) // n * n))
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw again from the state at the next refresh."""
+        self._lines = None
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.selected is not None:
+            self.select(self.selected)
+        self.redraw()
+
+    def _build(self) -> list[Strip]:
+        width, height = self.size
+        now = time.monotonic()
+        st = self.state
+        shown = self.specs[self.first : self.first + self.visible]
+        columns = [
+            S.draw(spec, st, height, self.first + k == self.selected, now)
+            for k, spec in enumerate(shown)
+        ]
+        pad = width - len(shown) * S.WIDTH
+        bg = S.style(S.FG, S.BG)
+        lines = []
+        for y in range(height):
+            segs: list[Segment] = []
+            for col in columns:
+                if y < len(col):
+                    segs.extend(col[y])
+            if pad > 0:
+                segs.append(Segment(" " * pad, bg))
+            lines.append(Strip(segs, width))
+        self.frames += 1
+        return lines
+
+    def render_line(self, y: int) -> Strip:
+        if self._lines is None or len(self._lines) != self.size.height:
+            self._lines = self._build()
+        if 0 <= y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width)
+
+    def _strip_at(self, x: int) -> int | None:
+        k = self.first + x // S.WIDTH
+        return k if x // S.WIDTH < self.visible and k < len(self.specs) else None
+
+    def on_click(self, event: events.Click) -> None:
+        k = self._strip_at(event.x)
+        if k is None:
+            return
+        x = event.x % S.WIDTH
+        part = "strip"
+        if event.y == 3:
+            part = "mute" if x <= 2 else "solo"
+        self.post_message(self.Clicked(self, k, part))
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        k = self._strip_at(event.x)
+        if k is not None:
+            self.post_message(self.Wheel(self, k, 1))
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        k = self._strip_at(event.x)
+        if k is not None:
+            self.post_message(self.Wheel(self, k, -1))

@@ -1,0 +1,159 @@
+"""One channel strip, drawn as a column of cells.
+
+A strip is described by a ``StripSpec`` (which addresses and which meters
+it shows) and drawn from the console state into rows of segments; the
+bank widget lays strips side by side. Drawing is a pure function of the
+state, so what a frame shows is exactly what the state holds.
+
+Rows, top to bottom: number, name, pan (or send tap, or the suppressor's
+mode and notch count on an output), mute/solo, dynamics (gate and
+compressor gain reduction, or limiter gain reduction), the meter with its
+fader, the fader in dB, the peak hold (or CLIP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.segment import Segment
+
+from livesound.console.state import ConsoleState, MeterBank
+from livesound.console.widgets.meter import (
+    DIM,
+    RED,
+    bar_cell,
+    db_text,
+    fader_row,
+    hold_row,
+    level,
+    style,
+    zone,
+)
+
+WIDTH = 7  # cells per strip, including one of spacing
+HEAD_ROWS, FOOT_ROWS = 5, 2
+BG, BG_SELECTED = "#101018", "#283048"
+FG, FG_DIM = "#d0d0d0", "#606070"
+
+
+@dataclass(frozen=True)
+class StripSpec:
+    """What one strip shows: addresses of its controls, its meter source."""
+
+    label: str
+    name: str  # address of the name, or the name itself if not an address
+    fader: str
+    on: str
+    pan: str | None = None
+    solo: str | None = None
+    tap: str | None = None  # a send's tap (pre/post)
+    meter: str = "in"  # "in" or "out": which meter bank
+    index: int = 0  # index in that bank
+    stereo: bool = False  # main L/R: two peak columns instead of peak + RMS
+    output: int | None = None  # outputs: index for limiter / suppressor status
+    gate: str | None = None
+    comp: str | None = None
+
+
+def _pan_text(value: float) -> str:
+    if value is None or abs(value) < 0.5:
+        return "C"
+    return f"L{-value:.0f}" if value < 0 else f"R{value:.0f}"
+
+
+def _short_mode(mode: str) -> str:
+    return {"off": "off", "speech": "SPE", "music": "MUS", "ringout": "RNG"}.get(
+        mode, "—"
+    )
+
+
+def draw(
+    spec: StripSpec, st: ConsoleState, height: int, selected: bool, now: float
+) -> list[list[Segment]]:
+    """The strip's rows (each ``WIDTH`` cells) for a bank ``height`` rows tall."""
+    bg = BG_SELECTED if selected else BG
+    plain = style(FG, bg)
+    dim = style(FG_DIM, bg)
+    rows: list[list[Segment]] = []
+
+    def text(t: str, s=plain) -> None:
+        rows.append([Segment(t.center(WIDTH - 1)[: WIDTH - 1], s), Segment(" ", plain)])
+
+    text(spec.label, style("#ffffff", bg, bold=True) if selected else dim)
+    name = (
+        st.values.get(spec.name, spec.name) if spec.name.startswith("/") else spec.name
+    )
+    text(str(name)[: WIDTH - 1])
+    if spec.output is not None:
+        notches = st.notches(spec.output)
+        text(f"{_short_mode(st.fbs_mode(spec.output))}{len(notches) or ''}", dim)
+    elif spec.tap is not None:
+        text(st.text(spec.tap)[:5], dim)
+    elif spec.pan is not None:
+        text(_pan_text(st.values.get(spec.pan, 0.0)), dim)
+    else:
+        text("")
+    muted = not st.values.get(spec.on, 1)
+    soloed = bool(st.values.get(spec.solo, 0)) if spec.solo else False
+    rows.append([
+        Segment(" ", plain),
+        Segment("M", style("#ffffff", RED, bold=True) if muted else dim),
+        Segment("  ", plain),
+        Segment("S" if spec.solo else " ", style("#000000", "#e0c020", bold=True)
+                if soloed else dim),  # fmt: skip
+        Segment("  ", plain),
+    ])  # fmt: skip
+    bank: MeterBank = st.inputs if spec.meter == "in" else st.outputs
+    i = spec.index
+    if spec.output is not None:
+        gr = bank.gr[i] if not spec.stereo else min(bank.gr[i], bank.gr[i + 1])
+        text(
+            f"L{gr:4.1f}" if gr < -0.05 else "L  - ", style(RED, bg) if gr < -3 else dim
+        )
+    else:
+        gate_on = spec.gate and st.values.get(spec.gate)
+        comp_on = spec.comp and st.values.get(spec.comp)
+        g = bank.gate[i]
+        gate = Segment("G", style(RED if g < -3 else "#3fbf3f", bg) if gate_on else dim)
+        c = bank.gr[i]
+        comp = f"{c:4.0f}" if comp_on and c < -0.5 else (" C  " if comp_on else "    ")
+        rows.append([Segment(" ", plain), gate, Segment(comp, style("#e0c020", bg)
+                     if comp_on and c < -0.5 else dim), Segment(" ", plain)])  # fmt: skip
+    meter_h = max(1, height - HEAD_ROWS - FOOT_ROWS)
+    if spec.stereo:
+        a, b = bank.shown[i], bank.shown[i + 1]
+        hold = max(bank.hold[i], bank.hold[i + 1])
+        clip = bank.clipping(i, now) or bank.clipping(i + 1, now)
+    else:
+        a, b = bank.shown[i], bank.rms[i]
+        hold = bank.hold[i]
+        clip = bank.clipping(i, now)
+    lit_a, lit_b = level(a, meter_h), level(b, meter_h)
+    hrow = hold_row(hold, meter_h)
+    fader_db = st.values.get(spec.fader)
+    frow = fader_row(fader_db, meter_h)
+    for r in range(meter_h):
+        z = zone(r, meter_h)
+        bright, low = style(z, bg), style(DIM[z] if not spec.stereo else z, bg)
+        ca, cb = bar_cell(lit_a, r, meter_h), bar_cell(lit_b, r, meter_h)
+        if r == hrow and ca == " ":
+            seg_a = Segment("▔", style("#ffffff", bg))
+        else:
+            seg_a = Segment(ca, bright)
+        knob = r == frow
+        rows.append([
+            Segment(" ", plain),
+            seg_a,
+            Segment(cb, low),
+            Segment(" ", plain),
+            Segment("█" if knob else "│", style("#ffffff", bg, bold=True) if knob
+                    else dim),  # fmt: skip
+            Segment("  ", plain),
+        ])  # fmt: skip
+    text(db_text(fader_db, WIDTH - 1), style("#ffffff", bg, bold=True) if selected
+         else plain)  # fmt: skip
+    if clip:
+        text("CLIP", style("#ffffff", RED, bold=True))
+    else:
+        text("" if hold <= -89 else f"{hold:.0f}", dim)
+    return rows[:height]
