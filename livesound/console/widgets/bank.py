@@ -90,7 +90,10 @@ class StripBank(Widget):
         width, height = self.size
         now = time.monotonic()
         st = self.state
-        shown = self.specs[self.first : self.first + self.visible]
+        # The engine's shape may have just changed (a resync after a restart)
+        # and the screen not yet laid out anew: draw only strips that exist.
+        shown = [s for s in self.specs[self.first : self.first + self.visible]
+                 if s.index + s.stereo < (st.inputs if s.meter == "in" else st.outputs).n]  # fmt: skip
         columns = [
             S.draw(spec, st, height, self.first + k == self.selected, now)
             for k, spec in enumerate(shown)
