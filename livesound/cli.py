@@ -220,6 +220,7 @@ def _compiled_kernels_cached() -> bool:
 async def _serve(engine, args, permissions) -> None:
     """The engine's control plane: OSC server, meter poller, status line."""
     from livesound.engine.meters import MeterPoller
+    from livesound.feedback import remote as feedback
     from livesound.osc.server import OscServer
 
     poller = MeterPoller(engine.core)
@@ -234,6 +235,7 @@ async def _serve(engine, args, permissions) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     scenes, clock = _scenes(engine, args, osc)
+    feedback.register(osc, engine.suppressor)
     fades = loop.create_task(_tick_fades(scenes, clock))
     # Zeroconf registration takes a couple of seconds: never on the way of
     # the show starting (or of Ctrl-C).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from livesound.dsp import design
 from livesound.engine.offline import BlockEngine
 
 SPEED_OF_SOUND = 343.0  # m/s
@@ -48,6 +49,37 @@ def room_ir(sample_rate: int, distance_m: float, t60_s: float, *, drr_db: float 
     return h
 
 
+def transducers(sample_rate: int) -> np.ndarray:
+    """A stage wedge and a vocal microphone in series, as biquads.
+
+    A 12-inch wedge rolls off below ~70 Hz and above ~12 kHz; its horn and
+    a vocal mic's presence rise put a few dB extra around 3-5 kHz, which is
+    why wedges ring there first on real stages.
+    """
+    return np.array([
+        design.high_pass(sample_rate, 70.0, 0.707),
+        design.low_pass(sample_rate, 12000.0, 0.707),
+        design.peaking(sample_rate, 3000.0, 3.0, 1.0),
+        design.peaking(sample_rate, 5000.0, 4.0, 1.4),
+    ])  # fmt: skip
+
+
+def stage_path(sample_rate: int, distance_m: float, t60_s: float, *, drr_db: float = 0.0,
+               seed: int = 0, length_s: float | None = None) -> np.ndarray:  # fmt: skip
+    """``room_ir`` heard through a wedge and a vocal mic (``transducers``)."""
+    ir = room_ir(sample_rate, distance_m, t60_s, drr_db=drr_db, seed=seed,
+                 length_s=length_s)  # fmt: skip
+    n_fft = 1 << int(np.ceil(np.log2(len(ir) + sample_rate // 10)))
+    shaped = np.fft.irfft(
+        np.fft.rfft(ir, n_fft)
+        * design.cascade_response(transducers(sample_rate), n_fft),
+        n_fft,
+    )
+    # The filters are causal: nothing arrives before the direct sound.
+    shaped[: int(np.flatnonzero(ir)[0])] = 0.0
+    return shaped[: len(ir)]
+
+
 @dataclass
 class Path:
     """One acoustic path: from engine output ``output`` into input ``mic``."""
@@ -55,6 +87,39 @@ class Path:
     output: int
     mic: int
     ir: np.ndarray
+
+
+class _Convolver:
+    """One path as a uniformly partitioned overlap-save convolution.
+
+    Partitions are one block long; the first is silent (the path is longer
+    than a block), so the next block's microphone signal needs only blocks
+    already played. Cost per block: one FFT pair and one multiply-add per
+    partition, instead of a block times the whole impulse response.
+    """
+
+    def __init__(self, ir: np.ndarray, block: int) -> None:
+        self.block = block
+        parts = -(-len(ir) // block)
+        padded = np.zeros(parts * block)
+        padded[: len(ir)] = ir
+        spectra = np.fft.rfft(padded.reshape(parts, block), 2 * block, axis=1)
+        self.h = spectra[1:][::-1].copy()  # oldest input block meets the last part
+        self.n = parts - 1
+        # Every spectrum written twice, so the newest n are one contiguous slice.
+        self.x = np.zeros((2 * self.n, block + 1), complex)
+        self.pos = 0
+        self.last = np.zeros(block)
+
+    def next_block(self) -> np.ndarray:
+        acc = np.einsum("pk,pk->k", self.x[self.pos : self.pos + self.n], self.h)
+        return np.fft.irfft(acc, 2 * self.block)[self.block :]
+
+    def push(self, played: np.ndarray) -> None:
+        spectrum = np.fft.rfft(np.concatenate([self.last, played]))
+        self.x[self.pos] = self.x[self.pos + self.n] = spectrum
+        self.pos = (self.pos + 1) % self.n
+        self.last = played
 
 
 @dataclass
@@ -65,45 +130,37 @@ class FeedbackLoop:
     (``[frames, phys_in]``, what the performers play) plus the room's
     response to everything the loudspeakers played before; the engine then
     turns the inputs into outputs. The loop delay (engine latency plus the
-    paths' travel time) must be at least one block, as in any real room.
+    paths' travel time) must be at least one block, as in any real room;
+    every block of one loop has the same length.
     """
 
     engine: BlockEngine
     paths: list[Path]
-    history: np.ndarray = field(init=False)
+    convolvers: list[_Convolver] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        longest = max(len(p.ir) for p in self.paths)
-        self.history = np.zeros((longest, self.engine.dims.phys_out))
         self.min_delay = min(int(np.flatnonzero(p.ir)[0]) for p in self.paths)
 
     def feedback(self, frames: int) -> np.ndarray:
-        """What the microphones hear of the loudspeakers in the next ``frames``.
-
-        ``mic[j] = sum_k h[k] out[T + j - k]`` with T the block's first
-        sample; every path is at least a block long, so all of it was
-        already played (in ``history``).
-        """
+        """What the microphones hear of the loudspeakers in the next ``frames``."""
         if frames > self.min_delay:
             raise ValueError(f"a block of {frames} frames is longer than the shortest "
                              f"path ({self.min_delay} samples): the loop would need "
                              "sound that has not been played yet")  # fmt: skip
+        if not self.convolvers:
+            self.convolvers = [_Convolver(p.ir, frames) for p in self.paths]
+        elif frames != self.convolvers[0].block:
+            raise ValueError(f"this loop runs blocks of {self.convolvers[0].block} "
+                             f"frames, not {frames}")  # fmt: skip
         mics = np.zeros((frames, self.engine.dims.phys_in))
-        pad = np.zeros(frames)
-        for path in self.paths:
-            k = len(path.ir)
-            x = np.concatenate(
-                [self.history[len(self.history) - k + 1 :, path.output], pad]
-            )
-            windows = np.lib.stride_tricks.sliding_window_view(x, k)
-            mics[:, path.mic] += windows @ path.ir[::-1]
+        for path, conv in zip(self.paths, self.convolvers, strict=True):
+            mics[:, path.mic] += conv.next_block()
         return mics
 
     def process(self, sources: np.ndarray) -> np.ndarray:
         """One block through the closed loop; returns the engine's outputs."""
-        frames = sources.shape[0]
-        heard = sources + self.feedback(frames)
+        heard = sources + self.feedback(sources.shape[0])
         out = self.engine.process(heard.astype(np.float32))
-        self.history = np.roll(self.history, -frames, axis=0)
-        self.history[-frames:] = out
+        for path, conv in zip(self.paths, self.convolvers, strict=True):
+            conv.push(out[:, path.output].astype(np.float64))
         return out

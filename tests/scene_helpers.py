@@ -6,8 +6,12 @@ import random
 from livesound.control.registry import Registry
 
 
-def rich_values(registry: Registry, seed: int = 1) -> dict:
-    """A valid value for every parameter, far from the defaults."""
+def rich_values(registry: Registry, seed: int = 1, live_notches: bool = False) -> dict:
+    """A valid value for every parameter, far from the defaults.
+
+    Notches that are on are fixed unless ``live_notches`` (scenes store live
+    notches switched off, so only fixed ones make the round trip).
+    """
     rng = random.Random(seed)
     out = {}
     for p in registry:
@@ -23,4 +27,8 @@ def rich_values(registry: Registry, seed: int = 1) -> dict:
             lo, hi = sorted((p.lo, p.hi))
             value = min(max(p.from_norm(rng.random()), lo), hi)
         out[p.address] = p.validate(value)
+    if not live_notches:
+        for address in out:
+            if "/notch/" in address and address.endswith("/fixed"):
+                out[address] = out[address[: -len("fixed")] + "on"]
     return out

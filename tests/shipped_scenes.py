@@ -97,9 +97,12 @@ def bus(
     fader: float = 0.0,
     eq: dict[int, tuple[str, float, float, float]] | None = None,
     notches: tuple[tuple[float, float, float], ...] = (),
+    feedback: str = "music",
 ) -> None:
-    """A mix bus; ``notches`` are fixed ones from a ring-out: (Hz, dB, octaves)."""
+    """A mix bus; ``notches`` are fixed ones from a ring-out: (Hz, dB, octaves);
+    ``feedback`` the suppressor's mode (``off`` where nothing can feed back)."""
     show[f"/bus/{n:02d}/config/name"] = name
+    show[f"/ls/bus/{n:02d}/fbs/mode"] = feedback
     show[f"/bus/{n:02d}/mix/fader"] = fader
     show[f"/ls/bus/{n:02d}/limiter/ceiling"] = ceiling
     for band, (kind, f, g, q) in (eq or {}).items():
@@ -116,8 +119,10 @@ def bus(
         show[f"{x}/width"], show[f"{x}/fixed"] = width, 1
 
 
-def main_mix(show: Show, *, ceiling: float = -1.0, fader: float = 0.0) -> None:
+def main_mix(show: Show, *, ceiling: float = -1.0, fader: float = 0.0,
+             feedback: str = "music") -> None:  # fmt: skip
     show["/main/st/mix/fader"] = fader
+    show["/ls/main/st/fbs/mode"] = feedback
     show["/ls/main/st/limiter/ceiling"] = ceiling
 
 
@@ -242,11 +247,11 @@ def speech_conference() -> Show:
                 sends={FOLDBACK: -8.0, RECORD: -4.0}, send_pans={RECORD: pan},
                 pre=(FOLDBACK,))  # fmt: skip
     bus(s, FOLDBACK, "Stage foldback", ceiling=-6.0,
-        eq={1: ("LCut", 120.0, 0.0, 2.0)})  # fmt: skip
-    bus(s, RECORD, "Record L", ceiling=-3.0)
-    bus(s, RECORD + 1, "Record R", ceiling=-3.0)
+        eq={1: ("LCut", 120.0, 0.0, 2.0)}, feedback="speech")  # fmt: skip
+    bus(s, RECORD, "Record L", ceiling=-3.0, feedback="off")
+    bus(s, RECORD + 1, "Record R", ceiling=-3.0, feedback="off")
     s[f"/config/buslink/{RECORD}-{RECORD + 1}"] = 1
-    main_mix(s, ceiling=-6.0)
+    main_mix(s, ceiling=-6.0, feedback="speech")
     return s
 
 
@@ -282,8 +287,9 @@ def singer_songwriter_iem() -> Show:
     for n, name, pan in ((7, "Aud mic L", -100.0), (8, "Aud mic R", 100.0)):
         channel(s, n, name, fader=OFF, to_main=False, hpf=150.0,
                 sends={IEM: -14.0}, send_pans={IEM: pan}, pre=iem)  # fmt: skip
-    bus(s, IEM, "IEM L", ceiling=-6.0)
-    bus(s, IEM + 1, "IEM R", ceiling=-6.0)
+    # In-ears cannot feed back: no suppressor cutting into the singer's mix.
+    bus(s, IEM, "IEM L", ceiling=-6.0, feedback="off")
+    bus(s, IEM + 1, "IEM R", ceiling=-6.0, feedback="off")
     s[f"/config/buslink/{IEM}-{IEM + 1}"] = 1
     main_mix(s, ceiling=-1.0)
     return s

@@ -43,10 +43,13 @@ def scene_text(values: dict, scope: Scope | None = None, fade_s: float = 0.0) ->
 
 
 def test_round_trip_through_text_keeps_every_value_exactly():
-    values = rich_values(REG)
+    values = rich_values(REG, live_notches=True)
     text = scene_text(values, fade_s=2.5)
     scene = files.parse(REG, text, "rich.toml")
-    assert scene.values == values  # floats exactly, -inf included
+    live_on = {a for a, v in values.items() if a.endswith("/on") and "/notch/" in a
+               and v and not values[a[:-2] + "fixed"]}  # fmt: skip
+    assert live_on, "the rich values should hold live notches"
+    assert scene.values == {a: 0 if a in live_on else v for a, v in values.items()}
     assert (scene.name, scene.fade_s) == ("test", 2.5)
     assert scene.scope == Scope(None, tuple(sorted(GROUPS)))
 
@@ -631,3 +634,13 @@ def test_singer_songwriter_scene_is_on_in_ears():
         assert X32_SEND_TYPES[v[f"/ch/{c:02d}/mix/01/type"]] == "PRE"
     for name in ("Click", "Aud mic L", "Aud mic R"):  # never in the PA
         assert v[f"/ch/{ch[name]:02d}/mix/st"] == 0
+
+
+def test_fixed_notches_are_stored_and_live_ones_stored_off():
+    values = REG.defaults()
+    n = "/ls/bus/02/notch"
+    values.update({f"{n}/01/on": 1, f"{n}/01/fixed": 1, f"{n}/01/f": 2500.0,
+                   f"{n}/02/on": 1, f"{n}/02/fixed": 0, f"{n}/02/f": 3150.0})  # fmt: skip
+    scene = files.parse(REG, scene_text(values), "notches.toml")
+    assert (scene.values[f"{n}/01/on"], scene.values[f"{n}/01/f"]) == (1, 2500.0)
+    assert scene.values[f"{n}/02/on"] == 0

@@ -37,6 +37,7 @@ DYN_RATIOS = (
 HPF_SLOPES = ("12", "24")
 OSC_TYPES = ("sine", "pink")
 SOLO_MODES = ("PFL", "AFL")
+FBS_MODES = ("off", "speech", "music", "ringout")
 
 
 class ParamError(ValueError):
@@ -301,6 +302,17 @@ class Registry:
             key="limiter.true_peak")  # fmt: skip
         add(f"{extra}/delay/time", "float", 0.0, 0.0, 500.0, "ms", group="delay",
             target=out, key="delay.time_ms")  # fmt: skip
+        fbs = f"{extra}/fbs"
+        add(f"{fbs}/mode", "enum", FBS_MODES.index("music"), choices=FBS_MODES,
+            group="notches", key="fbs.mode",
+            doc="Feedback suppressor: off, speech (wider, faster), music "
+            "(narrow, only sure howls) or ringout (places fixed notches)")  # fmt: skip
+        add(f"{fbs}/maxdepth", "float", -18.0, -40.0, -3.0, "dB", group="notches",
+            key="fbs.max_depth_db", doc="Deepest an automatic notch may go")  # fmt: skip
+        add(f"{fbs}/release", "float", 60.0, 1.0, 3600.0, "s", "log",
+            group="notches", key="fbs.release_s",
+            doc="A live notch is released this long after its howl was last "
+            "seen; fixed notches stay")  # fmt: skip
         for k in range(self.n_notch):
             n = f"{extra}/notch/{k + 1:02d}"
             e = f"notch.{k + 1:02d}."

@@ -8,6 +8,7 @@ from livesound.engine import devices
 from livesound.engine.core import AudioCore
 from livesound.engine.layout import Dims
 from livesound.engine.stage import STAGE_CHANNELS, render_stage
+from livesound.feedback.suppressor import FeedbackThread, Suppressor
 
 OUTPUT_NAMES_EXTRA = ("L", "R", "CL", "CR")  # main L/R and cue L/R after the buses
 
@@ -116,13 +117,17 @@ class Engine:
         else:
             self.device = devices.PortAudioDevice(self.core, device, cfg.block)
         self.virtual = virtual
+        self.suppressor = Suppressor(self.mixer, self.core, cfg.sample_rate)
+        self.feedback = FeedbackThread(self.suppressor)
 
     def start(self) -> None:
         """Start audio; from now on the Mixer publishes from its own thread."""
         self.device.start()
         self.mixer.start_publishing()
+        self.feedback.start()
 
     def stop(self) -> None:
+        self.feedback.stop()
         self.device.stop()
         self.mixer.stop_publishing()
 
@@ -142,4 +147,6 @@ class Engine:
             "stalled": self.mixer.stalled,
             "blocks": s.blocks,
             "callback_us": (s.min_us, s.mean_us, s.max_us),
+            "notches": self.suppressor.counts(),
+            "analysis_missed": self.suppressor.taps.missed,
         }

@@ -11,7 +11,13 @@ feedback from sound:
 - IPMP, interframe peak magnitude persistence: a howl stays on its bin while
   vibrato moves;
 - IMSD, interframe magnitude slope deviation: a howl grows steadily in dB
-  (a held note, however pure, does not grow).
+  (a held note, however pure, does not grow);
+- frequency stability: the loop's phase pins a howl to one frequency to a
+  fraction of a bin, while a voice or instrument drifts and wavers.
+
+A howl that has already grown into the output's limiter no longer grows;
+it is confirmed instead as a *pinned* tone: a pure, narrow peak that has sat
+still for the whole history while the output is held at its ceiling.
 
 The frequency of a peak is refined below the bin by quadratic interpolation
 of the log magnitude. This module decides nothing about notches.
@@ -28,15 +34,17 @@ class Settings:
     """Detector thresholds (dB unless noted)."""
 
     frame: int = 4096
-    hop: int = 1024
+    hop: int = 512
     min_hz: float = 150.0  # the detector's high-pass: no bass or kick notes
     papr_db: float = 25.0
     phpr_db: float = 20.0
     pnpr_db: float = 12.0
     history: int = 8  # frames IPMP and IMSD look back over
     persistence: float = 0.75  # IPMP: share of the history the peak is there
-    max_slope_dev_db: float = 1.5  # IMSD: howls grow on a straight line...
-    min_growth_db: float = 0.3  # ...upwards, per frame (a held note does not)
+    max_slope_dev_db: float = 1.0  # IMSD: howls grow on a straight line...
+    min_growth_db_s: float = 10.0  # ...upwards (a held note does not grow)
+    pinned_margin_db: float = 6.0  # a pinned tone beats PAPR and PHPR by this
+    max_drift_bins: float = 0.25  # a howl's frequency wanders less than this
     candidates: int = 6  # strongest peaks examined per frame
     floor_db: float = -90.0
 
@@ -60,50 +68,65 @@ class Howl:
     freq_hz: float
     level_db: float
     persistence: float
-    slope_db_per_frame: float
+    slope_db_s: float
     candidate: Candidate
+    pinned: bool = False
 
 
-def _interpolate(mag_db: np.ndarray, k: int) -> float:
-    """Sub-bin offset of a peak from the parabola through three bins."""
-    a, b, c = mag_db[k - 1], mag_db[k], mag_db[k + 1]
-    den = a - 2 * b + c
-    return 0.0 if den == 0 else 0.5 * (a - c) / den
+def spectra_db(frames: np.ndarray) -> np.ndarray:
+    """Hann-windowed power spectra in dB of ``[..., frame]`` (one FFT for all)."""
+    n = frames.shape[-1]
+    window = np.hanning(n)
+    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2 / np.sum(window**2)
+    return 10 * np.log10(power + 1e-20)
 
 
-def candidates(frame: np.ndarray, sample_rate: float, s: Settings) -> list[Candidate]:
-    """The strongest peaks of one frame and their spectral features."""
-    window = np.hanning(len(frame))
-    spectrum = np.fft.rfft(frame * window)
-    power = np.abs(spectrum) ** 2 / np.sum(window**2)
-    mag_db = 10 * np.log10(power + 1e-20)
-    hz = sample_rate / len(frame)
-    lo = max(2, int(s.min_hz / hz))
+def _peaks(mag_db: np.ndarray, lo: int, s: Settings) -> np.ndarray:
     inner = mag_db[lo:-2]
     peaks = np.flatnonzero(
         (inner > mag_db[lo - 1 : -3]) & (inner >= mag_db[lo + 1 : -1])
     )
     peaks = peaks + lo
     peaks = peaks[mag_db[peaks] > s.floor_db]
-    if peaks.size == 0:
+    return peaks[np.argsort(mag_db[peaks])[::-1][: s.candidates]]
+
+
+def features(mag_db: np.ndarray, sample_rate: float, s: Settings) -> list[Candidate]:
+    """The strongest peaks of one spectrum (``spectra_db``) and their features."""
+    n_fft = 2 * (len(mag_db) - 1)
+    hz = sample_rate / n_fft
+    lo = max(2, int(s.min_hz / hz))
+    k = _peaks(mag_db, lo, s)
+    if k.size == 0:
         return []
-    strongest = peaks[np.argsort(mag_db[peaks])[::-1][: s.candidates]]
-    mean_db = 10 * np.log10(np.mean(power[lo:]) + 1e-20)
-    out = []
-    for k in strongest:
-        f = (k + _interpolate(mag_db, k)) * hz
-        harmonics = [mag_db[int(round(k * m))] for m in (0.5, 2, 3, 4)
-                     if 2 <= k * m < len(mag_db) - 1]  # fmt: skip
-        neighbours = [
-            mag_db[k + d] for d in (-6, -5, -4, 4, 5, 6) if 0 <= k + d < len(mag_db)
-        ]
-        out.append(Candidate(
-            bin=int(k), freq_hz=float(f), level_db=float(mag_db[k]),
-            papr_db=float(mag_db[k] - mean_db),
-            phpr_db=float(mag_db[k] - max(harmonics)) if harmonics else 99.0,
-            pnpr_db=float(mag_db[k] - max(neighbours)),
-        ))  # fmt: skip
-    return out
+    top = len(mag_db) - 1
+    a, b, c = mag_db[k - 1], mag_db[k], mag_db[k + 1]
+    den = a - 2 * b + c
+    offset = np.where(den == 0, 0.0, 0.5 * (a - c) / np.where(den == 0, 1.0, den))
+    mean_db = 10 * np.log10(np.mean(10 ** (mag_db[lo:] / 10)) + 1e-20)
+    # Harmonics beyond the spectrum count as silent, not as missing evidence.
+    ratios = np.array([0.5, 2, 3, 4])
+    h_bins = np.rint(k[:, None] * ratios).astype(int)
+    h_ok = (h_bins >= 2) & (h_bins < top)
+    h_db = np.where(h_ok, mag_db[np.clip(h_bins, 0, top)], -np.inf).max(axis=1)
+    n_bins = np.clip(k[:, None] + np.array([-6, -5, -4, 4, 5, 6]), 0, top)
+    n_db = mag_db[n_bins].max(axis=1)
+    return [
+        Candidate(
+            bin=int(k[i]),
+            freq_hz=float((k[i] + offset[i]) * hz),
+            level_db=float(b[i]),
+            papr_db=float(b[i] - mean_db),
+            phpr_db=float(b[i] - h_db[i]) if np.isfinite(h_db[i]) else 99.0,
+            pnpr_db=float(b[i] - n_db[i]),
+        )  # fmt: skip
+        for i in range(k.size)
+    ]
+
+
+def candidates(frame: np.ndarray, sample_rate: float, s: Settings) -> list[Candidate]:
+    """The strongest peaks of one time-domain frame and their spectral features."""
+    return features(spectra_db(np.asarray(frame, dtype=float)), sample_rate, s)
 
 
 @dataclass
@@ -113,33 +136,66 @@ class HowlDetector:
     sample_rate: float
     settings: Settings = field(default_factory=Settings)
     _levels: deque = field(default_factory=deque)
+    latest: list[Candidate] = field(default_factory=list)
 
-    def analyse(self, frame: np.ndarray) -> list[Howl]:
+    def analyse(self, frame: np.ndarray, limiting: bool = False) -> list[Howl]:
         """Feed one frame (``settings.frame`` samples); returns confirmed howls."""
+        return self.analyse_spectrum(
+            spectra_db(np.asarray(frame, dtype=float)), limiting
+        )
+
+    def analyse_spectrum(
+        self, mag_db: np.ndarray, limiting: bool = False
+    ) -> list[Howl]:
+        """Feed one frame's ``spectra_db``; ``limiting``: the output is at its ceiling."""
         s = self.settings
-        found = candidates(np.asarray(frame, dtype=float), self.sample_rate, s)
-        self._levels.append({c.bin: c.level_db for c in found})
+        found = features(mag_db, self.sample_rate, s)
+        self.latest = found
+        self._levels.append({c.bin: (c.level_db, c.freq_hz) for c in found})
         while len(self._levels) > s.history:
             self._levels.popleft()
+        frames_per_s = self.sample_rate / s.hop
         howls = []
         for c in found:
-            if c.papr_db < s.papr_db or c.phpr_db < s.phpr_db or c.pnpr_db < s.pnpr_db:
+            if c.pnpr_db < s.pnpr_db:
                 continue
-            track = [self._level_near(levels, c.bin) for levels in self._levels]
-            present = [x for x in track if x is not None]
-            persistence = len(present) / s.history
-            if persistence < s.persistence or len(present) < 3:
+            # A limiter pumping on a howl puts sidebands beside it (PNPR) but
+            # no harmonics, and the howl still towers over the spectrum.
+            margin = min(c.papr_db - s.papr_db, c.phpr_db - s.phpr_db)
+            if margin < 0:
+                continue
+            track = [self._near(levels, c.bin) for levels in self._levels]
+            seen = [x for x in track if x is not None]
+            persistence = len(seen) / s.history
+            if persistence < s.persistence or len(seen) < 3:
+                continue
+            present, freqs = np.array(seen).T
+            if np.ptp(freqs) > s.max_drift_bins * self.sample_rate / s.frame:
                 continue
             slopes = np.diff(present)
-            if np.std(slopes) > s.max_slope_dev_db or np.mean(slopes) < s.min_growth_db:
-                continue
-            howls.append(
-                Howl(c.freq_hz, c.level_db, persistence, float(np.mean(slopes)), c)
-            )
+            growth = float(np.mean(slopes)) * frames_per_s
+            # Feedback grows exponentially: a straight line in dB. A note's
+            # attack, smeared over the window, rises fast and then slows.
+            half = len(slopes) // 2
+            straight = np.mean(slopes[half:]) >= 0.5 * np.mean(slopes[:half])
+            steady = np.std(slopes) <= s.max_slope_dev_db and straight
+            if steady and growth >= s.min_growth_db_s:
+                howls.append(Howl(c.freq_hz, c.level_db, persistence, growth, c))
+            elif (
+                limiting
+                and persistence == 1.0
+                and margin >= s.pinned_margin_db
+                and np.ptp(present) <= 2 * s.max_slope_dev_db
+            ):
+                howls.append(Howl(c.freq_hz, c.level_db, 1.0, growth, c, True))
         return howls
 
+    def reset(self) -> None:
+        """Forget the history (after the output's notches changed a lot)."""
+        self._levels.clear()
+
     @staticmethod
-    def _level_near(levels: dict[int, float], k: int) -> float | None:
+    def _near(levels: dict[int, tuple], k: int) -> tuple | None:
         for d in (0, -1, 1):
             if k + d in levels:
                 return levels[k + d]

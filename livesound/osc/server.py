@@ -110,6 +110,8 @@ def _supported(dgram: bytes) -> bool:
 def _tagged(value: Any) -> tuple[str, Any]:
     if isinstance(value, str):
         return "s", value
+    if isinstance(value, bytes):
+        return "b", value
     if isinstance(value, bool | int):
         return "i", int(value)
     return "f", float(value)

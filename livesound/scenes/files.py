@@ -90,8 +90,16 @@ class Scene:
 
 def capture(registry: Registry, values: dict[str, Any], name: str, scope: Scope,
             fade_s: float = 0.0) -> Scene:  # fmt: skip
-    """A scene of what ``scope`` covers in the live ``values``."""
+    """A scene of what ``scope`` covers in the live ``values``.
+
+    Fixed notches belong to the show; live ones to the moment the feedback
+    suppressor placed them, so they are stored switched off.
+    """
     stored = {p.address: values[p.address] for p in registry if scope.covers(p)}
+    for address in stored:
+        notch_on = "/notch/" in address and address.endswith("/on")
+        if notch_on and not values[address[: -len("on")] + "fixed"]:
+            stored[address] = 0
     return Scene(name, stored, fade_s, scope)
 
 
