@@ -110,11 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Time the reference show's audio callback at "
                            "several block sizes and input counts.")  # fmt: skip
     bench.add_argument("what", nargs="?", choices=("engine", "osc", "scenes",
-                                                   "console"),
+                                                   "console", "feedback"),
                        default="engine",
                        help="engine (default): the audio callback; osc: the OSC "
                        "server against a running engine; scenes: recall to live; "
-                       "console: the terminal console's cost per frame and CPU")  # fmt: skip
+                       "console: the terminal console's cost per frame and CPU; "
+                       "feedback: the suppressor in simulated closed loops "
+                       "(ΔMSG, SD, HOP, TRI; several minutes)")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
     sc = sub.add_parser("scene", help="list, save, recall, diff scenes",
@@ -592,6 +594,12 @@ def main(argv: list[str] | None = None) -> int:
             from livesound.console import bench as console_bench
 
             return bench.report(console_bench.run, as_json=args.json)
+        if args.what == "feedback":
+            from livesound.feedback import bench as feedback_bench
+
+            return bench.report(
+                lambda emit: feedback_bench.run(emit, args.quick), as_json=args.json
+            )
         return bench.main(as_json=args.json, quick=args.quick)
     if args.command == "console":
         return cmd_console(args.host, args.port, args.fps, args.pair)

@@ -129,7 +129,7 @@ def notch(fs: float, f0: float, depth_db: float, bandwidth_oct: float) -> np.nda
 
 def cascade_response(rows: np.ndarray, n_fft: int) -> np.ndarray:
     """Complex response of biquads in series at the ``n_fft//2 + 1`` rfft bins."""
-    z = np.exp(-1j * np.linspace(0.0, np.pi, n_fft // 2 + 1))
+    z = np.exp(-2j * np.pi * np.arange(n_fft // 2 + 1) / n_fft)  # z^-1
     h = np.ones_like(z)
     for b0, b1, b2, a1, a2 in np.reshape(rows, (-1, 5)):
         h *= (b0 + z * (b1 + z * b2)) / (1.0 + z * (a1 + z * a2))

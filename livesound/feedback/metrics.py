@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from livesound.dsp import design
+
 # SD and the howling flags skip frames this far below the loudest frame: there
 # is nothing to judge in silence.
 _SILENCE_DB = 60.0
@@ -45,17 +47,12 @@ def forward_response(
     a0 = 1, as ``livesound.dsp.design`` returns them and the kernels run them)
     × a delay of ``latency`` samples.
     """
-    rows = np.asarray(notches, dtype=float).reshape(-1, 5)
     k = np.arange(n_fft // 2 + 1)
-    z = np.exp(-2j * np.pi * k / n_fft)  # z^-1 at the rfft frequencies
-    powers = np.stack([np.ones_like(z), z, z * z])  # z^0, z^-1, z^-2
-    num = rows[:, :3] @ powers
-    den = powers[0] + rows[:, 3:] @ powers[1:]
     # The delay's phase k·latency/n_fft is reduced modulo one turn in integers,
     # so a long latency loses no precision to a huge angle.
     delay = np.exp(-2j * np.pi * ((k * latency) % n_fft) / n_fft)
     gain = 10.0 ** (gain_db / 20.0)
-    return gain * np.prod(num / den, axis=0) * delay
+    return gain * design.cascade_response(notches, n_fft) * delay
 
 
 def path_response(ir: np.ndarray, n_fft: int) -> np.ndarray:
@@ -173,9 +170,11 @@ def _erb_weights(frame: int, sample_rate: float) -> np.ndarray:
     return np.where(audible, 1.0 / erb, 0.0)
 
 
-def _loud_frames(power: np.ndarray, level: float) -> np.ndarray:
-    """Frames whose energy is less than ``_SILENCE_DB`` below ``level``."""
-    return power.sum(axis=1) > level * _db_to_power(-_SILENCE_DB)
+def _loud_frames(
+    power: np.ndarray, level: float, quiet_db: float = _SILENCE_DB
+) -> np.ndarray:
+    """Frames whose energy is less than ``quiet_db`` below ``level``."""
+    return power.sum(axis=1) > level * _db_to_power(-quiet_db)
 
 
 def spectral_distortion_db(
@@ -225,6 +224,7 @@ def howling(
     hop: int = 1024,
     threshold_db: float = 20.0,
     min_frames: int = 1,
+    quiet_db: float = _SILENCE_DB,
 ) -> np.ndarray:
     """Per-frame howling flags of ``x`` (the loop's output) against ``ref``.
 
@@ -232,9 +232,11 @@ def howling(
     least ``threshold_db`` and is within 30 dB of the frame's loudest bin of
     ``x`` (a quiet bin where ``ref`` happens to be empty is no howl). Only bins
     between 20 Hz and min(20 kHz, fs/2) count (a DC offset is no howl). Frames
-    where ``x`` is more than 60 dB below the loudest frame of ``ref`` count as
-    silent and never howl; the yardstick is ``ref`` because a runaway ``x``
-    would make its own earlier frames look silent.
+    where ``x`` is more than ``quiet_db`` (60 dB) below the loudest frame of
+    ``ref`` count as silent and never howl; the yardstick is ``ref`` because a
+    runaway ``x`` would make its own earlier frames look silent. A smaller
+    ``quiet_db`` counts only loud howls, not a stable loop's ringing in the
+    pauses of speech.
 
     With ``min_frames`` > 1 a bin must keep howling (on it or a neighbouring
     bin) for that many consecutive frames, and then the whole run is flagged
@@ -246,7 +248,7 @@ def howling(
     above_ref = px >= pr * _db_to_power(threshold_db)
     prominent = px >= px.max(axis=1, keepdims=True) * _db_to_power(-_HOWL_PROMINENCE_DB)
     cells = above_ref & prominent & _audible(frame, sample_rate)[1]
-    cells &= _loud_frames(px, pr.sum(axis=1).max())[:, None]
+    cells &= _loud_frames(px, pr.sum(axis=1).max(), quiet_db)[:, None]
     if min_frames > 1:
         # A howl may drift by a bin between frames, as a notch pulls on it.
         near = cells.copy()
