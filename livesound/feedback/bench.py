@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livesound.control.derive import notch_coeffs
 from livesound.engine.offline import BlockEngine
 from livesound.feedback import metrics, sources
 from livesound.feedback.notches import Notch
