@@ -87,6 +87,7 @@ class MixerScreen(Screen):
         self.cursor = 0  # over channel strips, then master strips
         self._shape = (0, 0)
         self._version = -1
+        self._meter_stamp = -1.0
         self._layer_text = ""
 
     def compose(self) -> ComposeResult:
@@ -179,8 +180,12 @@ class MixerScreen(Screen):
         st = self.state
         if (st.n_in, st.n_bus) != self._shape:
             self.rebuild()
-        self.channels.redraw()
-        self.masters.redraw()
+        # Meters arrive at the engine's 20 Hz: a frame between two readings
+        # would draw the same picture again, so it draws nothing.
+        if st.meter_stamp != self._meter_stamp or st.version != self._version:
+            self._meter_stamp = st.meter_stamp
+            self.channels.redraw()
+            self.masters.redraw()
         if st.version != self._version:
             self._version = st.version
             self._update_layer()

@@ -49,6 +49,7 @@ class OutputsScreen(Screen):
         super().__init__()
         self.state = state
         self._version = -1
+        self._meter_stamp = -1.0
         self._chosen: int | None = None
 
     def compose(self) -> ComposeResult:
@@ -160,8 +161,10 @@ class OutputsScreen(Screen):
     def frame(self) -> None:
         st = self.state
         self.app.link.spectrum_of = self.output
-        # Limiter GR moves with the meters: the list redraws every frame.
-        self.outputs.redraw()
+        # Limiter GR moves with the meters: the list redraws with each reading.
+        if st.meter_stamp != self._meter_stamp or st.version != self._version:
+            self._meter_stamp = st.meter_stamp
+            self.outputs.redraw()
         if st.version == self._version:
             return
         self._version = st.version

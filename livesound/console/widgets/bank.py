@@ -108,7 +108,7 @@ class StripBank(Widget):
                     segs.extend(col[y])
             if pad > 0:
                 segs.append(Segment(" " * pad, bg))
-            lines.append(Strip(segs, width))
+            lines.append(Strip(_merged(segs), width))
         self.frames += 1
         return lines
 
@@ -142,3 +142,34 @@ class StripBank(Widget):
         k = self._strip_at(event.x)
         if k is not None:
             self.post_message(self.Wheel(self, k, -1))
+
+
+_BLANK_STYLES: dict = {}
+
+
+def _merged(segs: list[Segment]) -> list[Segment]:
+    """Join neighbours of one style, blanks of one background first.
+
+    A strip row is a dozen one-cell segments; every segment costs again in
+    Textual's filters, compositor and terminal output, so fewer, longer
+    segments make the whole frame cheaper.
+    """
+    out: list[Segment] = []
+    text, style = "", None
+    for seg in segs:
+        t, st = seg.text, seg.style
+        if t.isspace():
+            # A blank cell shows only its background.
+            bg = st.bgcolor if st is not None else None
+            st = _BLANK_STYLES.get(bg)
+            if st is None:
+                st = _BLANK_STYLES[bg] = S.style(S.FG, bg.name if bg else None)
+        if st is style:
+            text += t
+        else:
+            if text:
+                out.append(Segment(text, style))
+            text, style = t, st
+    if text:
+        out.append(Segment(text, style))
+    return out
