@@ -80,6 +80,26 @@ def stage_path(sample_rate: int, distance_m: float, t60_s: float, *, drr_db: flo
     return shaped[: len(ir)]
 
 
+def sparse_path(
+    ir: np.ndarray, taps: int = 256, dense: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """A path as ``taps`` (delay, gain) pairs, cheap enough to run in real time.
+
+    The first ``dense`` samples from the direct sound are kept as they are
+    (they carry the wedge's and mic's colour); of the tail, the strongest
+    taps are kept and scaled to the whole tail's energy, so the room keeps
+    its level, its T60 envelope and its irregular response.
+    """
+    first = int(np.flatnonzero(ir)[0])
+    head = np.arange(first, min(first + dense, len(ir)))
+    tail = ir[head[-1] + 1 :]
+    keep = np.sort(np.argsort(np.abs(tail))[::-1][: max(taps - len(head), 0)])
+    scale = np.sqrt(np.sum(tail**2) / max(np.sum(tail[keep] ** 2), 1e-30))
+    delays = np.concatenate([head, keep + head[-1] + 1])
+    gains = np.concatenate([ir[head], tail[keep] * scale])
+    return delays.astype(np.int64), gains
+
+
 @dataclass
 class Path:
     """One acoustic path: from engine output ``output`` into input ``mic``."""

@@ -828,9 +828,34 @@ TIMER_ABSTIME = 1
 OUTPUT_UNDERFLOW = 0x4  # paOutputUnderflow
 
 
+@kernel
+def room_feedback(inp, stage, pos, played, w, delays, gains, outs, mics):
+    """One block of the virtual stage's microphones: the band plus the room.
+
+    ``inp`` gets ``stage[pos:pos+block]`` plus, for every acoustic path
+    ``p``, the loudspeaker output ``outs[p]`` as played (``played``, a ring
+    whose next write is at ``w``) through the sparse impulse response
+    ``delays[p], gains[p]`` into microphone ``mics[p]``. Every delay is at
+    least one block, so only sound already played is heard.
+    """
+    block = inp.shape[0]
+    mask = played.shape[0] - 1
+    for j in range(block):
+        for c in range(inp.shape[1]):
+            inp[j, c] = stage[pos + j, c]
+    for p in range(delays.shape[0]):
+        o, m = outs[p], mics[p]
+        for j in range(block):
+            acc = 0.0
+            for t in range(delays.shape[1]):
+                acc += gains[p, t] * played[(w + j - delays[p, t]) & mask, o]
+            inp[j, m] += acc
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def virtual_device_loop(callback, hdr, stage, out, block, period_ns, buffer_periods,
-                        gettime, nanosleep, ts):  # fmt: skip
+                        gettime, nanosleep, ts, inp, played, delays, gains, outs,
+                        mics):  # fmt: skip
     """The virtual sound card: call ``callback`` once per period, forever.
 
     Runs without the GIL from start to stop, so a busy interpreter cannot
@@ -838,9 +863,12 @@ def virtual_device_loop(callback, hdr, stage, out, block, period_ns, buffer_peri
     late runs the blocks that are due back to back, as a sound card's
     buffer would absorb it, and only past ``buffer_periods`` of lateness is
     the block flagged as an underflow (xrun) and the clock resynchronised.
-    ``hdr[H_STOP]`` set by the control plane ends the loop.
+    ``hdr[H_STOP]`` set by the control plane ends the loop. The stage's
+    microphones hear the loudspeakers through ``room_feedback``'s paths.
     """
     frames = stage.shape[0]
+    mask = played.shape[0] - 1
+    w = 0
     ts_addr = ts.ctypes.data
     clock_gettime_at(gettime, CLOCK_MONOTONIC, ts_addr)
     due = ts[0] * 1_000_000_000 + ts[1]
@@ -852,8 +880,13 @@ def virtual_device_loop(callback, hdr, stage, out, block, period_ns, buffer_peri
         if now - due > buffer_periods * period_ns:
             status = OUTPUT_UNDERFLOW
             due = now
-        call_stream_callback(callback, stage[pos:].ctypes.data, out.ctypes.data, block,
+        room_feedback(inp, stage, pos, played, w, delays, gains, outs, mics)
+        call_stream_callback(callback, inp.ctypes.data, out.ctypes.data, block,
                              status, hdr.ctypes.data)  # fmt: skip
+        for j in range(block):
+            for c in range(out.shape[1]):
+                played[(w + j) & mask, c] = out[j, c]
+        w += block
         pos += block
         if pos + block > frames:
             pos = 0

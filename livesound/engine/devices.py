@@ -13,6 +13,7 @@ import numpy as np
 
 from livesound.engine import layout as L
 from livesound.engine.core import AudioCore, c_function_address
+from livesound.engine.stageroom import Room
 
 SAMPLE_RATES = (44100, 48000, 96000)
 MIN_BLOCK, MAX_BLOCK = 16, 1024
@@ -193,7 +194,8 @@ class VirtualDevice:
 
     BUFFER_PERIODS = 4
 
-    def __init__(self, core: AudioCore, block: int, stage: np.ndarray) -> None:
+    def __init__(self, core: AudioCore, block: int, stage: np.ndarray,
+                 room: Room | None = None) -> None:  # fmt: skip
         d = core.dims
         check_settings(d.sample_rate, block)
         self.core = core
@@ -203,6 +205,11 @@ class VirtualDevice:
         src[:, :k] = stage[:, :k]
         self._stage = np.ascontiguousarray(src[: (src.shape[0] // block) * block])
         self._out = np.zeros((block, d.phys_out), np.float32)
+        self._in = np.zeros((block, d.phys_in), np.float32)
+        self.room = room or Room(np.zeros((0, 1), np.int64), np.zeros((0, 1)),
+                                 np.zeros(0, np.int64), np.zeros(0, np.int64))  # fmt: skip
+        longest = int(self.room.delays.max(initial=0)) + block
+        self._played = np.zeros((1 << longest.bit_length(), d.phys_out), np.float32)
         self._ts = np.zeros(2, np.int64)
         self._clock = (_libc_address("clock_gettime"), _libc_address("clock_nanosleep"))
         self.realtime = False
@@ -227,4 +234,6 @@ class VirtualDevice:
         virtual_device_loop(
             self.core.callback_address, self.core.hdr, self._stage, self._out,
             self.block, period_ns, self.BUFFER_PERIODS, *self._clock, self._ts,
+            self._in, self._played, self.room.delays, self.room.gains, self.room.outs,
+            self.room.mics,
         )  # fmt: skip

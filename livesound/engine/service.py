@@ -8,6 +8,7 @@ from livesound.engine import devices
 from livesound.engine.core import AudioCore
 from livesound.engine.layout import Dims
 from livesound.engine.stage import STAGE_CHANNELS, render_stage
+from livesound.engine.stageroom import stage_room
 from livesound.feedback.suppressor import FeedbackThread, Suppressor
 
 OUTPUT_NAMES_EXTRA = ("L", "R", "CL", "CR")  # main L/R and cue L/R after the buses
@@ -113,7 +114,9 @@ class Engine:
         if virtual:
             self.mixer.set_many(virtual_stage_show(cfg.inputs, cfg.buses))
             stage = render_stage(cfg.sample_rate)
-            self.device = devices.VirtualDevice(self.core, cfg.block, stage)
+            room = stage_room(cfg.sample_rate, cfg.block, cfg.buses,
+                              self.core.arrays["out_map"], phys_in)  # fmt: skip
+            self.device = devices.VirtualDevice(self.core, cfg.block, stage, room)
         else:
             self.device = devices.PortAudioDevice(self.core, device, cfg.block)
         self.virtual = virtual

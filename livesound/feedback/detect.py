@@ -43,8 +43,9 @@ class Settings:
     persistence: float = 0.75  # IPMP: share of the history the peak is there
     max_slope_dev_db: float = 1.0  # IMSD: howls grow on a straight line...
     min_growth_db_s: float = 10.0  # ...upwards (a held note does not grow)
-    pinned_margin_db: float = 6.0  # a pinned tone beats PAPR and PHPR by this
+    pinned_margin_db: float = 6.0  # a pinned tone beats the PHPR threshold by this
     max_drift_bins: float = 0.25  # a howl's frequency wanders less than this
+    pinned_spread_db: float = 4.0  # a pinned howl's level, pumped by the limiter
     candidates: int = 6  # strongest peaks examined per frame
     floor_db: float = -90.0
 
@@ -59,6 +60,7 @@ class Candidate:
     papr_db: float
     phpr_db: float
     pnpr_db: float
+    below_db: float  # PHPR against ½f alone: distortion adds 2f, 3f, never ½f
 
 
 @dataclass
@@ -108,7 +110,8 @@ def features(mag_db: np.ndarray, sample_rate: float, s: Settings) -> list[Candid
     ratios = np.array([0.5, 2, 3, 4])
     h_bins = np.rint(k[:, None] * ratios).astype(int)
     h_ok = (h_bins >= 2) & (h_bins < top)
-    h_db = np.where(h_ok, mag_db[np.clip(h_bins, 0, top)], -np.inf).max(axis=1)
+    h_all = np.where(h_ok, mag_db[np.clip(h_bins, 0, top)], -np.inf)
+    h_db, below = h_all.max(axis=1), h_all[:, 0]
     n_bins = np.clip(k[:, None] + np.array([-6, -5, -4, 4, 5, 6]), 0, top)
     n_db = mag_db[n_bins].max(axis=1)
     return [
@@ -119,6 +122,7 @@ def features(mag_db: np.ndarray, sample_rate: float, s: Settings) -> list[Candid
             papr_db=float(b[i] - mean_db),
             phpr_db=float(b[i] - h_db[i]) if np.isfinite(h_db[i]) else 99.0,
             pnpr_db=float(b[i] - n_db[i]),
+            below_db=float(b[i] - below[i]) if np.isfinite(below[i]) else 99.0,
         )  # fmt: skip
         for i in range(k.size)
     ]
@@ -157,12 +161,12 @@ class HowlDetector:
         frames_per_s = self.sample_rate / s.hop
         howls = []
         for c in found:
-            if c.pnpr_db < s.pnpr_db:
+            if c.pnpr_db < s.pnpr_db or c.papr_db < s.papr_db:
                 continue
-            # A limiter pumping on a howl puts sidebands beside it (PNPR) but
-            # no harmonics, and the howl still towers over the spectrum.
-            margin = min(c.papr_db - s.papr_db, c.phpr_db - s.phpr_db)
-            if margin < 0:
+            # A howl held at the limiter is distorted by it: it grows 2f and
+            # 3f of its own, but still nothing below it.
+            harmonic = c.below_db if limiting else c.phpr_db
+            if harmonic < s.phpr_db:
                 continue
             track = [self._near(levels, c.bin) for levels in self._levels]
             seen = [x for x in track if x is not None]
@@ -184,8 +188,8 @@ class HowlDetector:
             elif (
                 limiting
                 and persistence == 1.0
-                and margin >= s.pinned_margin_db
-                and np.ptp(present) <= 2 * s.max_slope_dev_db
+                and harmonic - s.phpr_db >= s.pinned_margin_db
+                and np.ptp(present) <= s.pinned_spread_db
             ):
                 howls.append(Howl(c.freq_hz, c.level_db, 1.0, growth, c, True))
         return howls

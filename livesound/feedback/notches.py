@@ -39,27 +39,25 @@ class Mode:
 
 
 MODES: dict[str, Mode] = {
-    # Speech has no held pure tones: trust the detector sooner, cut wider.
+    # Speech has no held pure tones: trust the detector sooner (slow howls
+    # too), cut deeper and wider.
     "speech": Mode(
-        Settings(papr_db=20.0, phpr_db=15.0, pnpr_db=10.0),
-        -6.0,
-        3.0,
-        1 / 10,
-        MAX_WIDTH_OCT,
-    ),  # fmt: skip
+        Settings(papr_db=20.0, phpr_db=15.0, pnpr_db=10.0, min_growth_db_s=3.0),
+        first_depth_db=-9.0, step_db=3.0, width_oct=1 / 10, max_width_oct=MAX_WIDTH_OCT,
+    ),
     # Music holds notes and swells into them: only howls that keep growing
     # longer than a note's attack, narrower cuts that spare the notes.
-    "music": Mode(Settings(history=12, phpr_db=30.0), -6.0, 3.0, 1 / 20, 1 / 8),
+    "music": Mode(
+        Settings(history=12, phpr_db=30.0, min_growth_db_s=6.0),
+        first_depth_db=-6.0, step_db=3.0, width_oct=1 / 20, max_width_oct=1 / 8,
+    ),
     # Ringing out: the engineer raises gain on purpose, every howl is real.
     "ringout": Mode(
-        Settings(papr_db=15.0, phpr_db=12.0, pnpr_db=8.0),
-        -6.0,
-        3.0,
-        1 / 20,
-        1 / 8,
+        Settings(papr_db=15.0, phpr_db=12.0, pnpr_db=8.0, min_growth_db_s=3.0),
+        first_depth_db=-6.0, step_db=3.0, width_oct=1 / 20, max_width_oct=1 / 8,
         fixed=True,
-    ),  # fmt: skip
-}
+    ),
+}  # fmt: skip
 
 
 @dataclass
@@ -147,19 +145,23 @@ class NotchPlanner:
 
         Rooms ring at clusters of close frequencies (wedge and mic peaks); one
         wider cut over a cluster spends one slot where separate notches would
-        spend many.
+        spend many. With every slot taken, a merge up to 1/5 octave beats
+        reusing a slot whose howl would come straight back.
         """
         f = math.log2(howl.freq_hz)
+        full = all(n is not None for n in self.slots)
+        widest = MAX_WIDTH_OCT if full else mode.max_width_oct
         best = None
         for slot, n in enumerate(self.slots):
-            if n is None:
+            # The engineer's fixed notches stay where they were put.
+            if n is None or (n.fixed and not mode.fixed):
                 continue
             c, half = math.log2(n.freq_hz), n.width_oct / 2
             lo, hi = (
                 min(c - half, f - mode.width_oct / 4),
                 max(c + half, f + mode.width_oct / 4),
             )
-            if hi - lo <= mode.max_width_oct and (best is None or hi - lo < best[0]):
+            if hi - lo <= widest and (best is None or hi - lo < best[0]):
                 best = (hi - lo, slot, lo, hi)
         if best is None:
             return None

@@ -106,16 +106,18 @@ class Suppressor:
             row = {c: i for i, c in enumerate(channels)}
             for out in active:
                 rows = [row[c] for c in out.channels]
+                mode = MODES[out.mode]
                 if max(rms_db[r] for r in rows) < SILENT_DB:
+                    # Nothing to hear, but live notches still age and release.
                     out.detector.reset()
-                    continue
-                mag = mags[rows].max(axis=0)
-                out.spectrum_db = mag
-                ceiling = self.mixer.get(f"{out.prefix}/limiter/ceiling")
-                limiting = max(peak_db[r] for r in rows) >= ceiling - LIMITING_DB
-                howls = out.detector.analyse_spectrum(mag, limiting)
-                actions = out.planner.update(now, howls, out.detector.latest,
-                                             MODES[out.mode])  # fmt: skip
+                    actions = out.planner.update(now, [], [], mode)
+                else:
+                    mag = mags[rows].max(axis=0)
+                    out.spectrum_db = mag
+                    ceiling = self.mixer.get(f"{out.prefix}/limiter/ceiling")
+                    limiting = max(peak_db[r] for r in rows) >= ceiling - LIMITING_DB
+                    howls = out.detector.analyse_spectrum(mag, limiting)
+                    actions = out.planner.update(now, howls, out.detector.latest, mode)
                 if actions:
                     self._apply(out, actions)
 
