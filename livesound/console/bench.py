@@ -50,7 +50,8 @@ async def _headless(meters: bool, seconds: float) -> dict:
     n, m = st.n_in, st.n_bus + 4
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.5)
-        frames0, ftime0 = app.frames, app.frame_time
+        bank = app.screen.channels
+        frames0, ftime0, drawn0 = app.frames, app.frame_time, bank.frames
         cpu0, t0 = time.process_time(), time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             if meters:
@@ -63,9 +64,12 @@ async def _headless(meters: bool, seconds: float) -> dict:
             await asyncio.sleep(0.05)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         frames = app.frames - frames0
+        drawn = bank.frames - drawn0
         ours = app.frame_time - ftime0
     return {
         "frames": frames,
+        "drawn_frames": drawn,
+        "cpu_ms_per_drawn_frame": 1000 * cpu / drawn if drawn else None,
         "fps": frames / wall,
         "cpu_percent": 100 * cpu / wall,
         "cpu_ms_per_frame": 1000 * cpu / max(1, frames),
@@ -139,10 +143,12 @@ def run(emit: Callable[[str], None] = print, seconds: float = SECONDS) -> dict:
     for label, meters in (("headless_idle", False), ("headless_meters", True)):
         r = asyncio.run(_headless(meters, seconds))
         result[label] = r
+        drawn = (f"{r['cpu_ms_per_drawn_frame']:.2f} ms CPU per drawn frame"
+                 if r["drawn_frames"] else "nothing changed")  # fmt: skip
         emit(f"  headless, {'meters running' if meters else 'idle'}: "
-             f"{r['fps']:.1f} fps, {r['cpu_ms_per_frame']:.2f} ms CPU per frame "
-             f"(state to widgets {r['state_to_widgets_ms_per_frame']:.2f} ms), "
-             f"{r['cpu_percent']:.1f}% of one core")  # fmt: skip
+             f"{r['fps']:.1f} fps, {r['drawn_frames']} frames drawn ({drawn}; "
+             f"state to widgets {r['state_to_widgets_ms_per_frame']:.2f} ms a "
+             f"tick), {r['cpu_percent']:.1f}% of one core")  # fmt: skip
     if shutil.which("tmux"):
         result["terminal"] = _terminal(seconds * 2, emit)
     else:
