@@ -78,7 +78,9 @@ async def engine_value(pilot, port: int, address: str, expected: Any,
     try:
         return await settle(pilot, ok, timeout, f"{address} == {expected}")
     except AssertionError:
-        raise AssertionError(f"{address}: engine has {seen[-1:]}, expected {expected}")
+        raise AssertionError(
+            f"{address}: engine has {seen[-1:]}, expected {expected}"
+        ) from None
 
 
 def screen_text(app) -> str:
