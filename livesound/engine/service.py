@@ -142,6 +142,8 @@ class Engine:
         lookahead_ms = 1000 * self.core.memory.latency / info.sample_rate
         return {
             "device": info.name,
+            "inputs": self.cfg.inputs,
+            "buses": self.cfg.buses,
             "sample_rate": info.sample_rate,
             "block": info.block,
             "latency_ms": info.latency_ms + lookahead_ms,
