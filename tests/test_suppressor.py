@@ -163,23 +163,7 @@ def catch_time(env: np.ndarray, margin_db: float = 12.0) -> float:
     return 0.0 if loud.size == 0 else (loud[-1] + 1) * WINDOW / SR
 
 
-MUSIC_AT_LIMITER = (
-    "music mode on the club stage at MSG+6: a howl at 3.3 kHz grows slower than "
-    "music's 6 dB/s and reaches the limiter at 2.35 s; it is confirmed as pinned "
-    "only at 3.7 s (the limiter pumps two howls), so the output leaves the top "
-    "12 dB after 4.2 s, not within 1 s"
-)
-
-
-@pytest.mark.parametrize(
-    "mode",
-    [
-        "speech",
-        pytest.param(
-            "music", marks=pytest.mark.xfail(strict=True, reason=MUSIC_AT_LIMITER)
-        ),
-    ],
-)
+@pytest.mark.parametrize("mode", ["speech", "music"])
 def test_the_suppressor_catches_the_howl_in_bounded_time(mode, room):
     out, suppressor, _, _ = caught_run(mode, room)
     assert np.all(np.isfinite(out))

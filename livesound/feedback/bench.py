@@ -2,8 +2,9 @@
 literature scores it (van Waterschoot & Moonen, Proc. IEEE 2011).
 
 Each condition is one wedge feeding back into one vocal mic on a stage
-(``sim.stage_path``: room, wedge and mic), closed around a real engine
-block by block with the suppressor running at its normal cadence:
+(``sim.stage_path``: room, wedge and mic; the vocal channel high-passed at
+100 Hz), closed around a real engine block by block with the suppressor
+running at its normal cadence:
 
 - the send starts 3 dB below the loop's maximum stable gain (MSG), holds
   for 5 s, rises by ΔK over the next 5 s (an engineer pushing the wedge)
@@ -64,8 +65,11 @@ SOURCES = {"speech": sources.speech, "music": sources.music}
 
 
 def _engine(mode: str) -> BlockEngine:
+    """A vocal mic (input 1, high-passed at 100 Hz as any vocal channel is)
+    sent pre-fader to its wedge (bus 1)."""
     engine = BlockEngine(n_in=2, n_bus=2, phys_in=2, phys_out=6, sample_rate=SR)
-    engine.mixer.set_many({"/ch/01/mix/01/type": 3, f"{BUS}/fbs/mode": mode})
+    engine.mixer.set_many({"/ch/01/preamp/hpon": 1, "/ch/01/preamp/hpf": 100.0,
+                           "/ch/01/mix/01/type": 3, f"{BUS}/fbs/mode": mode})  # fmt: skip
     return engine
 
 

@@ -15,6 +15,10 @@ feedback from sound:
 - frequency stability: the loop's phase pins a howl to one frequency to a
   fraction of a bin, while a voice or instrument drifts and wavers.
 
+A loop just past stability grows too slowly (a dB or two a second) for the
+frame history to tell it from a held note; a longer track per peak catches
+it by its net, steady growth over a second and a half.
+
 A howl that has already grown into the output's limiter no longer grows;
 it is confirmed instead as a *pinned* tone: a pure, narrow peak that has sat
 still for the whole history while the output is held at its ceiling.
@@ -46,6 +50,8 @@ class Settings:
     pinned_margin_db: float = 6.0  # a pinned tone beats the PHPR threshold by this
     max_drift_bins: float = 0.25  # a howl's frequency wanders less than this
     pinned_spread_db: float = 4.0  # a pinned howl's level, pumped by the limiter
+    slow_window_s: float = 1.5  # a howl just past stability grows slowly...
+    slow_growth_db: float = 2.0  # ...but grows this much over the window
     candidates: int = 6  # strongest peaks examined per frame
     floor_db: float = -90.0
 
@@ -141,6 +147,8 @@ class HowlDetector:
     settings: Settings = field(default_factory=Settings)
     _levels: deque = field(default_factory=deque)
     latest: list[Candidate] = field(default_factory=list)
+    _slow: dict = field(default_factory=dict)  # bin -> [(level, freq, frame)]
+    _frame: int = 0
 
     def analyse(self, frame: np.ndarray, limiting: bool = False) -> list[Howl]:
         """Feed one frame (``settings.frame`` samples); returns confirmed howls."""
@@ -155,6 +163,10 @@ class HowlDetector:
         s = self.settings
         found = features(mag_db, self.sample_rate, s)
         self.latest = found
+        self._frame += 1
+        # Long tracks of peaks gone for a while end.
+        for k in [k for k, t in self._slow.items() if self._frame - t[-1][2] > 8]:
+            del self._slow[k]
         self._levels.append({c.bin: (c.level_db, c.freq_hz) for c in found})
         while len(self._levels) > s.history:
             self._levels.popleft()
@@ -183,7 +195,7 @@ class HowlDetector:
             half = len(slopes) // 2
             straight = np.mean(slopes[half:]) >= 0.5 * np.mean(slopes[:half])
             steady = np.std(slopes) <= s.max_slope_dev_db and straight
-            if steady and growth >= s.min_growth_db_s:
+            if (steady and growth >= s.min_growth_db_s) or self._slow_growth(c):
                 howls.append(Howl(c.freq_hz, c.level_db, persistence, growth, c))
             elif (
                 limiting
@@ -194,9 +206,35 @@ class HowlDetector:
                 howls.append(Howl(c.freq_hz, c.level_db, 1.0, growth, c, True))
         return howls
 
+    def _slow_growth(self, c: Candidate) -> bool:
+        """Extend the peak's long track; whether it has grown like a slow howl."""
+        s = self.settings
+        frames = round(s.slow_window_s * self.sample_rate / s.hop)
+        near = next((k for k in (c.bin, c.bin - 1, c.bin + 1) if k in self._slow), None)
+        track = self._slow.pop(near, [])
+        track.append((c.level_db, c.freq_hz, self._frame))
+        # Music crowds a slow howl out of the strongest peaks now and then:
+        # the track keeps what fell in the window, gaps and all.
+        track = [t for t in track if t[2] > self._frame - frames]
+        self._slow[c.bin] = track
+        levels, freqs, when = np.array(track).T
+        if len(track) < 0.75 * frames or when[-1] - when[0] < 0.9 * frames:
+            return False
+        start, q = when[0], frames / 4
+        first = np.mean(levels[when < start + q])
+        middle = np.mean(levels[(when >= start + 1.5 * q) & (when < start + 2.5 * q)])
+        last = np.mean(levels[when >= when[-1] - q])
+        grown = last - first >= s.slow_growth_db and first < middle < last
+        still = np.ptp(freqs) <= s.max_drift_bins * self.sample_rate / s.frame
+        if grown and still:
+            del self._slow[c.bin]
+            return True
+        return False
+
     def reset(self) -> None:
         """Forget the history (after the output's notches changed a lot)."""
         self._levels.clear()
+        self._slow.clear()
 
     @staticmethod
     def _near(levels: dict[int, tuple], k: int) -> tuple | None:

@@ -43,7 +43,7 @@ MODES: dict[str, Mode] = {
     # too), cut deeper and wider.
     "speech": Mode(
         Settings(papr_db=20.0, phpr_db=15.0, pnpr_db=10.0, min_growth_db_s=3.0),
-        first_depth_db=-9.0, step_db=3.0, width_oct=1 / 10, max_width_oct=MAX_WIDTH_OCT,
+        first_depth_db=-9.0, step_db=3.0, width_oct=MAX_WIDTH_OCT, max_width_oct=MAX_WIDTH_OCT,
     ),
     # Music holds notes and swells into them: only howls that keep growing
     # longer than a note's attack, narrower cuts that spare the notes.
