@@ -18,6 +18,8 @@ through it), SD (ERB-weighted log-spectral distortion against the
 reference), HOP (share of frames howling: a bin 20 dB over the reference
 for 5 frames in a frame within 20 dB of the reference's loudest), TRI (how long each howl lasted), notches at the end, and
 false notches (placed while the loop, with the notches it had, was stable).
+A row with the suppressor off and no push shows what the loop alone costs
+in SD and HOP (its ringing after every word).
 """
 
 import time
@@ -149,7 +151,8 @@ def condition(room: Room, kind: str, dk: float, seconds: float, mode: str,
         "stable_at_end": bool(send_db(seconds, k0, dk) < msg1),
         "sd_db": metrics.spectral_distortion_db(out, ref, SR),
         "hop": metrics.howl_fraction(flags),
-        "tri_s": tri, "notches": len(final), "false_notches": false,
+        # JSON has no infinity: a howl that never recovered is None.
+        "tri_s": [t if np.isfinite(t) else None for t in tri], "notches": len(final), "false_notches": false,
         "changes": len(suppressor.events), "realtime_x": seconds / wall,
     }  # fmt: skip
 
@@ -176,8 +179,10 @@ def _false_notches(
 
 
 def _line(r: dict) -> str:
-    tri = [t for t in r["tri_s"]]
-    tri_text = f"{np.mean(tri):.2f}/{max(tri):.2f}" if tri else "-"
+    done = [t for t in r["tri_s"] if t is not None]
+    tri_text = f"{np.median(done):.2f}/{max(done):.2f}" if done else "-"
+    if len(done) < len(r["tri_s"]):
+        tri_text += " (one never recovered)"
     return (f"| {r['room']} | {r['source']} ({r['mode']}) | {r['dk_db']:.0f} | "
             f"{r['msg0_db']:.1f} | {r['delta_msg_db']:.1f} | "
             f"{'yes' if r['stable_at_end'] else 'no'} | {r['sd_db']:.1f} | "
@@ -192,11 +197,14 @@ def run(emit=print, quick: bool = False) -> dict:
     emit(f"closed loop at {SR} Hz, {BLOCK}-frame blocks, {seconds:.0f} s per run; "
          "send K0 = MSG - 3 dB for 5 s, then +ΔK over 5 s")  # fmt: skip
     emit("| room | source (mode) | ΔK dB | MSG0 dB | ΔMSG dB | stable at end | "
-         "SD dB | HOP | TRI mean/max s | notches | false notches |")  # fmt: skip
+         "SD dB | HOP | TRI median/max s | notches | false notches |")  # fmt: skip
     emit("|---|---|---|---|---|---|---|---|---|---|---|")
     results = []
     for room in rooms:
         for kind in SOURCES:
+            # The loop itself, unpushed and unsuppressed: the floor of SD and HOP.
+            results.append(condition(room, kind, 0.0, seconds, "off"))
+            emit(_line(results[-1]))
             for dk in (5.0, 10.0):
                 results.append(condition(room, kind, dk, seconds, kind))
                 emit(_line(results[-1]))
@@ -205,17 +213,20 @@ def run(emit=print, quick: bool = False) -> dict:
         emit(_line(results[-1]))
     summary = {}
     for kind in SOURCES:
-        rows = [r for r in results if r["source"] == kind]
+        rows = [r for r in results if r["source"] == kind and r["mode"] != "off"]
         summary[kind] = {
             "delta_msg_mean_db": float(np.mean([r["delta_msg_db"] for r in rows])),
             "delta_msg_max_db": float(np.max([r["delta_msg_db"] for r in rows])),
             "sd_mean_db": float(np.mean([r["sd_db"] for r in rows])),
-            "tri_mean_s": float(np.mean([t for r in rows for t in r["tri_s"]] or [0])),
+            "tri_median_s": float(np.median([t for r in rows for t in r["tri_s"]
+                                             if t is not None] or [0])),
+            "unrecovered": sum(t is None for r in rows for t in r["tri_s"]),
         }  # fmt: skip
         s = summary[kind]
         emit(f"{kind}: ΔMSG mean {s['delta_msg_mean_db']:.1f} dB, max "
              f"{s['delta_msg_max_db']:.1f} dB; SD mean {s['sd_mean_db']:.1f} dB; "
-             f"TRI mean {s['tri_mean_s']:.2f} s")  # fmt: skip
+             f"TRI median {s['tri_median_s']:.2f} s, {s['unrecovered']} howls "
+             "never recovered")  # fmt: skip
     held = [r for r in results if r["source"] == "sustained notes"]
     summary["false_notches_sustained"] = sum(r["notches"] for r in held)
     emit(
