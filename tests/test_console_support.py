@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from osc_helpers import Client, EngineProcess, fader_norm  # noqa: F401
+from osc_helpers import Client, EngineProcess, fader_norm, wait_until  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,14 +40,7 @@ def stats(port: int) -> dict:
 
 def wait_for(pred: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
     """Poll ``pred`` (in a plain thread of control) until it is true."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+    return wait_until(pred, timeout, what)
 
 
 async def settle(pilot, pred: Callable[[], Any], timeout: float = 10.0,

@@ -395,19 +395,18 @@ def test_hostile_input_makes_no_notch_storm(name, mode):
 # -- real material on a stable loop ------------------------------------------------------
 
 
-def test_real_speech_on_a_stable_loop_places_no_notch(room):
+@pytest.mark.parametrize(
+    "mode, material, margin_db",
+    [("speech", lambda: sources.speech(SR, 6.0), 6.0),
+     ("music", lambda: sources.sustained_notes(SR, 8.0), 3.0)],
+    ids=["espeak-speech", "sustained-notes"],
+)  # fmt: skip
+def test_real_material_on_a_stable_loop_places_no_notch(
+    room, mode, material, margin_db
+):
     path, msg0 = room
-    engine, suppressor = new_engine("speech")
-    out = closed_loop(engine, path, sources.speech(SR, 6.0), msg0 - 6.0)
-    assert np.all(np.isfinite(out)) and np.abs(out).max() > 1e-3
-    assert placed(suppressor) == [], [a.notch for a in placed(suppressor)]
-    assert occupied(engine) == []
-
-
-def test_sustained_notes_on_a_stable_loop_place_no_notch(room):
-    path, msg0 = room
-    engine, suppressor = new_engine("music")
-    out = closed_loop(engine, path, sources.sustained_notes(SR, 8.0), msg0 - 3.0)
+    engine, suppressor = new_engine(mode)
+    out = closed_loop(engine, path, material(), msg0 - margin_db)
     assert np.all(np.isfinite(out)) and np.abs(out).max() > 1e-3
     assert placed(suppressor) == [], [a.notch for a in placed(suppressor)]
     assert occupied(engine) == []
