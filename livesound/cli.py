@@ -221,6 +221,7 @@ def _compiled_kernels_cached() -> bool:
 
 async def _serve(engine, args, permissions) -> None:
     """The engine's control plane: OSC server, meter poller, status line."""
+    from livesound.control.undo import UndoJournal
     from livesound.engine.meters import MeterPoller
     from livesound.feedback import remote as feedback
     from livesound.osc.server import OscServer
@@ -238,6 +239,14 @@ async def _serve(engine, args, permissions) -> None:
         loop.add_signal_handler(sig, stop.set)
     scenes, clock = _scenes(engine, args, osc)
     feedback.register(osc, engine.suppressor)
+    journal = UndoJournal(engine.mixer)
+
+    def undo(args: list) -> list[tuple]:
+        if args:
+            raise ValueError("takes no arguments")
+        return [("/ls/undo", *journal.undo())]
+
+    osc.add_command("/ls/undo", undo)
     fades = loop.create_task(_tick_fades(scenes, clock))
     # Zeroconf registration takes a couple of seconds: never on the way of
     # the show starting (or of Ctrl-C).

@@ -253,3 +253,20 @@ def test_engine_lost_then_back(engine):
                          "ENGINE LOST" not in screen_text(app), 6, "reconnect")  # fmt: skip
 
     run(go())
+
+
+def test_ctrl_z_takes_the_last_change_back(engine):
+    async def go():
+        app = ConsoleApp("127.0.0.1", engine.port)
+        async with app.run_test(size=SIZE) as pilot:
+            await attached(pilot, app)
+            before = query(engine.port, "/ch/04/mix/fader")
+            await pilot.press("right", "right", "right")  # channel 4
+            await pilot.press("end")  # -oo: one gesture...
+            await engine_value(pilot, engine.port, "/ch/04/mix/fader", 0.0)
+            await pilot.press("ctrl+z")  # ...taken back in one step
+            await engine_value(pilot, engine.port, "/ch/04/mix/fader", before)
+            await settle(pilot, lambda: "undone" in screen_text(app), 5,
+                         "the undo notice")  # fmt: skip
+
+    run(go())

@@ -36,6 +36,7 @@ class ConsoleApp(App):
             show=False,
         ),  # fmt: skip
         Binding("exclamation_mark", "panic", "Panic: mute every output (asks first)"),
+        Binding("ctrl+z", "undo", "Undo the last change made from a surface"),
         Binding("x,f2", "mixer", "Mixer view"),
         Binding("o,f3", "outputs", "Outputs: limiters, feedback notches"),
         Binding("n,f4", "scenes", "Scenes"),
@@ -124,6 +125,10 @@ class ConsoleApp(App):
         for b in range(self.state.n_bus):
             changes[f"/bus/{b + 1:02d}/mix/on"] = 0
         return changes
+
+    def action_undo(self) -> None:
+        """The engine keeps the journal: any surface's last change comes back."""
+        self.link.send("/ls/undo")
 
     def action_panic(self) -> None:
         def answer(yes: bool | None) -> None:

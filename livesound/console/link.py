@@ -231,6 +231,9 @@ class Link:
                 if 0 <= count <= (len(blob) - 4) // 4:
                     st.take_meters(np.frombuffer(blob, "<f4", count, 4).astype(float))
             return
+        if address == "/ls/undo" and len(args) == 2:
+            st.notice(f"undone: {args[0]} back to {args[1]}")
+            return
         if address == "/ls/stats" and args:
             with contextlib.suppress(ValueError, TypeError):
                 from livesound.console.state import Status
