@@ -163,8 +163,10 @@ def catch_time(env: np.ndarray, margin_db: float = 12.0) -> float:
     return 0.0 if loud.size == 0 else (loud[-1] + 1) * WINDOW / SR
 
 
-@pytest.mark.parametrize("mode", ["speech", "music"])
-def test_the_suppressor_catches_the_howl_in_bounded_time(mode, room):
+# Music mode waits for a howl's growth to outlast two notes beating (8 frames),
+# so it catches later than speech mode: the price of no notch on held notes.
+@pytest.mark.parametrize("mode, bound_s", [("speech", 0.5), ("music", 1.5)])
+def test_the_suppressor_catches_the_howl_in_bounded_time(mode, bound_s, room):
     out, suppressor, _, _ = caught_run(mode, room)
     assert np.all(np.isfinite(out))
     env = envelope_db(out)
@@ -177,7 +179,7 @@ def test_the_suppressor_catches_the_howl_in_bounded_time(mode, room):
     assert placed(suppressor), "no notch: the howl was not even detected"
     # Without the suppressor this loop is at the ceiling after 0.2 s.
     assert first < 0.5
-    assert caught < 1.0
+    assert caught < bound_s
     # It fell back: well under its own peak and the ceiling at the end.
     assert env[-20:].max() < min(env.max() - 10.0, CEILING_DB - 12.0)
 

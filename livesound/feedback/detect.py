@@ -50,6 +50,7 @@ class Settings:
     pinned_margin_db: float = 6.0  # a pinned tone beats the PHPR threshold by this
     max_drift_bins: float = 0.25  # a howl's frequency wanders less than this
     pinned_spread_db: float = 4.0  # a pinned howl's level, pumped by the limiter
+    confirm_frames: int = 1  # growth seen in this many frames running confirms
     slow_window_s: float = 1.5  # a howl just past stability grows slowly...
     slow_growth_db: float = 2.0  # ...but grows this much over the window
     candidates: int = 6  # strongest peaks examined per frame
@@ -149,6 +150,7 @@ class HowlDetector:
     latest: list[Candidate] = field(default_factory=list)
     _slow: dict = field(default_factory=dict)  # bin -> [(level, freq, frame)]
     _frame: int = 0
+    _growing: dict = field(default_factory=dict)  # bin -> frames of growth running
 
     def analyse(self, frame: np.ndarray, limiting: bool = False) -> list[Howl]:
         """Feed one frame (``settings.frame`` samples); returns confirmed howls."""
@@ -172,6 +174,7 @@ class HowlDetector:
             self._levels.popleft()
         frames_per_s = self.sample_rate / s.hop
         howls = []
+        growing: dict[int, int] = {}
         for c in found:
             if c.pnpr_db < s.pnpr_db or c.papr_db < s.papr_db:
                 continue
@@ -195,7 +198,12 @@ class HowlDetector:
             half = len(slopes) // 2
             straight = np.mean(slopes[half:]) >= 0.5 * np.mean(slopes[:half])
             steady = np.std(slopes) <= s.max_slope_dev_db and straight
-            if (steady and growth >= s.min_growth_db_s) or self._slow_growth(c):
+            if steady and growth >= s.min_growth_db_s:
+                # Two notes beating swell for a few frames; a howl keeps on.
+                run = growing[c.bin] = self._run_near(c.bin) + 1
+                if run >= s.confirm_frames:
+                    howls.append(Howl(c.freq_hz, c.level_db, persistence, growth, c))
+            elif self._slow_growth(c):
                 howls.append(Howl(c.freq_hz, c.level_db, persistence, growth, c))
             elif (
                 limiting
@@ -204,7 +212,11 @@ class HowlDetector:
                 and np.ptp(present) <= s.pinned_spread_db
             ):
                 howls.append(Howl(c.freq_hz, c.level_db, 1.0, growth, c, True))
+        self._growing = growing
         return howls
+
+    def _run_near(self, k: int) -> int:
+        return max(self._growing.get(k + d, 0) for d in (-1, 0, 1))
 
     def _slow_growth(self, c: Candidate) -> bool:
         """Extend the peak's long track; whether it has grown like a slow howl."""

@@ -48,7 +48,7 @@ MODES: dict[str, Mode] = {
     # Music holds notes and swells into them: only howls that keep growing
     # longer than a note's attack, narrower cuts that spare the notes.
     "music": Mode(
-        Settings(history=12, phpr_db=30.0, min_growth_db_s=6.0),
+        Settings(history=12, phpr_db=30.0, min_growth_db_s=6.0, confirm_frames=8),
         first_depth_db=-6.0, step_db=3.0, width_oct=1 / 10, max_width_oct=1 / 6,
     ),
     # Ringing out: the engineer raises gain on purpose, every howl is real.
