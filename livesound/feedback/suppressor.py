@@ -63,6 +63,7 @@ class Suppressor:
         self.hop = min(m.detector.hop for m in MODES.values())
         self.taps = TapReader(core)
         self.buffer = np.zeros((frame, core.dims.n_out), np.float32)
+        self.write = 0
         self.pending = 0  # frames read since the last analysis
         self.analysed = 0  # frames of audio analysed: the suppressor's clock
         self.events: deque[tuple[str, Action]] = deque(maxlen=4096)
@@ -83,8 +84,10 @@ class Suppressor:
         """Analyse ``[frames, n_out]`` of output audio, one hop at a time."""
         while len(frames):
             take = min(len(frames), self.hop - self.pending)
-            self.buffer = np.roll(self.buffer, -take, axis=0)
-            self.buffer[-take:] = frames[:take]
+            # A ring: the newest sample is just before ``self.write``.
+            rows = (self.write + np.arange(take)) % len(self.buffer)
+            self.buffer[rows] = frames[:take]
+            self.write = (self.write + take) % len(self.buffer)
             frames = frames[take:]
             self.pending += take
             self.analysed += take
@@ -99,10 +102,18 @@ class Suppressor:
             if not active:
                 return
             channels = sorted({c for o in active for c in o.channels})
-            frame = self.buffer[-active[0].detector.settings.frame :, channels]
-            peak_db = 20 * np.log10(np.max(np.abs(frame[-self.hop :]), axis=0) + 1e-12)
-            rms_db = 10 * np.log10(np.mean(frame.astype(float) ** 2, axis=0) + 1e-20)
-            mags = spectra_db(frame.T.astype(float))
+            frame = np.roll(self.buffer, -self.write, axis=0)[:, channels].T.astype(
+                float
+            )
+            peak_db = 20 * np.log10(
+                np.max(np.abs(frame[:, -self.hop :]), axis=1) + 1e-12
+            )
+            rms_db = 10 * np.log10(np.mean(frame**2, axis=1) + 1e-20)
+            # Only what is heard is worth a spectrum (most buses are quiet).
+            loud = rms_db >= SILENT_DB
+            mags = np.empty((len(channels), frame.shape[1] // 2 + 1))
+            if loud.any():
+                mags[loud] = spectra_db(frame[loud])
             row = {c: i for i, c in enumerate(channels)}
             for out in active:
                 rows = [row[c] for c in out.channels]
@@ -265,6 +276,11 @@ class FeedbackThread:
     def start(self) -> "FeedbackThread":
         self._thread.start()
         return self
+
+    @property
+    def native_id(self) -> int | None:
+        """The kernel's id of the thread (for measuring its CPU)."""
+        return self._thread.native_id
 
     def stop(self) -> None:
         self._stop.set()
