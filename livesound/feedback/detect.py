@@ -17,7 +17,9 @@ feedback from sound:
 
 A loop just past stability grows too slowly (a dB or two a second) for the
 frame history to tell it from a held note; a longer track per peak catches
-it by its net, steady growth over a second and a half.
+it by its net, steady growth over a second and a half. A loop left right at
+the edge of stability does not grow at all: it rings, a pure tone that stands
+on one frequency far longer than any held note (``ring_s``).
 
 A howl that has already grown into the output's limiter no longer grows;
 it is confirmed instead as a *pinned* tone: a pure, narrow peak that has sat
@@ -53,6 +55,7 @@ class Settings:
     confirm_frames: int = 1  # growth seen in this many frames running confirms
     slow_window_s: float = 1.5  # a howl just past stability grows slowly...
     slow_growth_db: float = 2.0  # ...but grows this much over the window
+    ring_s: float = 6.0  # a pure tone that never moves for this long rings
     candidates: int = 6  # strongest peaks examined per frame
     floor_db: float = -90.0
 
@@ -151,6 +154,7 @@ class HowlDetector:
     _slow: dict = field(default_factory=dict)  # bin -> [(level, freq, frame)]
     _frame: int = 0
     _growing: dict = field(default_factory=dict)  # bin -> frames of growth running
+    _steady: dict = field(default_factory=dict)  # bin -> [first, last, fmin, fmax]
 
     def analyse(self, frame: np.ndarray, limiting: bool = False) -> list[Howl]:
         """Feed one frame (``settings.frame`` samples); returns confirmed howls."""
@@ -169,6 +173,8 @@ class HowlDetector:
         # Long tracks of peaks gone for a while end.
         for k in [k for k, t in self._slow.items() if self._frame - t[-1][2] > 8]:
             del self._slow[k]
+        for k in [k for k, t in self._steady.items() if self._frame - t[1] > 8]:
+            del self._steady[k]
         self._levels.append({c.bin: (c.level_db, c.freq_hz) for c in found})
         while len(self._levels) > s.history:
             self._levels.popleft()
@@ -203,7 +209,7 @@ class HowlDetector:
                 run = growing[c.bin] = self._run_near(c.bin) + 1
                 if run >= s.confirm_frames:
                     howls.append(Howl(c.freq_hz, c.level_db, persistence, growth, c))
-            elif self._slow_growth(c):
+            elif self._slow_growth(c) or self._ringing(c):
                 howls.append(Howl(c.freq_hz, c.level_db, persistence, growth, c))
             elif (
                 limiting
@@ -243,10 +249,28 @@ class HowlDetector:
             return True
         return False
 
+    def _ringing(self, c: Candidate) -> bool:
+        """Whether the peak has stood on its frequency for ``ring_s``."""
+        s = self.settings
+        near = next(
+            (k for k in (c.bin, c.bin - 1, c.bin + 1) if k in self._steady), None
+        )
+        first, _, lo, hi = self._steady.pop(
+            near, (self._frame, 0, c.freq_hz, c.freq_hz)
+        )
+        lo, hi = min(lo, c.freq_hz), max(hi, c.freq_hz)
+        if hi - lo > s.max_drift_bins * self.sample_rate / s.frame:
+            first, lo, hi = self._frame, c.freq_hz, c.freq_hz  # it moved: a new tone
+        if (self._frame - first) * s.hop >= s.ring_s * self.sample_rate:
+            return True  # confirmed; the next confirmation takes as long again
+        self._steady[c.bin] = [first, self._frame, lo, hi]
+        return False
+
     def reset(self) -> None:
         """Forget the history (after the output's notches changed a lot)."""
         self._levels.clear()
         self._slow.clear()
+        self._steady.clear()
 
     @staticmethod
     def _near(levels: dict[int, tuple], k: int) -> tuple | None:

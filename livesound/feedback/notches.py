@@ -42,7 +42,8 @@ MODES: dict[str, Mode] = {
     # Speech has no held pure tones: trust the detector sooner (slow howls
     # too), cut deeper and wider.
     "speech": Mode(
-        Settings(papr_db=20.0, phpr_db=15.0, pnpr_db=10.0, min_growth_db_s=3.0),
+        Settings(papr_db=20.0, phpr_db=15.0, pnpr_db=10.0, min_growth_db_s=3.0,
+                 ring_s=2.0),
         first_depth_db=-9.0, step_db=3.0, width_oct=MAX_WIDTH_OCT, max_width_oct=MAX_WIDTH_OCT,
     ),
     # Music holds notes and swells into them: only howls that keep growing
@@ -53,7 +54,8 @@ MODES: dict[str, Mode] = {
     ),
     # Ringing out: the engineer raises gain on purpose, every howl is real.
     "ringout": Mode(
-        Settings(papr_db=15.0, phpr_db=12.0, pnpr_db=8.0, min_growth_db_s=3.0),
+        Settings(papr_db=15.0, phpr_db=12.0, pnpr_db=8.0, min_growth_db_s=3.0,
+                 ring_s=1.0),
         first_depth_db=-6.0, step_db=3.0, width_oct=1 / 20, max_width_oct=1 / 8,
         fixed=True,
     ),
