@@ -210,7 +210,8 @@ def _meter_line(engine, meters, osc) -> str:
     return (f"{s['device']} {s['sample_rate'] / 1000:g} kHz/{s['block']} "
             f"lat {s['latency_ms']:.1f} ms  DSP {100 * s['dsp_load']:4.1f}%  "
             f"xruns {s['xruns']}  OSC {len(osc.subscribers)}  "
-            f"main L/R {main} dBFS  lim {gr:5.1f} dB")  # fmt: skip
+            f"main L/R {main} dBFS  lim {gr:5.1f} dB  "
+            f"notches {s['notches']['live']} live {s['notches']['fixed']} fixed")  # fmt: skip
 
 
 def _compiled_kernels_cached() -> bool:
