@@ -271,6 +271,21 @@ def one_howl(engine: BlockEngine, suppressor: Suppressor, freq: float = 2000.0) 
     return n["slot"] - 1
 
 
+@pytest.mark.parametrize("linked", [False, True])
+def test_a_linked_pair_shares_the_odd_bus_bank(linked):
+    """In-ear pairs (buses 1-2 linked): a howl on either side is cut in bus 1's
+    bank, which the odd bus's settings drive for both."""
+    engine, suppressor = new_engine("speech")
+    engine.mixer.set_many(
+        {"/config/buslink/1-2": int(linked), "/ls/bus/02/fbs/mode": 2}
+    )
+    frames = np.zeros((SR, engine.dims.n_out), np.float32)
+    frames[:, 1] = growing_sine(2000.0, 1.0)  # the even bus howls
+    suppressor.feed(frames)
+    odd, even = suppressor.notches(BUS), suppressor.notches("/ls/bus/02")
+    assert (len(odd), len(even)) == ((1, 0) if linked else (0, 1))
+
+
 def quiet_noise(seconds: float, level: float = 1e-3) -> np.ndarray:
     return level * np.random.default_rng(7).standard_normal(round(seconds * SR))
 

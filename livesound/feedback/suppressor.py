@@ -111,7 +111,7 @@ class Suppressor:
             rms_db = 10 * np.log10(np.mean(frame**2, axis=1) + 1e-20)
             # Only what is heard is worth a spectrum (most buses are quiet).
             loud = rms_db >= SILENT_DB
-            mags = np.empty((len(channels), frame.shape[1] // 2 + 1))
+            mags = np.full((len(channels), frame.shape[1] // 2 + 1), -200.0)
             if loud.any():
                 mags[loud] = spectra_db(frame[loud])
             row = {c: i for i, c in enumerate(channels)}
