@@ -286,6 +286,17 @@ def test_a_linked_pair_shares_the_odd_bus_bank(linked):
     assert (len(odd), len(even)) == ((1, 0) if linked else (0, 1))
 
 
+def test_a_howl_on_one_side_of_the_main_is_cut_in_the_main_bank():
+    engine, suppressor = new_engine("speech")
+    engine.mixer.set("/ls/main/st/fbs/mode", "speech")
+    frames = np.zeros((SR, engine.dims.n_out), np.float32)
+    frames[:, engine.dims.n_bus + 1] = growing_sine(3000.0, 1.0)  # main R only
+    suppressor.feed(frames)
+    (n,) = suppressor.notches("/ls/main/st")
+    assert n["freq_hz"] == pytest.approx(3000.0, rel=0.01)
+    assert engine.mixer.get("/ls/main/st/notch/01/on") == 1
+
+
 def quiet_noise(seconds: float, level: float = 1e-3) -> np.ndarray:
     return level * np.random.default_rng(7).standard_normal(round(seconds * SR))
 
