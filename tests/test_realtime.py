@@ -91,6 +91,11 @@ def test_engine_on_jack_processes_every_block_while_python_is_busy(jack_server):
     cfg = EngineConfig(inputs=8, buses=4, sample_rate=48000, block=64,
                        device=str(jack_server.device), out_map="L,R,1,2,3,4,CL,CR")  # fmt: skip
     engine = Engine(cfg)
+    # PortAudio's callback is the numba @cfunc itself, not a Python wrapper.
+    from livesound.dsp.kernels import audio_callback
+
+    ffi = engine.device._ffi
+    assert int(ffi.cast("uintptr_t", engine.device._cfunc)) == audio_callback.address
     engine.mixer.set_many({
         "/ls/osc/on": 1, "/config/osc/type": 0, "/config/osc/f1": OSC_HZ,
         "/config/osc/level": OSC_DB, "/config/osc/dest": 4,  # main L

@@ -113,6 +113,11 @@ class Param:
             )
         return value
 
+    def clamp(self, value: float) -> float:
+        """A float brought into this parameter's range (for computed values)."""
+        lo, hi = sorted((self.lo, self.hi))
+        return min(max(float(value), lo), hi)
+
     def accepts_off(self, value: float) -> bool:
         """Faders accept -inf (off)."""
         return self.taper == "fader" and value == -math.inf

@@ -206,8 +206,7 @@ class VirtualDevice:
         self._stage = np.ascontiguousarray(src[: (src.shape[0] // block) * block])
         self._out = np.zeros((block, d.phys_out), np.float32)
         self._in = np.zeros((block, d.phys_in), np.float32)
-        self.room = room or Room(np.zeros((0, 1), np.int64), np.zeros((0, 1)),
-                                 np.zeros(0, np.int64), np.zeros(0, np.int64))  # fmt: skip
+        self.room = room or Room.empty()
         longest = int(self.room.delays.max(initial=0)) + block
         self._played = np.zeros((1 << longest.bit_length(), d.phys_out), np.float32)
         self._ts = np.zeros(2, np.int64)

@@ -49,6 +49,12 @@ class Room:
     outs: np.ndarray  # [paths] physical output
     mics: np.ndarray  # [paths] physical input
 
+    @classmethod
+    def empty(cls) -> "Room":
+        """No acoustic paths: the stage as a recording."""
+        return cls(np.zeros((0, 1), np.int64), np.zeros((0, 1)), np.zeros(0, np.int64),
+                   np.zeros(0, np.int64))  # fmt: skip
+
 
 def stage_room(sample_rate: int, block: int, n_bus: int, out_map: np.ndarray,
                phys_in: int, taps: int = 256) -> Room:  # fmt: skip
@@ -75,8 +81,7 @@ def stage_room(sample_rate: int, block: int, n_bus: int, out_map: np.ndarray,
         delays = delays + max(0, block - int(delays[0]))
         rows.append((delays, gains * gain, int(phys[0]), p.mic))
     if not rows:
-        return Room(np.zeros((0, 1), np.int64), np.zeros((0, 1)), np.zeros(0, np.int64),
-                    np.zeros(0, np.int64))  # fmt: skip
+        return Room.empty()
     return Room(
         np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]),
         np.array([r[2] for r in rows], np.int64), np.array([r[3] for r in rows], np.int64),

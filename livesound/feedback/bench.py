@@ -13,8 +13,8 @@ running at its normal cadence:
   reference (what the wedge would play if nothing fed back).
 
 Per condition: ΔMSG (MSG with the final notch bank minus MSG without, from
-the loop's frequency response, the engine's part measured by an impulse
-through it), SD (ERB-weighted log-spectral distortion against the
+the loop's frequency response, the engine's part measured once by an
+impulse through it and the bank applied by its coefficients), SD (ERB-weighted log-spectral distortion against the
 reference), HOP (share of frames howling: a bin 20 dB over the reference
 for 5 frames in a frame within 20 dB of the reference's loudest), TRI (how long each howl lasted), notches at the end, and
 false notches (placed while the loop, with the notches it had, was stable).
@@ -22,6 +22,7 @@ A row with the suppressor off and no push shows what the loop alone costs
 in SD and HOP (its ringing after every word).
 """
 
+import functools
 import os
 import pathlib
 import time
@@ -29,10 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livesound.control.derive import notch_coeffs
+from livesound.dsp import design
+from livesound.engine.layout import N_NOTCH
 from livesound.engine.offline import BlockEngine
 from livesound.feedback import metrics, sources
 from livesound.feedback.notches import Notch
-from livesound.feedback.suppressor import Suppressor
+from livesound.feedback.suppressor import Suppressor, notch_values
 from livesound.sim import FeedbackLoop, Path, stage_path
 
 SR = 48000
@@ -77,35 +81,39 @@ def _engine(mode: str) -> BlockEngine:
     return engine
 
 
-def forward_ir(bank: dict[str, object], length: int = 1 << 15) -> np.ndarray:
-    """Impulse response of the engine from the mic to the wedge at 0 dB send.
+@functools.cache
+def forward_response() -> np.ndarray:
+    """The engine's response from the mic to the wedge at 0 dB send, notches off.
 
     Measured, not modelled: whatever the strip and the bus do (filters,
-    latency) is in it; ``bank`` sets the notch parameters first.
+    latency) is in it. Notches are linear filters in series, so a bank's
+    effect is its coefficients' response on top (``msg_db``).
     """
     engine = _engine("off")
-    engine.mixer.set_many({"/ch/01/mix/01/level": 0.0, **bank})
-    x = np.zeros((length, 2))
+    engine.mixer.set("/ch/01/mix/01/level", 0.0)
+    x = np.zeros((1 << 15, 2))
     x[0, 0] = 1e-3  # far below the limiter
-    return engine.render(x, BLOCK)[:, 0].astype(float) / 1e-3
+    return np.fft.rfft(engine.render(x, BLOCK)[:, 0].astype(float) / 1e-3, N_FFT)
+
+
+@functools.cache
+def _defaults() -> dict[str, object]:
+    return _engine("off").mixer.registry.defaults()
 
 
 def msg_db(path: np.ndarray, bank: dict[str, object]) -> float:
     """MSG of the loop (send level in dB that is just stable) with ``bank``."""
-    j = np.fft.rfft(forward_ir(bank), N_FFT)
-    return metrics.msg_db(j * metrics.path_response(path, N_FFT))
+    rows = notch_coeffs({**_defaults(), **bank}, BUS, N_NOTCH, SR)
+    loop = forward_response() * design.cascade_response(rows, N_FFT)
+    return metrics.msg_db(loop * metrics.path_response(path, N_FFT))
 
 
 def bank_values(slots: dict[int, Notch]) -> dict[str, object]:
     """The bus's notch parameters for a bank of ``slots``."""
+    registry = _engine("off").mixer.registry
     out: dict[str, object] = {}
-    for slot in range(16):
-        n, notch = f"{BUS}/notch/{slot + 1:02d}", slots.get(slot)
-        out[f"{n}/on"] = int(notch is not None)
-        if notch is not None:
-            out.update({f"{n}/f": min(max(notch.freq_hz, 20.0), 20000.0),
-                        f"{n}/depth": notch.depth_db,
-                        f"{n}/width": min(max(notch.width_oct, 1 / 80), 1.0)})  # fmt: skip
+    for slot in range(N_NOTCH):
+        out.update(notch_values(registry, BUS, slot, slots.get(slot)))
     return out
 
 
@@ -164,15 +172,10 @@ def _false_notches(
 ) -> int:
     """New notches placed while the loop, with the bank it had, was stable."""
     slots: dict[int, Notch] = {}
-    cache: dict[tuple, float] = {}
     false = 0
     for _, action in suppressor.events:
         if action.what in ("place", "reuse"):
-            key = tuple(sorted((s, n.freq_hz, n.depth_db, n.width_oct)
-                               for s, n in slots.items()))  # fmt: skip
-            if key not in cache:
-                cache[key] = msg_db(path, bank_values(slots))
-            false += send_db(action.time_s, k0, dk) < cache[key]
+            false += send_db(action.time_s, k0, dk) < msg_db(path, bank_values(slots))
         if action.notch is None:
             slots.pop(action.slot, None)
         else:

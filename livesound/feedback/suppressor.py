@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livesound.control.mixer import Mixer
-from livesound.control.registry import FBS_MODES
+from livesound.control.registry import FBS_MODES, Registry
 from livesound.engine.core import AudioCore
 from livesound.engine.taps import TapReader
 from livesound.feedback.detect import HowlDetector, spectra_db
@@ -31,6 +31,21 @@ from livesound.feedback.notches import MODES, Action, Notch, NotchPlanner
 SILENT_DB = -80.0  # below this an output is not analysed
 LIMITING_DB = 2.0  # within this of its ceiling an output is held by its limiter
 SPECTRUM_BANDS = 96  # log-spaced bands of the spectrum served for the console
+
+
+def notch_values(registry: Registry, prefix: str, slot: int,
+                 notch: Notch | None) -> dict[str, object]:  # fmt: skip
+    """The parameters of notch slot ``slot`` (0-based) of the bank at ``prefix``."""
+    n = f"{prefix}/notch/{slot + 1:02d}"
+    if notch is None:
+        return {f"{n}/on": 0, f"{n}/fixed": 0}
+    return {
+        f"{n}/on": 1,
+        f"{n}/f": registry[f"{n}/f"].clamp(notch.freq_hz),
+        f"{n}/depth": registry[f"{n}/depth"].clamp(notch.depth_db),
+        f"{n}/width": registry[f"{n}/width"].clamp(notch.width_oct),
+        f"{n}/fixed": int(notch.fixed),
+    }
 
 
 @dataclass
@@ -141,22 +156,23 @@ class Suppressor:
                 out.detector = HowlDetector(self.sample_rate, MODES[mode].detector)
         out.planner.max_depth_db = self.mixer.get(f"{out.prefix}/fbs/maxdepth")
         out.planner.release_s = self.mixer.get(f"{out.prefix}/fbs/release")
-        linked = self._linked_follower(out)
-        return mode != "off" and not linked
+        out.channels, follower = self._pairing(out)
+        return mode != "off" and not follower
 
-    def _linked_follower(self, out: Output) -> bool:
-        """The even bus of a linked pair: its odd partner's bank serves both."""
+    def _pairing(self, out: Output) -> tuple[tuple[int, ...], bool]:
+        """The outputs a bank hears, and whether it is the even bus of a linked
+        pair (its odd partner's bank then serves both)."""
+        first = out.channels[0]
         if not out.prefix.startswith("/ls/bus/"):
-            return False
-        b = out.channels[0]
-        if b % 2 == 0:
-            partner = b + 1 if b + 1 < self.n_bus else None
-            link = partner is not None and self.mixer.get(
-                f"/config/buslink/{b + 1}-{b + 2}"
+            return out.channels, False
+        if first % 2:
+            return (first,), bool(
+                self.mixer.get(f"/config/buslink/{first}-{first + 1}")
             )
-            out.channels = (b, partner) if link else (b,)
-            return False
-        return bool(self.mixer.get(f"/config/buslink/{b}-{b + 1}"))
+        linked = first + 1 < self.n_bus and self.mixer.get(
+            f"/config/buslink/{first + 1}-{first + 2}"
+        )
+        return ((first, first + 1) if linked else (first,)), False
 
     # -- the notch bank as Mixer parameters --------------------------------------
 
@@ -164,21 +180,10 @@ class Suppressor:
         changes: dict[str, object] = {}
         for action in actions:
             self.events.append((out.prefix, action))
-            changes.update(self._slot_values(out.prefix, action.slot, action.notch))
+            changes.update(
+                notch_values(self.mixer.registry, out.prefix, action.slot, action.notch)
+            )
         self.mixer.set_many(changes, source=self)
-
-    @staticmethod
-    def _slot_values(prefix: str, slot: int, notch: Notch | None) -> dict[str, object]:
-        n = f"{prefix}/notch/{slot + 1:02d}"
-        if notch is None:
-            return {f"{n}/on": 0, f"{n}/fixed": 0}
-        return {
-            f"{n}/on": 1,
-            f"{n}/f": min(max(notch.freq_hz, 20.0), 20000.0),
-            f"{n}/depth": notch.depth_db,
-            f"{n}/width": min(max(notch.width_oct, 1 / 80), 1.0),
-            f"{n}/fixed": int(notch.fixed),
-        }
 
     def _changed(self, address: str, value: object, source: object) -> None:
         """Someone else (engineer, scene) edited a notch: take it as it is."""
@@ -221,7 +226,7 @@ class Suppressor:
             gone = out.planner.clear()
             changes: dict[str, object] = {}
             for slot in gone:
-                changes.update(self._slot_values(prefix, slot, None))
+                changes.update(notch_values(self.mixer.registry, prefix, slot, None))
             if changes:
                 self.mixer.set_many(changes, source=self)
         return len(gone)
