@@ -158,20 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Attach the terminal console to a running "
                          "engine over OSC. Plain `livesound` also starts the engine "
                          "if none answers.")  # fmt: skip
-    _add_console_options(con, "--host", "--port")
+    con.add_argument("--host", default="127.0.0.1",
+                     help="engine address (default this machine)")  # fmt: skip
+    con.add_argument("--port", type=int, default=10023,
+                     help="engine OSC port (default 10023)")  # fmt: skip
+    con.add_argument("--fps", type=float, default=30.0,
+                     help="console frames per second (default 30)")  # fmt: skip
+    con.add_argument("--pair", metavar="CODE",
+                     help="pairing code for a role from the show configuration")  # fmt: skip
     _add_engine_options(parser)
     return parser
-
-
-def _add_console_options(p: argparse.ArgumentParser, host: str, port: str) -> None:
-    p.add_argument(host, default="127.0.0.1", help="engine address (default this "
-                   "machine)")  # fmt: skip
-    p.add_argument(port, type=int, default=10023, help="engine OSC port (default "
-                   "10023)")  # fmt: skip
-    p.add_argument("--fps", type=float, default=30.0,
-                   help="console frames per second (default 30)")  # fmt: skip
-    p.add_argument("--pair", metavar="CODE",
-                   help="pairing code for a role from the show configuration")  # fmt: skip
 
 
 def _parse_setting(text: str):

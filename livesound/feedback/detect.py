@@ -143,6 +143,12 @@ def candidates(frame: np.ndarray, sample_rate: float, s: Settings) -> list[Candi
     return features(spectra_db(np.asarray(frame, dtype=float)), sample_rate, s)
 
 
+def _near_key(tracks: dict[int, object], k: int) -> int | None:
+    """The key of ``tracks`` on bin ``k`` or a bin beside it (a peak may
+    wander by a bin between frames)."""
+    return next((k + d for d in (0, -1, 1) if k + d in tracks), None)
+
+
 @dataclass
 class HowlDetector:
     """Frame-by-frame howl detection for one output."""
@@ -195,7 +201,7 @@ class HowlDetector:
             if persistence < s.persistence or len(seen) < 3:
                 continue
             present, freqs = np.array(seen).T
-            if np.ptp(freqs) > s.max_drift_bins * self.sample_rate / s.frame:
+            if np.ptp(freqs) > self._max_drift_hz:
                 continue
             slopes = np.diff(present)
             growth = float(np.mean(slopes)) * frames_per_s
@@ -228,8 +234,7 @@ class HowlDetector:
         """Extend the peak's long track; whether it has grown like a slow howl."""
         s = self.settings
         frames = round(s.slow_window_s * self.sample_rate / s.hop)
-        near = next((k for k in (c.bin, c.bin - 1, c.bin + 1) if k in self._slow), None)
-        track = self._slow.pop(near, [])
+        track = self._slow.pop(_near_key(self._slow, c.bin), [])
         track.append((c.level_db, c.freq_hz, self._frame))
         # Music crowds a slow howl out of the strongest peaks now and then:
         # the track keeps what fell in the window, gaps and all.
@@ -243,7 +248,7 @@ class HowlDetector:
         middle = np.mean(levels[(when >= start + 1.5 * q) & (when < start + 2.5 * q)])
         last = np.mean(levels[when >= when[-1] - q])
         grown = last - first >= s.slow_growth_db and first < middle < last
-        still = np.ptp(freqs) <= s.max_drift_bins * self.sample_rate / s.frame
+        still = np.ptp(freqs) <= self._max_drift_hz
         if grown and still:
             del self._slow[c.bin]
             return True
@@ -252,14 +257,11 @@ class HowlDetector:
     def _ringing(self, c: Candidate) -> bool:
         """Whether the peak has stood on its frequency for ``ring_s``."""
         s = self.settings
-        near = next(
-            (k for k in (c.bin, c.bin - 1, c.bin + 1) if k in self._steady), None
-        )
         first, _, lo, hi = self._steady.pop(
-            near, (self._frame, 0, c.freq_hz, c.freq_hz)
+            _near_key(self._steady, c.bin), (self._frame, 0, c.freq_hz, c.freq_hz)
         )
         lo, hi = min(lo, c.freq_hz), max(hi, c.freq_hz)
-        if hi - lo > s.max_drift_bins * self.sample_rate / s.frame:
+        if hi - lo > self._max_drift_hz:
             first, lo, hi = self._frame, c.freq_hz, c.freq_hz  # it moved: a new tone
         if (self._frame - first) * s.hop >= s.ring_s * self.sample_rate:
             return True  # confirmed; the next confirmation takes as long again
@@ -272,9 +274,10 @@ class HowlDetector:
         self._slow.clear()
         self._steady.clear()
 
+    @property
+    def _max_drift_hz(self) -> float:
+        return self.settings.max_drift_bins * self.sample_rate / self.settings.frame
+
     @staticmethod
     def _near(levels: dict[int, tuple], k: int) -> tuple | None:
-        for d in (0, -1, 1):
-            if k + d in levels:
-                return levels[k + d]
-        return None
+        return levels.get(_near_key(levels, k))
