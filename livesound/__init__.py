@@ -1,1 +1,5 @@
 """livesound: a live sound reinforcement console."""
+
+from livesound.places import use_numba_cache
+
+use_numba_cache()

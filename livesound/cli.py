@@ -1,14 +1,10 @@
 """The ``livesound`` command."""
 
 import argparse
-import asyncio
-import contextlib
-import os
-import signal
 import sys
 from pathlib import Path
 
-from livesound.engine.devices import MAX_BLOCK, MIN_BLOCK, SAMPLE_RATES, DeviceError
+from livesound.audio.settings import MAX_BLOCK, MIN_BLOCK, SAMPLE_RATES, DeviceError
 
 EXIT_USAGE = 2
 
@@ -184,7 +180,7 @@ def _parse_setting(text: str):
 
 
 def cmd_devices() -> int:
-    from livesound.engine.devices import list_devices
+    from livesound.audio.devices import list_devices
 
     found = list_devices()
     if not found:
@@ -196,143 +192,6 @@ def cmd_devices() -> int:
             f"in {d['inputs']}, out {d['outputs']}, {d['default_samplerate']:.0f} Hz"
         )
     return 0
-
-
-def _meter_line(engine, meters, osc) -> str:
-    s = engine.status()
-    nb = engine.cfg.buses
-    main = " ".join(f"{db:6.1f}" for db in meters.out_peak_db[nb : nb + 2])
-    gr = min(meters.limiter_gr_db[nb : nb + 2])
-    return (f"{s['device']} {s['sample_rate'] / 1000:g} kHz/{s['block']} "
-            f"lat {s['latency_ms']:.1f} ms  DSP {100 * s['dsp_load']:4.1f}%  "
-            f"xruns {s['xruns']}  OSC {len(osc.subscribers)}  "
-            f"main L/R {main} dBFS  lim {gr:5.1f} dB  "
-            f"notches {s['notches']['live']} live {s['notches']['fixed']} fixed")  # fmt: skip
-
-
-def _compiled_kernels_cached() -> bool:
-    """Whether numba's cache already holds the compiled audio callback."""
-    cache = Path(__file__).parent / "dsp" / "__pycache__"
-    return any(cache.glob("kernels.audio_callback-*.nbi"))
-
-
-async def _serve(engine, args, permissions) -> None:
-    """The engine's control plane: OSC server, meter poller, status line."""
-    from livesound.control.undo import UndoJournal
-    from livesound.engine.meters import MeterPoller
-    from livesound.feedback import remote as feedback
-    from livesound.osc.server import OscServer
-
-    poller = MeterPoller(engine.core)
-    osc = OscServer(engine.mixer, permissions, meters=lambda: poller.latest,
-                    status=engine.status)  # fmt: skip
-    try:
-        port = await osc.start(args.osc_host, args.osc_port)
-    except OSError as exc:
-        raise DeviceError(f"OSC port {args.osc_port}: {exc.strerror}") from None
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    scenes, clock = _scenes(engine, args, osc)
-    feedback.register(osc, engine.suppressor)
-    journal = UndoJournal(engine.mixer)
-
-    def undo(args: list) -> list[tuple]:
-        if args:
-            raise ValueError("takes no arguments")
-        return [("/ls/undo", *journal.undo())]
-
-    osc.add_command("/ls/undo", undo)
-    fades = loop.create_task(_tick_fades(scenes, clock))
-    # Zeroconf registration takes a couple of seconds: never on the way of
-    # the show starting (or of Ctrl-C).
-    discovery = None
-    if not args.no_discovery:
-        discovery = loop.create_task(_discovery(loop, engine, args.osc_host, port))
-    tty = sys.stdout.isatty()
-    print(f"livesound engine running on {engine.device.info.name}, OSC on UDP "
-          f"{port}; Ctrl-C stops", flush=True)  # fmt: skip
-    tick, shown = 1 / 30, 0.0
-    try:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), tick)
-            meters = poller.poll()
-            scenes.autosave(clock())
-            now = loop.time()
-            if not args.quiet and now - shown >= (0.25 if tty else 5.0):
-                shown = now
-                line = _meter_line(engine, meters, osc)
-                print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n",
-                      flush=True)  # fmt: skip
-    finally:
-        fades.cancel()
-        scenes.autosave(float("inf"))
-        await osc.aclose()
-        if discovery is not None:
-            query, advert = await discovery
-            if query is not None:
-                query.close()
-            await loop.run_in_executor(None, advert.close)
-        if tty and not args.quiet:
-            print()
-
-
-def default_state_dir() -> Path:
-    """Where the show's autosave lives unless ``--state-dir`` says otherwise."""
-    env = os.environ.get("LIVESOUND_STATE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "livesound"
-
-
-def _scenes(engine, args, osc):
-    """Scenes for the running engine: restore the autosave, serve over OSC."""
-    from livesound.engine import layout as L
-    from livesound.scenes import remote
-    from livesound.scenes.manager import SceneManager
-
-    sr = engine.cfg.sample_rate
-    hdr = engine.core.hdr
-
-    def clock() -> float:
-        return int(hdr[L.H_FRAMES]) / sr
-
-    state = args.state_dir or default_state_dir()
-    scenes = SceneManager(engine.mixer, args.scenes, state)
-    if scenes.restore():
-        print(f"restored the show from the autosave in {state}", flush=True)
-    remote.register(osc, scenes, clock)
-    scenes.prepare_next()
-    return scenes, clock
-
-
-async def _tick_fades(scenes, clock) -> None:
-    """Scene fades move every 10 ms (the audio plane ramps in between)."""
-    while True:
-        await asyncio.sleep(0.01)
-        scenes.tick(clock())
-
-
-async def _discovery(loop, engine, host: str, port: int):
-    """OSCQuery over HTTP (TCP, same port number as OSC) and a zeroconf
-    advertisement of both; a network that allows neither only loses them."""
-    from livesound.osc.discovery import advertise
-    from livesound.osc.oscquery import OscQueryHttpServer
-
-    mixer = engine.mixer
-    try:
-        query = OscQueryHttpServer(
-            mixer.registry, mixer.snapshot, port, host, port
-        ).start()
-    except OSError as exc:
-        print(f"livesound: OSCQuery not served: {exc.strerror}", file=sys.stderr)
-        query = None
-    http_port = query.port if query is not None else None
-    advert = await loop.run_in_executor(None, advertise, "livesound", port, http_port)
-    return query, advert
 
 
 def cmd_osc_map(args) -> int:
@@ -370,9 +229,9 @@ def cmd_layout(args) -> int:
     import json
 
     from livesound.control.registry import Registry
-    from livesound.control.stageshow import virtual_stage_show
     from livesound.osc.discovery import ipv4_addresses
     from livesound.osc.layout import performer_layout
+    from livesound.virtual.show import virtual_stage_show
 
     registry = Registry(args.inputs, args.buses)
     if not 1 <= args.mix <= args.buses:
@@ -486,9 +345,13 @@ def cmd_scene(args) -> int:
 
 
 def cmd_engine(args) -> int:
-    import logging
+    from livesound.places import kernels_cached
 
-    from livesound.engine.service import ConfigError, Engine, EngineConfig
+    if not kernels_cached():
+        # Importing the engine compiles the audio kernels: say so first.
+        print("compiling the audio engine (first start only, about 30 s)...",
+              file=sys.stderr, flush=True)  # fmt: skip
+    from livesound import enginehost
     from livesound.osc.roles import ConfigError as RolesError
     from livesound.osc.roles import load_permissions
 
@@ -496,40 +359,27 @@ def cmd_engine(args) -> int:
         return cmd_devices()
     if not 0.2 <= args.lookahead_ms <= 5.0:
         return _fail(f"--lookahead-ms {args.lookahead_ms}: use 0.2 to 5 ms")
-    logging.basicConfig(
-        level=logging.WARNING, format="\n%(asctime)s %(name)s: %(message)s"
-    )
     try:
         permissions = load_permissions(args.show_config, args.buses)
     except RolesError as exc:
         return _fail(str(exc))
-    cfg = EngineConfig(
+    cfg = enginehost.EngineConfig(
         inputs=args.inputs, buses=args.buses, sample_rate=args.rate, block=args.block,
         device=args.device, virtual=args.virtual, in_map=args.in_map,
         out_map=args.out_map, lookahead_ms=args.lookahead_ms,
     )  # fmt: skip
-    if not _compiled_kernels_cached():
-        print("compiling the audio engine (first start only, about 30 s)...",
-              file=sys.stderr, flush=True)  # fmt: skip
-    try:
-        engine = Engine(cfg)
-        engine.start()
-    except (ConfigError, DeviceError) as exc:
-        return _fail(str(exc))
-    try:
-        asyncio.run(_serve(engine, args, permissions))
-    except DeviceError as exc:
-        return _fail(str(exc))
-    finally:
-        engine.stop()
-        print(f"stopped; {engine.core.stats().xruns} xruns", flush=True)
-    return 0
+    host = enginehost.HostConfig(
+        osc_host=args.osc_host, osc_port=args.osc_port, scenes=args.scenes,
+        state_dir=args.state_dir, discovery=not args.no_discovery, quiet=args.quiet,
+        permissions=permissions,
+    )  # fmt: skip
+    return enginehost.run(cfg, host)
 
 
 def cmd_render(args) -> int:
+    from livesound.audio.settings import ConfigError
     from livesound.control.registry import ParamError
-    from livesound.engine.render import print_progress, render_file
-    from livesound.engine.service import ConfigError
+    from livesound.render import print_progress, render_file
 
     try:
         settings = dict(_parse_setting(s) for s in args.set)
@@ -559,6 +409,7 @@ def cmd_default(args, argv: list[str]) -> int:
     if args.list_devices or not (sys.stdin.isatty() and sys.stdout.isatty()):
         return cmd_engine(args)
     from livesound.console.launch import EngineStartError, ensure_engine
+    from livesound.places import default_state_dir
 
     try:
         started = ensure_engine(args.osc_port, argv, state_dir=args.state_dir or
@@ -569,6 +420,26 @@ def cmd_default(args, argv: list[str]) -> int:
         print(f"started the engine (pid {started}); it keeps running after the "
               "console quits", flush=True)  # fmt: skip
     return cmd_console("127.0.0.1", args.osc_port)
+
+
+def cmd_bench(args) -> int:
+    """``livesound bench SUBJECT``: each subject is a module of livesound.bench
+    with ``run(emit, quick)``."""
+    from livesound.bench import common
+
+    if args.what == "osc":
+        from livesound.bench import osc as subject
+    elif args.what == "scenes":
+        from livesound.bench import scenes as subject
+    elif args.what == "console":
+        from livesound.bench import console as subject
+    elif args.what == "feedback":
+        from livesound.bench import feedback as subject
+    else:
+        from livesound.bench import engine as subject
+    return common.report(
+        lambda emit: subject.run(emit=emit, quick=args.quick), as_json=args.json
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -586,27 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "layout":
         return cmd_layout(args)
     if args.command == "bench":
-        from livesound import bench
-
-        if args.what == "osc":
-            from livesound.osc import bench as osc_bench
-
-            return bench.report(osc_bench.run, as_json=args.json)
-        if args.what == "scenes":
-            from livesound.scenes import bench as scene_bench
-
-            return bench.report(scene_bench.run, as_json=args.json)
-        if args.what == "console":
-            from livesound.console import bench as console_bench
-
-            return bench.report(console_bench.run, as_json=args.json)
-        if args.what == "feedback":
-            from livesound.feedback import bench as feedback_bench
-
-            return bench.report(
-                lambda emit: feedback_bench.run(emit, args.quick), as_json=args.json
-            )
-        return bench.main(as_json=args.json, quick=args.quick)
+        return cmd_bench(args)
     if args.command == "console":
         return cmd_console(args.host, args.port, args.fps, args.pair)
     if args.command == "engine":

@@ -14,8 +14,8 @@ from unittest import mock
 import numpy as np
 from scipy import signal
 
-from livesound.engine import core
-from livesound.engine.offline import BlockEngine
+from livesound.audio import core
+from livesound.control.offline import BlockEngine
 
 SAMPLE_RATES = (44100, 48000, 96000)
 
@@ -180,8 +180,8 @@ def gain_track(y_on, y_ref, min_level: float) -> tuple[np.ndarray, np.ndarray]:
 
 def bypass_hpf_b0(fs: float) -> float:
     """Impulse gain of the switched-off input high-pass (a 1 Hz Butterworth)."""
+    from livesound.audio import design
     from livesound.control import derive
-    from livesound.dsp import design
 
     return float(design.high_pass(fs, derive.BYPASS_CUT_HZ, design.BUTTERWORTH2_Q)[0])
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from dsp_helpers import make_engine, mono_input, sine
 
-from livesound.engine import layout as L
+from livesound.audio import layout as L
 
 FS = 48000
 FRAMES = FS // 2

@@ -9,7 +9,7 @@ import pytest
 
 PROBE = """
 import numpy as np
-from livesound.engine.offline import BlockEngine
+from livesound.control.offline import BlockEngine
 e = BlockEngine(n_in=4, n_bus=2, phys_in=4, phys_out=8)
 e.process(np.zeros((64, 4), np.float32))
 """

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from livesound.engine.offline import BlockEngine
+from livesound.control.offline import BlockEngine
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from livesound.console.demo import SCREENS, DemoApp
+from livesound.virtual.demo import SCREENS, DemoApp
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])

@@ -21,10 +21,10 @@ from dsp_helpers import (
     undb,
 )
 
+from livesound.audio import layout as L
+from livesound.audio.kernels import compressor_curve, fast_exp2, fast_log2
+from livesound.audio.meters import read_meters
 from livesound.control.registry import DYN_RATIOS
-from livesound.dsp.kernels import compressor_curve, fast_exp2, fast_log2
-from livesound.engine import layout as L
-from livesound.engine.meters import read_meters
 
 
 def giannoulis_gain_db(x_db, thr, ratio, knee):

@@ -8,9 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, signal
 
-from livesound.dsp import design
-from livesound.engine.stage import render_stage
-from livesound.feedback.metrics import (
+from livesound.audio import design
+from livesound.virtual.metrics import (
     delta_msg_db,
     forward_response,
     howl_fraction,
@@ -21,7 +20,8 @@ from livesound.feedback.metrics import (
     recovery_times,
     spectral_distortion_db,
 )
-from livesound.feedback.sources import speech
+from livesound.virtual.sources import speech
+from livesound.virtual.stage import render_stage
 
 SR = 48000
 NO_NOTCHES = np.empty((0, 5))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from livesound.feedback import sources
+from livesound.virtual import sources
 
 SR = 48000
 SECONDS = 12.0

@@ -1,6 +1,6 @@
 """Biquad design against the RBJ cookbook, and the engine running those filters.
 
-(a) ``livesound.dsp.design`` against the textbook: an independent numpy
+(a) ``livesound.audio.design`` against the textbook: an independent numpy
 implementation of the Audio EQ Cookbook formulas, and the analytic answers
 (gain at the centre of a bell, half the shelf gain at the shelf frequency,
 -3.01 dB at a Butterworth cutoff, notch depth and width).
@@ -23,10 +23,10 @@ from dsp_helpers import (
 )
 from scipy.optimize import brentq
 
+from livesound.audio import design
+from livesound.audio import layout as L
 from livesound.control import derive
 from livesound.control.registry import EQ_TYPES, HPF_SLOPES
-from livesound.dsp import design
-from livesound.engine import layout as L
 
 BUTTERWORTH_Q = 1.0 / math.sqrt(2.0)
 BUTTERWORTH4_Q = (

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.signal import lfilter
 
+from livesound.audio import design
+from livesound.audio import layout as L
+from livesound.audio.meters import read_meters
 from livesound.control import derive
-from livesound.dsp import design
-from livesound.engine import layout as L
-from livesound.engine.meters import read_meters
 
 KINDS = ("noise", "impulses", "square", "clipped_sine", "jumps", "dc")
 N_BUS = 4

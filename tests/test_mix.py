@@ -23,10 +23,10 @@ from dsp_helpers import (
 )
 from scipy.signal import lfilter, welch
 
+from livesound.audio import design
 from livesound.control import derive
 from livesound.control.derive import pan_gains
 from livesound.control.registry import PRE_FADER_TYPES, X32_SEND_TYPES
-from livesound.dsp import design
 
 TOL = 1e-3
 MINUS_3DB = 10.0 * math.log10(0.5)

@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 
-from livesound.engine.offline import BlockEngine
+from livesound.control.offline import BlockEngine
 
 
 def test_readers_never_see_a_prepared_change_before_apply():

@@ -24,8 +24,8 @@ from osc_helpers import (
     wait_until,
 )
 
+from livesound.control.offline import BlockEngine
 from livesound.control.registry import EQ_TYPES, X32_SEND_TYPES
-from livesound.engine.offline import BlockEngine
 from livesound.osc.roles import ENGINEER, Permissions
 from livesound.osc.server import (
     MAX_SUBSCRIBERS,

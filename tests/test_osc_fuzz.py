@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from osc_helpers import IMMEDIATE, bundle, msg, ntp, osc_string, parse
 
+from livesound.control.offline import BlockEngine
 from livesound.control.registry import ParamError
-from livesound.engine.offline import BlockEngine
 from livesound.osc import dialect
 from livesound.osc.roles import ENGINEER, READONLY, Permissions, Role
 from livesound.osc.server import MAX_BUNDLE, MAX_PACKET, OscServer
@@ -598,7 +598,7 @@ def test_nested_bundles_counted(engine, data):
 HANG_REPRO = """
 import struct, threading, sys
 sys.path.insert(0, {tests!r})
-from livesound.engine.offline import BlockEngine
+from livesound.control.offline import BlockEngine
 from livesound.osc.server import OscServer
 e = BlockEngine(n_in=2, n_bus=2, phys_in=2, phys_out=2)
 srv = OscServer(e.mixer)

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from livesound.control.registry import Registry
-from livesound.control.stageshow import virtual_stage_show
 from livesound.control.taper import db_to_fader
 from livesound.osc.layout import OSC_VERSION, RENEW_MS, performer_layout
+from livesound.virtual.show import virtual_stage_show
 
 N_IN, N_BUS = 8, 4
 HOST, PORT = "192.0.2.10", 10023

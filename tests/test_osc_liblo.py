@@ -26,7 +26,7 @@ from osc_helpers import (
     wait_until,
 )
 
-from livesound.engine.offline import BlockEngine
+from livesound.control.offline import BlockEngine
 from livesound.osc.server import OscServer
 
 N_IN, N_BUS = 8, 4

@@ -23,7 +23,7 @@ from osc_helpers import (
     wait_until,
 )
 
-from livesound.engine.offline import BlockEngine
+from livesound.control.offline import BlockEngine
 from livesound.osc.roles import (
     ENGINEER,
     READONLY,

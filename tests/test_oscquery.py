@@ -7,8 +7,8 @@ import urllib.request
 import pytest
 
 from livesound.control.registry import Registry
-from livesound.control.stageshow import virtual_stage_show
 from livesound.osc.oscquery import OscQueryHttpServer, host_info, oscquery_tree
+from livesound.virtual.show import virtual_stage_show
 
 OSC_PORT = 10023
 

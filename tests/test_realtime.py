@@ -15,9 +15,9 @@ import time
 import numpy as np
 import pytest
 
-from livesound.engine import layout as L
-from livesound.engine.service import Engine, EngineConfig
-from livesound.engine.taps import TapReader
+from livesound.audio import layout as L
+from livesound.audio.taps import TapReader
+from livesound.enginehost import Engine, EngineConfig
 
 RUN_SECONDS = 30.0
 OSC_HZ = 997.0
@@ -92,7 +92,7 @@ def test_engine_on_jack_processes_every_block_while_python_is_busy(jack_server):
                        device=str(jack_server.device), out_map="L,R,1,2,3,4,CL,CR")  # fmt: skip
     engine = Engine(cfg)
     # PortAudio's callback is the numba @cfunc itself, not a Python wrapper.
-    from livesound.dsp.kernels import audio_callback
+    from livesound.audio.kernels import audio_callback
 
     ffi = engine.device._ffi
     assert int(ffi.cast("uintptr_t", engine.device._cfunc)) == audio_callback.address

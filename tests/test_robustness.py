@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from dsp_helpers import SAMPLE_RATES, db, make_engine, mono_input, outs_of, sine, undb
 
+from livesound.audio import layout as L
 from livesound.control.registry import ParamError
-from livesound.engine import layout as L
 
 HOT_SHOW = {
     "/ch/01/preamp/trim": 18.0,

@@ -3,7 +3,7 @@
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from livesound.engine.offline import BlockEngine
+from livesound.control.offline import BlockEngine
 from livesound.osc.server import OscServer
 from livesound.scenes import remote
 from livesound.scenes.manager import SceneManager

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from scene_helpers import rich_values
 
-from livesound.engine import layout as L
-from livesound.engine.offline import BlockEngine
-from livesound.engine.stage import render_stage
+from livesound.audio import layout as L
+from livesound.control.offline import BlockEngine
 from livesound.scenes import files
 from livesound.scenes.files import GROUPS, SceneError, Scope
 from livesound.scenes.manager import AUTOSAVE_EVERY_S, SceneManager
+from livesound.virtual.stage import render_stage
 
 N_IN, N_BUS = 8, 4
 SR, BLOCK = 48000, 64

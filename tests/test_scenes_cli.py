@@ -23,8 +23,8 @@ from osc_helpers import (
     wait_until,
 )
 
+from livesound.control.offline import BlockEngine
 from livesound.control.registry import Registry
-from livesound.engine.offline import BlockEngine
 from livesound.osc.roles import ENGINEER, Permissions, Role
 from livesound.osc.server import OscServer
 from livesound.scenes import files, remote

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from livesound.engine.offline import BlockEngine
-from livesound.sim import SPEED_OF_SOUND, FeedbackLoop, Path, room_ir
+from livesound.control.offline import BlockEngine
+from livesound.virtual.sim import SPEED_OF_SOUND, FeedbackLoop, Path, room_ir
 
 SR = 48000
 

@@ -1,11 +1,11 @@
-"""Tests for the built-in virtual stage (livesound.engine.stage)."""
+"""Tests for the built-in virtual stage (livesound.virtual.stage)."""
 
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
-from livesound.engine.stage import STAGE_CHANNELS, render_stage
+from livesound.virtual.stage import STAGE_CHANNELS, render_stage
 
 SR = 48000
 SHORT = 4.8  # two bars at exactly 100 BPM

@@ -5,7 +5,7 @@ scenes), hostile input, real speech and held notes, and its OSC commands.
 Closed loops are one wedge (bus 1, engine output 0) feeding back into one
 vocal mic (input 1) through ``sim.stage_path`` of the benchmark's club stage,
 around a real ``BlockEngine`` with the suppressor attached, as in
-``livesound.feedback.bench``. Synthetic howls go straight to
+``livesound.bench.feedback``. Synthetic howls go straight to
 ``Suppressor.feed``, which analyses exactly as it does after every block.
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from osc_helpers import msg, parse
 
-from livesound.engine.offline import BlockEngine
-from livesound.feedback import bench, sources
+from livesound.bench import feedback as bench
+from livesound.control.offline import BlockEngine
 from livesound.feedback.detect import Candidate, Howl
 from livesound.feedback.notches import MODES, NotchPlanner
 from livesound.feedback.remote import register
@@ -28,7 +28,8 @@ from livesound.feedback.suppressor import SPECTRUM_BANDS, Suppressor
 from livesound.osc.roles import ENGINEER, READONLY, Permissions
 from livesound.osc.server import OscServer
 from livesound.scenes.manager import SceneManager
-from livesound.sim import FeedbackLoop, Path
+from livesound.virtual import sources
+from livesound.virtual.sim import FeedbackLoop, Path
 
 SR, BLOCK = 48000, 64
 BUS = "/ls/bus/01"

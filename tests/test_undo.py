@@ -3,9 +3,9 @@
 import pytest
 from osc_helpers import Client, EngineProcess, fader_norm
 
+from livesound.audio.layout import Dims, EngineMemory
 from livesound.control.mixer import Mixer
 from livesound.control.undo import UndoJournal
-from livesound.engine.layout import Dims, EngineMemory
 
 CONSOLE, TABLET = ("127.0.0.1", 50000), ("10.0.0.7", 9000)
 

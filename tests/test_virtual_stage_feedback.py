@@ -11,15 +11,15 @@ import time
 import numpy as np
 import pytest
 
-from livesound.control.stageshow import virtual_stage_show
-from livesound.engine.offline import BlockEngine
-from livesound.engine.service import Engine, EngineConfig
-from livesound.engine.stage import STAGE_CHANNELS
-from livesound.engine.stageroom import STAGE_PATHS, stage_room
-from livesound.engine.taps import TapReader
-from livesound.feedback import metrics
+from livesound.audio.taps import TapReader
+from livesound.control.offline import BlockEngine
+from livesound.enginehost import Engine, EngineConfig
 from livesound.feedback.detect import HowlDetector
 from livesound.feedback.notches import MODES
+from livesound.virtual import metrics
+from livesound.virtual.room import STAGE_PATHS, stage_room
+from livesound.virtual.show import virtual_stage_show
+from livesound.virtual.stage import STAGE_CHANNELS
 
 SR = 48000
 WEDGE = 0  # bus 1, the vocal wedge

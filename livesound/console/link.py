@@ -26,7 +26,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-from livesound.console.state import ConsoleState, out_prefixes
+from livesound.console.state import ConsoleState, Status, out_prefixes
 from livesound.control.registry import ParamError
 from livesound.osc import dialect
 
@@ -236,8 +236,6 @@ class Link:
             return
         if address == "/ls/stats" and args:
             with contextlib.suppress(ValueError, TypeError):
-                from livesound.console.state import Status
-
                 st.status = Status.from_stats(json.loads(args[0]))
             return
         if address == "/ls/scene/current":

@@ -1,0 +1,1 @@
+"""The control plane: the parameter registry, derivation, the Mixer, undo."""

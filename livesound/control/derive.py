@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from livesound.audio import design
+from livesound.audio import layout as L
 from livesound.control import registry as R
 from livesound.control.taper import db_to_gain
-from livesound.dsp import design
-from livesound.engine import layout as L
 
 Values = Mapping[str, Any]
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from livesound.audio import layout as L
+from livesound.audio.atomics import bump_sequence
 from livesound.control import derive
 from livesound.control.registry import Param, ParamError, Registry
-from livesound.engine import layout as L
 
 # Called after every change with (address, value, source); ``source`` is
 # whatever the caller of ``set`` passed (an OSC client's address, ...), so a
@@ -32,8 +33,6 @@ class EngineStalled(RuntimeError):
 
 
 def _publish_sequence(hdr: np.ndarray) -> None:
-    from livesound.dsp.kernels import bump_sequence
-
     bump_sequence(hdr, L.H_SEQ)
 
 

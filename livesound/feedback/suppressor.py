@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livesound.audio.core import AudioCore
+from livesound.audio.taps import TapReader
 from livesound.control.mixer import Mixer
 from livesound.control.registry import FBS_MODES, Registry
-from livesound.engine.core import AudioCore
-from livesound.engine.taps import TapReader
 from livesound.feedback.detect import HowlDetector, spectra_db
 from livesound.feedback.notches import MODES, Action, Notch, NotchPlanner
 

@@ -25,11 +25,12 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
+from livesound.audio.meters import Meters
 from livesound.control.mixer import Mixer
 from livesound.control.registry import ParamError
 from livesound.control.taper import db_to_fader
-from livesound.engine.meters import Meters
 from livesound.osc import dialect
+from livesound.osc.discovery import ipv4_addresses
 from livesound.osc.roles import Permissions, Role, load_permissions
 
 log = logging.getLogger("livesound.osc")
@@ -213,8 +214,6 @@ class OscServer:
         if host not in ("0.0.0.0", "", "::"):
             self.local_ip = host
         else:
-            from livesound.osc.discovery import ipv4_addresses
-
             self.local_ip = next(iter(ipv4_addresses()), "127.0.0.1")
         return self._transport.get_extra_info("sockname")[1]
 

@@ -16,6 +16,7 @@ from livesound.console.state import ConsoleState
 from livesound.console.widgets.plot import FreqPlot, biquad_db, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
+from livesound.control import derive
 from livesound.control.registry import Param
 
 
@@ -141,8 +142,6 @@ class DetailScreen(Screen):
 
     def eq_curve(self, points: int) -> np.ndarray:
         """The strip's high-pass and EQ response in dB at ``log_freqs(points)``."""
-        from livesound.control import derive
-
         st = self.state
         sr = float(st.status.sample_rate or 48000)
         p = f"/ch/{self.channel + 1:02d}"

@@ -16,10 +16,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from livesound.console.screens.detail import step_value
 from livesound.console.state import FBS_MODES, ConsoleState, out_prefixes
 from livesound.console.widgets.plot import FreqPlot, biquad_db, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
+from livesound.control import derive
 
 
 def gr_bar(gr_db: float, width: int = 8) -> str:
@@ -150,8 +152,6 @@ class OutputsScreen(Screen):
 
     def notch_curve(self, points: int) -> np.ndarray:
         """The selected output's notch bank response, dB at ``log_freqs(points)``."""
-        from livesound.control import derive
-
         st = self.state
         sr = float(st.status.sample_rate or 48000)
         _, extra = out_prefixes(self.output, st.n_bus)
@@ -243,8 +243,6 @@ class OutputsScreen(Screen):
         self.frame()
 
     def action_fader(self, step: float) -> None:
-        from livesound.console.screens.detail import step_value
-
         x32, _ = out_prefixes(self.output, self.state.n_bus)
         address = f"{x32}/mix/fader"
         p = self.state.param(address)

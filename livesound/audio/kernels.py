@@ -6,7 +6,7 @@ or does I/O. Signals are float64 internally, laid out ``[frame, channel]``
 so the inner loops run over contiguous channels and LLVM vectorises them.
 
 The same ``process_block`` serves the PortAudio callback, the virtual device
-(which calls the very same C callback) and offline render.
+(``livesound.virtual.device``, which calls the very same C callback) and offline render.
 """
 
 import math
@@ -14,13 +14,10 @@ import math
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from livesound.engine import layout as L
-from livesound.engine.lowlevel import (
+from livesound.audio import layout as L
+from livesound.audio.lowlevel import (
     bits_f64,
     call_int_function,
-    call_stream_callback,
-    clock_gettime_at,
-    clock_nanosleep_at,
     cycle_counter,
     f32_pointer,
     f64_bits,
@@ -803,94 +800,3 @@ def audio_callback(inp_ptr, out_ptr, frames, time_info, status, user_data):
     us = dt // max(1, hdr[L.H_TSC_MHZ])
     state[L.A_HIST][min(us, L.HIST_US - 1)] += 1
     return 0
-
-
-@kernel
-def read_cycle_counter():
-    """The cycle counter the callback times itself with (for calibration)."""
-    return cycle_counter()
-
-
-@kernel
-def bump_sequence(hdr, idx):
-    """Publish: ``hdr[idx] += 1`` with release ordering (control plane side)."""
-    store_release(hdr, idx, hdr[idx] + 1)
-
-
-@kernel
-def load_header(hdr, idx):
-    """``hdr[idx]`` with acquire ordering (control plane side)."""
-    return load_acquire(hdr, idx)
-
-
-CLOCK_MONOTONIC = 1
-TIMER_ABSTIME = 1
-OUTPUT_UNDERFLOW = 0x4  # paOutputUnderflow
-
-
-@kernel
-def room_feedback(inp, stage, pos, played, w, delays, gains, outs, mics):
-    """One block of the virtual stage's microphones: the band plus the room.
-
-    ``inp`` gets ``stage[pos:pos+block]`` plus, for every acoustic path
-    ``p``, the loudspeaker output ``outs[p]`` as played (``played``, a ring
-    whose next write is at ``w``) through the sparse impulse response
-    ``delays[p], gains[p]`` into microphone ``mics[p]``. Every delay is at
-    least one block, so only sound already played is heard.
-    """
-    block = inp.shape[0]
-    mask = played.shape[0] - 1
-    for j in range(block):
-        for c in range(inp.shape[1]):
-            inp[j, c] = stage[pos + j, c]
-    for p in range(delays.shape[0]):
-        o, m = outs[p], mics[p]
-        for j in range(block):
-            acc = 0.0
-            for t in range(delays.shape[1]):
-                acc += gains[p, t] * played[(w + j - delays[p, t]) & mask, o]
-            inp[j, m] += acc
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def virtual_device_loop(callback, hdr, stage, out, block, period_ns, buffer_periods,
-                        gettime, nanosleep, ts, inp, played, delays, gains, outs,
-                        mics):  # fmt: skip
-    """The virtual sound card: call ``callback`` once per period, forever.
-
-    Runs without the GIL from start to stop, so a busy interpreter cannot
-    delay it. Blocks are due on an absolute monotonic clock; a thread woken
-    late runs the blocks that are due back to back, as a sound card's
-    buffer would absorb it, and only past ``buffer_periods`` of lateness is
-    the block flagged as an underflow (xrun) and the clock resynchronised.
-    ``hdr[H_STOP]`` set by the control plane ends the loop. The stage's
-    microphones hear the loudspeakers through ``room_feedback``'s paths.
-    """
-    frames = stage.shape[0]
-    mask = played.shape[0] - 1
-    w = 0
-    ts_addr = ts.ctypes.data
-    clock_gettime_at(gettime, CLOCK_MONOTONIC, ts_addr)
-    due = ts[0] * 1_000_000_000 + ts[1]
-    pos = 0
-    while load_acquire(hdr, L.H_STOP) == 0:
-        clock_gettime_at(gettime, CLOCK_MONOTONIC, ts_addr)
-        now = ts[0] * 1_000_000_000 + ts[1]
-        status = 0
-        if now - due > buffer_periods * period_ns:
-            status = OUTPUT_UNDERFLOW
-            due = now
-        room_feedback(inp, stage, pos, played, w, delays, gains, outs, mics)
-        call_stream_callback(callback, inp.ctypes.data, out.ctypes.data, block,
-                             status, hdr.ctypes.data)  # fmt: skip
-        for j in range(block):
-            for c in range(out.shape[1]):
-                played[(w + j) & mask, c] = out[j, c]
-        w += block
-        pos += block
-        if pos + block > frames:
-            pos = 0
-        due += period_ns
-        ts[0] = due // 1_000_000_000
-        ts[1] = due % 1_000_000_000
-        clock_nanosleep_at(nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME, ts_addr)

@@ -183,6 +183,19 @@ def true_peak_fir() -> np.ndarray:
     return fir
 
 
+OUTPUT_EXTRA = ("L", "R", "CL", "CR")  # after the buses: main L/R, cue L/R
+
+
+def n_outputs(n_bus: int) -> int:
+    """Outputs of an engine with ``n_bus`` mix buses (the buses, main, cue)."""
+    return n_bus + len(OUTPUT_EXTRA)
+
+
+def output_names(n_bus: int) -> list[str]:
+    """Names of the outputs in engine order: 1..n_bus, L, R, CL, CR."""
+    return [str(b + 1) for b in range(n_bus)] + list(OUTPUT_EXTRA)
+
+
 @dataclass(frozen=True)
 class Dims:
     """Sizes fixed when the engine starts."""
@@ -203,7 +216,7 @@ class Dims:
         Every output runs the same chain (EQ, notches, gain, limiter,
         delay), so all of them carry the same latency and stay aligned.
         """
-        return self.n_bus + 4
+        return n_outputs(self.n_bus)
 
     @property
     def n_mix(self) -> int:

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from livesound.dsp import design
+from livesound.audio import design
 
 # SD and the howling flags skip frames this far below the loudest frame: there
 # is nothing to judge in silence.
@@ -44,7 +44,7 @@ def forward_response(
     """Frequency response of the engine's forward path at the rfft frequencies.
 
     Broadband gain × the cascade of biquads ``notches`` (rows ``b0 b1 b2 a1 a2``,
-    a0 = 1, as ``livesound.dsp.design`` returns them and the kernels run them)
+    a0 = 1, as ``livesound.audio.design`` returns them and the kernels run them)
     × a delay of ``latency`` samples.
     """
     k = np.arange(n_fft // 2 + 1)

@@ -2,7 +2,7 @@
 README's screenshots. Everything here is deterministic (no clock, no
 network), so a picture of it changes only when the drawing code does.
 
-``python -m livesound.console.demo DIR`` writes SVG screenshots of the main
+``python -m livesound.virtual.demo DIR`` writes SVG screenshots of the main
 screens into DIR.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from livesound.console.app import ConsoleApp
 from livesound.console.state import ConsoleState, Status
-from livesound.control.stageshow import virtual_stage_show
+from livesound.virtual.show import virtual_stage_show
 
 # What each screenshot shows: name, keys pressed from the mixer.
 SCREENS = {

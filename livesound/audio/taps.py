@@ -8,8 +8,9 @@ than a ring behind, it reports how many frames it missed.
 
 import numpy as np
 
-from livesound.engine import layout as L
-from livesound.engine.core import AudioCore
+from livesound.audio import layout as L
+from livesound.audio.atomics import load_header
+from livesound.audio.core import AudioCore
 
 
 class TapReader:
@@ -22,8 +23,6 @@ class TapReader:
 
     def read(self) -> np.ndarray:
         """Frames written since the last read, ``[frames, outputs]`` float32."""
-        from livesound.dsp.kernels import load_header
-
         end = load_header(self.core.hdr, L.H_TAP_W)
         start = self.position
         if end - start > L.TAP_RING - 4096:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from livesound.dsp import design
-from livesound.engine.offline import BlockEngine
+from livesound.audio import design
+from livesound.control.offline import BlockEngine
 
 SPEED_OF_SOUND = 343.0  # m/s
 

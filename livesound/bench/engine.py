@@ -7,8 +7,6 @@ filter-and-mix chain written with scipy.signal for comparison; and times a
 warm start (process start to first processed block, numba cache loaded).
 """
 
-import json
-import platform
 import subprocess
 import sys
 import time
@@ -16,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from livesound.engine.layout import Dims
-from livesound.engine.offline import BlockEngine
+from livesound.audio.layout import Dims
+from livesound.bench.common import machine
+from livesound.control import derive
+from livesound.control.offline import BlockEngine
 
 BLOCKS = (16, 32, 64, 128, 256)
 INPUT_COUNTS = (8, 32, 64, 128)
@@ -99,8 +99,6 @@ def scipy_chain(n_in: int = 32, n_bus: int = 16, block: int = 64,
     """
     from scipy import signal
 
-    from livesound.control import derive
-
     engine = BlockEngine(n_in=n_in, n_bus=n_bus, phys_in=n_in, phys_out=n_bus + 4)
     engine.mixer.set_many(reference_show(n_in, n_bus))
     v = engine.mixer.values
@@ -142,7 +140,7 @@ def scipy_chain(n_in: int = 32, n_bus: int = 16, block: int = 64,
 _START_PROBE = """
 import time, numpy as np
 t0 = time.perf_counter()
-from livesound.engine.offline import BlockEngine
+from livesound.control.offline import BlockEngine
 e = BlockEngine(n_in=32, n_bus=16, phys_in=32, phys_out=20, max_block=1024)
 e.process(np.zeros((64, 32), np.float32))
 print(time.perf_counter() - t0)
@@ -163,21 +161,6 @@ def start_times() -> dict[str, float]:
         result[f"{label}_start_s"] = time.perf_counter() - t0
         result[f"{label}_to_audio_s"] = float(out.stdout.strip().splitlines()[-1])
     return result
-
-
-def machine() -> dict[str, Any]:
-    """Where the figures come from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in f if "model name" in line
-            )
-    except (OSError, StopIteration):
-        pass
-    import os
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 def run(quick: bool = False, emit=print) -> dict[str, Any]:
@@ -218,18 +201,3 @@ def run(quick: bool = False, emit=print) -> dict[str, Any]:
          f"{st['warm_to_audio_s']:.2f} s (warm numba cache; "
          f"{st['warm_start_s']:.2f} s with interpreter start)")  # fmt: skip
     return report
-
-
-def report(measure, as_json: bool = False) -> int:
-    """Run ``measure(emit)``: lines on stdout, or lines on stderr and JSON on stdout."""
-    if as_json:
-        result = measure(emit=lambda line: print(line, file=sys.stderr, flush=True))
-        print(json.dumps(result, indent=2))
-    else:
-        measure(emit=lambda line: print(line, flush=True))
-    return 0
-
-
-def main(as_json: bool = False, quick: bool = False) -> int:
-    """Entry point of ``livesound bench``."""
-    return report(lambda emit: run(quick, emit), as_json)

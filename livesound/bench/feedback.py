@@ -30,14 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livesound.audio import design
+from livesound.audio.layout import N_NOTCH
 from livesound.control.derive import notch_coeffs
-from livesound.dsp import design
-from livesound.engine.layout import N_NOTCH
-from livesound.engine.offline import BlockEngine
-from livesound.feedback import metrics, sources
+from livesound.control.offline import BlockEngine
+from livesound.enginehost import Engine, EngineConfig
 from livesound.feedback.notches import Notch
 from livesound.feedback.suppressor import Suppressor, notch_values
-from livesound.sim import FeedbackLoop, Path, stage_path
+from livesound.virtual import metrics, sources
+from livesound.virtual.sim import FeedbackLoop, Path, stage_path
 
 SR = 48000
 BLOCK = 64
@@ -198,8 +199,6 @@ def _line(r: dict) -> str:
 def analysis_cpu(seconds: float = 10.0) -> float:
     """Share of one core the live engine's analysis thread uses on the virtual
     stage (32 inputs, 16 buses, every output's suppressor on)."""
-    from livesound.engine.service import Engine, EngineConfig
-
     engine = Engine(EngineConfig(virtual=True))
     engine.start()
     try:

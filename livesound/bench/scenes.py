@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from livesound import bench
-from livesound.engine.service import Engine, EngineConfig
+from livesound.bench import engine as bench
+from livesound.enginehost import Engine, EngineConfig
 from livesound.scenes.manager import SceneManager
+
+RECALLS = 40
 
 
 def _measure(
@@ -35,7 +37,9 @@ def _measure(
     return np.array(times) * 1000
 
 
-def run(emit=print, n: int = 40) -> dict:
+def run(emit=print, quick: bool = False) -> dict:
+    """Recall to live, prepared and cold, on a running virtual-stage engine."""
+    n = 10 if quick else RECALLS
     engine = Engine(EngineConfig(virtual=True))
     engine.start()
     report: dict = {"block_ms": 1000 * engine.cfg.block / engine.cfg.sample_rate}

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from livesound.audio.core import AudioCore
+from livesound.audio.layout import Dims
 from livesound.control.mixer import Mixer
-from livesound.engine.core import AudioCore
-from livesound.engine.layout import Dims
 
 
 class BlockEngine:

@@ -23,7 +23,7 @@ import soundfile
 
 # The stage's synthesis helpers are the project's one instrument kit: its singer
 # (formant vowels with vibrato), chords and additive tones are reused, not copied.
-from livesound.engine.stage import (
+from livesound.virtual.stage import (
     _CHORDS,
     _VOWELS,
     _midi_hz,

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livesound.engine import layout as L
+from livesound.audio import kernels
+from livesound.audio import layout as L
+from livesound.audio.atomics import read_cycle_counter
 
 _CALLBACK_TYPE = ctypes.CFUNCTYPE(
     ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
@@ -23,8 +25,6 @@ _CALLBACK_TYPE = ctypes.CFUNCTYPE(
 @functools.cache
 def _tsc_ticks_per_us() -> int:
     """Calibrate the CPU cycle counter against the monotonic clock (once)."""
-    from livesound.dsp.kernels import read_cycle_counter
-
     read_cycle_counter()
     t0, c0 = time.perf_counter(), read_cycle_counter()
     time.sleep(0.05)
@@ -65,8 +65,6 @@ class AudioCore:
     """Engine memory plus the compiled callback that processes it."""
 
     def __init__(self, dims: L.Dims) -> None:
-        from livesound.dsp import kernels
-
         self.dims = dims
         self.memory = L.EngineMemory(dims)
         self.hdr = self.memory.hdr

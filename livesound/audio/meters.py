@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livesound.engine import layout as L
-from livesound.engine.core import AudioCore
+from livesound.audio import layout as L
+from livesound.audio.atomics import bump_sequence
+from livesound.audio.core import AudioCore
 
 
 def to_db(x: np.ndarray, floor: float = -120.0) -> np.ndarray:
@@ -37,8 +38,6 @@ class Meters:
 
 def read_meters(core: AudioCore) -> Meters:
     """Copy the meters and ask the audio plane to start a new period."""
-    from livesound.dsp.kernels import bump_sequence
-
     ins, outs = core.arrays["ins"], core.arrays["outs"]
     meters = Meters(
         in_peak_db=to_db(ins[L.IM_PEAK]),

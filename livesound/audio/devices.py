@@ -1,23 +1,16 @@
-"""Where the blocks come from: a PortAudio device, or the virtual stage.
+"""Where the blocks come from: a PortAudio device.
 
-Both run the same compiled C callback on the same engine memory. PortAudio
-calls it from its own audio thread; the virtual device calls it from a
-clocked Python thread through ctypes, which releases the GIL for the call.
+PortAudio calls the compiled C callback from its own audio thread on the
+engine memory. (The virtual stage's sound card, which calls the same
+callback from a clocked thread, is ``livesound.virtual.device``.)
 """
 
 import os
-import threading
 from dataclasses import dataclass
 
-import numpy as np
-
-from livesound.engine import layout as L
-from livesound.engine.core import AudioCore, c_function_address
-from livesound.engine.stageroom import Room
-
-SAMPLE_RATES = (44100, 48000, 96000)
-MIN_BLOCK, MAX_BLOCK = 16, 1024
-
+from livesound.audio import layout as L
+from livesound.audio.core import AudioCore
+from livesound.audio.settings import DeviceError, check_settings
 
 REALTIME_PRIORITY = 70  # below JACK's own (typically 80+), above everything else
 
@@ -36,21 +29,6 @@ def make_realtime(tid: int = 0) -> bool | None:
     except (AttributeError, OSError):
         return False
     return True
-
-
-class DeviceError(RuntimeError):
-    """A device that cannot be opened as asked; the message says why."""
-
-
-def check_settings(sample_rate: int, block: int) -> None:
-    """Refuse sample rates and block sizes the engine does not run at."""
-    if sample_rate not in SAMPLE_RATES:
-        rates = ", ".join(str(r) for r in SAMPLE_RATES)
-        raise DeviceError(f"sample rate {sample_rate} Hz is not supported; use {rates}")
-    if not MIN_BLOCK <= block <= MAX_BLOCK:
-        raise DeviceError(
-            f"block size {block} is not supported; use {MIN_BLOCK} to {MAX_BLOCK} frames"
-        )
 
 
 def portaudio():
@@ -173,66 +151,3 @@ class PortAudioDevice:
     def stop(self) -> None:
         self.stream.stop()
         self.stream.close()
-
-
-def _libc_address(name: str) -> int:
-    address = c_function_address(name)
-    if not address:
-        raise DeviceError(f"the virtual device needs the C library's {name}()")
-    return address
-
-
-class VirtualDevice:
-    """A virtual sound card: a clocked thread that plays the virtual stage.
-
-    The thread runs a compiled loop that never takes the GIL (see
-    ``kernels.virtual_device_loop``): it calls the engine's C callback once
-    per period on an absolute clock, with ``BUFFER_PERIODS`` of slack like
-    a sound card's buffer, and reports an xrun only when audio would have
-    dropped out.
-    """
-
-    BUFFER_PERIODS = 4
-
-    def __init__(self, core: AudioCore, block: int, stage: np.ndarray,
-                 room: Room | None = None) -> None:  # fmt: skip
-        d = core.dims
-        check_settings(d.sample_rate, block)
-        self.core = core
-        self.block = block
-        src = np.zeros((stage.shape[0], d.phys_in), np.float32)
-        k = min(stage.shape[1], d.phys_in)
-        src[:, :k] = stage[:, :k]
-        self._stage = np.ascontiguousarray(src[: (src.shape[0] // block) * block])
-        self._out = np.zeros((block, d.phys_out), np.float32)
-        self._in = np.zeros((block, d.phys_in), np.float32)
-        self.room = room or Room.empty()
-        longest = int(self.room.delays.max(initial=0)) + block
-        self._played = np.zeros((1 << longest.bit_length(), d.phys_out), np.float32)
-        self._ts = np.zeros(2, np.int64)
-        self._clock = (_libc_address("clock_gettime"), _libc_address("clock_nanosleep"))
-        self.realtime = False
-        self._thread = threading.Thread(target=self._run, name="virtual-device",
-                                         daemon=True)  # fmt: skip
-        period_ms = 1000 * block / d.sample_rate
-        self.info = DeviceInfo("virtual stage", d.sample_rate, block, period_ms)
-
-    def start(self) -> None:
-        self.core.hdr[L.H_STOP] = 0
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.core.hdr[L.H_STOP] = 1
-        self._thread.join(timeout=2)
-
-    def _run(self) -> None:
-        from livesound.dsp.kernels import virtual_device_loop
-
-        self.realtime = bool(make_realtime())
-        period_ns = round(1e9 * self.block / self.core.dims.sample_rate)
-        virtual_device_loop(
-            self.core.callback_address, self.core.hdr, self._stage, self._out,
-            self.block, period_ns, self.BUFFER_PERIODS, *self._clock, self._ts,
-            self._in, self._played, self.room.delays, self.room.gains, self.room.outs,
-            self.room.mics,
-        )  # fmt: skip

@@ -27,6 +27,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from livesound.bench.common import free_port
+from livesound.console.launch import engine_answers
+from livesound.virtual.demo import DemoApp
+
 FPS = 30.0
 SIZE = (120, 40)
 SECONDS = 5.0
@@ -42,8 +46,6 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def _headless(meters: bool, seconds: float) -> dict:
-    from livesound.console.demo import DemoApp
-
     app = DemoApp(fps=FPS)
     rng = np.random.default_rng(0)
     st = app.state
@@ -86,8 +88,6 @@ def _engine(port: int):
         start_new_session=True,
     )  # fmt: skip
     try:
-        from livesound.console.launch import engine_answers
-
         deadline = time.monotonic() + 180
         while not engine_answers(port):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -100,9 +100,7 @@ def _engine(port: int):
 
 def _terminal(seconds: float, emit: Callable[[str], None]) -> dict:
     """The console process in tmux against a real engine: its CPU use."""
-    from livesound.osc.bench import _free_port
-
-    port = _free_port()
+    port = free_port()
     sock = f"ls-bench-{os.getpid()}"
     state = tempfile.mkdtemp(prefix="livesound-bench-")
     tmux = ["tmux", "-L", sock]
@@ -135,8 +133,9 @@ def _terminal(seconds: float, emit: Callable[[str], None]) -> dict:
     return out
 
 
-def run(emit: Callable[[str], None] = print, seconds: float = SECONDS) -> dict:
+def run(emit: Callable[[str], None] = print, quick: bool = False) -> dict:
     """Measure and report; returns every figure as a dict."""
+    seconds = SECONDS / 5 if quick else SECONDS
     emit(f"console: 32 inputs, 16 buses, {FPS:g} fps, {SIZE[0]}x{SIZE[1]}, "
          f"python {sys.version.split()[0]}, {os.cpu_count()} cores")  # fmt: skip
     result: dict = {"fps": FPS, "size": SIZE}

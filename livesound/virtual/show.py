@@ -7,7 +7,7 @@ Engineers expect a fresh console on the virtual stage to be already
 import math
 from typing import Any
 
-from livesound.engine.stage import STAGE_CHANNELS
+from livesound.virtual.stage import STAGE_CHANNELS
 
 # name: (fader dB, pan, HPF Hz or 0, comp on, sends dB to buses 1-4; -inf = none)
 _BAND = {

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livesound.engine.stage import STAGE_CHANNELS
-from livesound.sim import sparse_path, stage_path
+from livesound.virtual.sim import sparse_path, stage_path
+from livesound.virtual.stage import STAGE_CHANNELS
 
 # The mic's sensitivity and preamp, and a cardioid's rejection of the wedge
 # behind it: how a loudspeaker's dBFS arrives back in the mic's dBFS at 1 m.

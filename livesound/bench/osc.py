@@ -10,7 +10,6 @@ engine and the server in this process.
 import asyncio
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +18,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from livesound.audio import layout as L
+from livesound.bench.common import free_port
+from livesound.enginehost import Engine, EngineConfig
 from livesound.osc.client import Client, osc
+from livesound.osc.server import OscServer
 
 RATES = (1000, 2500, 5000, 10000, 20000)
 CLIENTS = 10
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stats(client: Client) -> dict:
@@ -106,10 +103,6 @@ def sustained(port: int, rate: int, seconds: float = 3.0) -> dict:
 
 def fader_to_audio(n: int = 300) -> dict:
     """From sending a fader message to the audio plane taking the change."""
-    from livesound.engine import layout as L
-    from livesound.engine.service import Engine, EngineConfig
-    from livesound.osc.server import OscServer
-
     engine = Engine(EngineConfig(virtual=True))
     engine.start()
     server = OscServer(engine.mixer)
@@ -147,8 +140,8 @@ def fader_to_audio(n: int = 300) -> dict:
             "block_ms": period}  # fmt: skip
 
 
-def run(emit=print) -> dict:
-    port = _free_port()
+def run(emit=print, quick: bool = False) -> dict:
+    port = free_port()
     report: dict = {}
     with engine_process(port):
         rt = round_trip(port)

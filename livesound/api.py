@@ -1,0 +1,25 @@
+"""livesound's Python API, in one stable place: scripts, notebooks and
+evaluations import from here, whatever moves underneath.
+
+- ``BlockEngine``: the engine without a device, fed block by block
+  (``out = engine.process(inp)``); its ``mixer`` is the ``Mixer``.
+- ``Mixer``: ``set``/``set_many``/``get`` on the parameter tree.
+- ``Suppressor``: the feedback suppressor on an engine's outputs.
+- ``FeedbackLoop``, ``Path``, ``stage_path``, ``room_ir``: closed acoustic
+  loops around a ``BlockEngine`` (the virtual stage's simulator).
+"""
+
+from livesound.control.mixer import Mixer
+from livesound.control.offline import BlockEngine
+from livesound.feedback.suppressor import Suppressor
+from livesound.virtual.sim import FeedbackLoop, Path, room_ir, stage_path
+
+__all__ = [
+    "BlockEngine",
+    "FeedbackLoop",
+    "Mixer",
+    "Path",
+    "Suppressor",
+    "room_ir",
+    "stage_path",
+]

@@ -1,0 +1,2 @@
+"""``livesound bench``: one module per subject (engine, osc, scenes, console,
+feedback, faults)."""
