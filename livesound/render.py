@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from livesound.audio.layout import Dims, n_outputs, output_names
-from livesound.audio.settings import ConfigError
+from livesound.audio.settings import SAMPLE_RATES, ConfigError, check_settings
 from livesound.control.offline import BlockEngine
 
 CHUNK = 1 << 16  # frames read from disk at a time
@@ -43,15 +43,15 @@ def render_file(
         info = sf.info(str(source))
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise ConfigError(f"{source}: cannot read audio ({exc})") from None
-    if info.samplerate not in settings.SAMPLE_RATES:
-        rates = ", ".join(str(r) for r in settings.SAMPLE_RATES)
+    if info.samplerate not in SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in SAMPLE_RATES)
         raise ConfigError(f"{source}: sample rate {info.samplerate} Hz; use {rates}")
     if not 1 <= info.channels <= inputs:
         raise ConfigError(
             f"{source}: {info.channels} channels, but the engine has {inputs} inputs; "
             f"give a WAV with 1 to {inputs} channels (or raise --inputs)"
         )
-    settings.check_settings(info.samplerate, block)
+    check_settings(info.samplerate, block)
     dims = Dims(
         n_in=inputs, n_bus=buses, sample_rate=info.samplerate, max_block=max(block, 16),
         phys_in=info.channels, phys_out=n_outputs(buses),

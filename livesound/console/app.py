@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
@@ -22,7 +23,9 @@ DEFAULT_FPS = 30.0
 class ConsoleApp(App):
     """The show console, attached to the engine at ``host``:``port``."""
 
-    CSS_PATH = "console.tcss"
+    # Absolute: Textual resolves a relative path against the module of the
+    # subclass (the demo app lives elsewhere).
+    CSS_PATH = Path(__file__).with_name("console.tcss")
     TITLE = "livesound"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
