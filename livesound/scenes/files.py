@@ -137,6 +137,27 @@ def write_atomic(path: Path, text: str) -> None:
     Temp file in the same folder, fsync, rename over the target, fsync the
     folder: a power cut mid-save never leaves a truncated scene.
     """
+    commit(write_temp(path, text), path)
+
+
+def commit(tmp: str, path: Path) -> None:
+    """Rename a ``write_temp`` file over ``path`` and fsync the folder."""
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dirfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+def write_temp(path: Path, text: str) -> str:
+    """``text`` fsynced in a temp file beside ``path`` (``.NAME.*.tmp``, which
+    a start removes if a crash left it); returns the temp file's path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -153,16 +174,19 @@ def write_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    dirfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+    return tmp
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Remove temp files of writes that a crash interrupted (never *.toml)."""
+    if folder.is_dir():
+        for stale in folder.glob(".*.toml.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 def _where(source: str, text: str, path: str) -> str:
@@ -197,6 +221,18 @@ def parse(registry: Registry, text: str, source: str = "<scene>") -> Scene:
 
     Nothing is applied from a file with any error in it.
     """
+    scene, refused = parse_partial(registry, text, source)
+    if refused:
+        raise SceneError(refused[0])
+    return scene
+
+
+def parse_partial(
+    registry: Registry, text: str, source: str = "<scene>"
+) -> tuple[Scene, list[str]]:
+    """A scene of every valid value in file text, and one ``file:line: key:
+    why`` for each value refused; a file that is not a scene at all (not
+    TOML, wrong format, bad header) raises ``SceneError``."""
     try:
         doc = tomllib.loads(text)
         flat = _flatten({k: v for k, v in doc.items() if k not in HEADER})
@@ -224,6 +260,7 @@ def parse(registry: Registry, text: str, source: str = "<scene>") -> Scene:
     scope = _parse_scope(registry, doc.get("scope", {}), source)
     by_key = {(strip_of(p.address), p.key): p for p in registry if p.key}
     values: dict[str, Any] = {}
+    refused: list[str] = []
     for path, raw in flat.items():
         param, strip, key = None, "", path
         parts = path.split(".")
@@ -233,12 +270,13 @@ def parse(registry: Registry, text: str, source: str = "<scene>") -> Scene:
             if param is not None:
                 break
         if param is None:
-            raise SceneError(f"{_where(source, text, path)}: unknown parameter {path}")
+            refused.append(f"{_where(source, text, path)}: unknown parameter {path}")
+            continue
         try:
             values[param.address] = param.validate(raw)
         except ParamError as exc:
-            raise SceneError(f"{_where(source, text, path)}: {path}: {exc}") from None
-    return Scene(str(name), values, float(fade), scope)
+            refused.append(f"{_where(source, text, path)}: {path}: {exc}")
+    return Scene(str(name), values, float(fade), scope), refused
 
 
 HEADER = ("format", "name", "fade_s", "scope")
@@ -270,13 +308,17 @@ def migrate(doc: dict, version: int) -> dict:
     return doc
 
 
-def load(registry: Registry, path: Path) -> Scene:
-    """Read and validate a scene file."""
+def read_text(path: Path) -> str:
+    """A scene file's text; unreadable or not UTF-8 raises ``SceneError``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SceneError(f"{path}: cannot read: {exc}") from None
-    return parse(registry, text, str(path))
+
+
+def load(registry: Registry, path: Path) -> Scene:
+    """Read and validate a scene file."""
+    return parse(registry, read_text(path), str(path))
 
 
 def save(registry: Registry, scene: Scene, path: Path) -> None:

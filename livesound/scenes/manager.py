@@ -7,7 +7,6 @@ render lands exactly where it would live.
 
 import logging
 import re
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import Any
 import tomli_w
 
 from livesound.control.mixer import Mixer, Prepared
+from livesound.scenes import autosave as generations
 from livesound.scenes import files
 from livesound.scenes.files import FADED_GROUPS, GROUPS, Scene, SceneError, Scope
+from livesound.scenes.storage import Storage, keep_aside
 
 log = logging.getLogger("livesound.scenes")
 
@@ -64,13 +65,18 @@ class SceneManager:
     """Scenes in a folder, recalled into a Mixer."""
 
     def __init__(
-        self, mixer: Mixer, folder: Path, state_dir: Path | None = None
+        self,
+        mixer: Mixer,
+        folder: Path,
+        state_dir: Path | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.mixer = mixer
         self.registry = mixer.registry
         self.folder = Path(folder)
         self.state_dir = state_dir
         self.safes = Safes()
+        self.storage = storage or Storage()
         self.fades: list[Fade] = []
         self.cue_index = -1
         self.current: str | None = None
@@ -78,10 +84,9 @@ class SceneManager:
         self._saved_at = 0.0
         self._ready: Ready | None = None
         self._load_safes()
-        # Temp files of saves that a crash interrupted (never *.toml).
-        if self.folder.is_dir():
-            for stale in self.folder.glob(".*.toml.*.tmp"):
-                stale.unlink(missing_ok=True)
+        files.remove_stale_temps(self.folder)
+        if state_dir is not None:
+            files.remove_stale_temps(state_dir)
 
     # -- files --------------------------------------------------------------
 
@@ -112,7 +117,10 @@ class SceneManager:
         scene = files.capture(self.registry, self.mixer.snapshot(), name,
                               scope or Scope(), fade_s)  # fmt: skip
         path = self.path(name)
-        files.save(self.registry, scene, path)
+        text = files.to_toml(self.registry, scene)
+        # A failed save stays pending and is retried: a scene once saved
+        # is never lost to a full disk.
+        self.storage.run(path, lambda: files.write_atomic(path, text), keep=True)
         return path
 
     def rename(self, old: str, new: str) -> None:
@@ -123,14 +131,38 @@ class SceneManager:
             raise SceneError(f"scene {new!r} exists already")
         scene = files.load(self.registry, src)
         scene.name = new
-        files.save(self.registry, scene, dst)
-        src.unlink()
+        text = files.to_toml(self.registry, scene)
+        self.storage.run(dst, lambda: files.write_atomic(dst, text))
+        try:
+            self.storage.run(src, src.unlink)
+        except SceneError:
+            dst.unlink(missing_ok=True)  # refused: leave the folder as it was
+            raise
 
     def delete(self, name: str) -> None:
         path = self.path(name)
         if not path.exists():
             raise SceneError(f"no scene {name!r}")
-        path.unlink()
+        self.storage.run(path, path.unlink)
+
+    def check_files(self) -> None:
+        """At start: keep every scene file and the cue list that cannot be
+        read aside (logged with file and line), so the show runs without them."""
+        for name in self.names():
+            try:
+                self.load(name)
+            except SceneError as exc:
+                self._set_aside(self.path(name), exc)
+        try:
+            self.cues()
+        except SceneError as exc:
+            self._set_aside(self.folder / CUE_FILE, exc)
+
+    def _set_aside(self, path: Path, problem: object) -> None:
+        kept = keep_aside(path)
+        log.warning(
+            "%s; kept aside as %s", problem, kept.name if kept else "(in place)"
+        )
 
     # -- recall ---------------------------------------------------------------
 
@@ -187,6 +219,13 @@ class SceneManager:
         if ready is not None and ready.scene is not scene:
             ready = None
         at_once, faded = (ready.at_once, ready.faded) if ready else self._split(scene)
+        try:
+            cues = self.cues()
+        except SceneError as exc:
+            # The scene itself is fine: it is recalled, only its cue
+            # position is unknown.
+            log.warning("cue position not updated: %s", exc)
+            cues = []
         get = self.mixer.get
         moves = {a: (self.registry[a].to_norm(get(a)), self.registry[a].to_norm(v))
                  for a, v in faded.items()}  # fmt: skip
@@ -207,7 +246,6 @@ class SceneManager:
             duration = max(0.0, scene.fade_s - GAIN_RAMP_S)
             self.fades.append(Fade(now, duration, moves, faded))
         self.current = scene.name
-        cues = self.cues()
         if scene.name in cues:
             self.cue_index = cues.index(scene.name)
         log.info("recalled %s: %d changed at once, %d fading over %.1f s", scene.name,
@@ -242,8 +280,8 @@ class SceneManager:
         if not path.exists():
             return self.names()
         try:
-            cues = tomllib.loads(path.read_text()).get("cues", [])
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            cues = tomllib.loads(files.read_text(path)).get("cues", [])
+        except tomllib.TOMLDecodeError as exc:
             raise SceneError(f"{path}: {exc}") from None
         if not isinstance(cues, list) or not all(isinstance(c, str) for c in cues):
             raise SceneError(f'{path}: write cues = ["scene", ...]')
@@ -269,7 +307,12 @@ class SceneManager:
                 log.warning("next cue not prepared: %s", exc)
 
     def next_cue(self) -> str | None:
-        cues = self.cues()
+        """The cue after the current one; None at the end or when the cue
+        list cannot be read (GO says why)."""
+        try:
+            cues = self.cues()
+        except SceneError:
+            return None
         return cues[self.cue_index + 1] if self.cue_index + 1 < len(cues) else None
 
     # -- recall safes -------------------------------------------------------------
@@ -281,10 +324,11 @@ class SceneManager:
         autosave state and survive a restart.
         """
         known = {files.strip_of(p.address) for p in self.registry}
+        safes = Safes(set(self.safes.strips), set(self.safes.groups))
         if item in GROUPS:
-            target = self.safes.groups
+            target = safes.groups
         elif item in known:
-            target = self.safes.strips
+            target = safes.strips
         else:
             raise SceneError(f"{item!r} is neither a strip (ch.01, bus.03, main) "
                              f"nor a group ({', '.join(GROUPS)})")  # fmt: skip
@@ -292,69 +336,88 @@ class SceneManager:
             target.add(item)
         else:
             target.discard(item)
-        self._save_safes()
+        self._save_safes(safes)  # refused if it cannot be kept: nothing changes
+        self.safes = safes
 
     def _safes_path(self) -> Path | None:
         return self.state_dir / "safes.toml" if self.state_dir else None
 
-    def _save_safes(self) -> None:
+    def _save_safes(self, safes: Safes) -> None:
         path = self._safes_path()
         if path is not None:
-            text = tomli_w.dumps({"strips": sorted(self.safes.strips),
-                                  "groups": sorted(self.safes.groups)})  # fmt: skip
-            files.write_atomic(path, text)
+            text = tomli_w.dumps({"strips": sorted(safes.strips),
+                                  "groups": sorted(safes.groups)})  # fmt: skip
+            self.storage.run(path, lambda: files.write_atomic(path, text))
 
     def _load_safes(self) -> None:
         path = self._safes_path()
         if path is None or not path.exists():
             return
         try:
-            data = tomllib.loads(path.read_text())
-            self.safes = Safes(set(data.get("strips", [])), set(data.get("groups", [])))
-        except (OSError, tomllib.TOMLDecodeError, TypeError) as exc:
-            log.warning("recall safes not restored from %s: %s", path, exc)
+            data = tomllib.loads(files.read_text(path))
+            strips, groups = data.get("strips", []), data.get("groups", [])
+            if not all(isinstance(x, str) for x in [*strips, *groups]):
+                raise SceneError(f'{path}: write strips = ["ch.07"], groups = ["eq"]')
+            self.safes = Safes(set(strips), set(groups))
+        except (SceneError, tomllib.TOMLDecodeError, TypeError) as exc:
+            self._set_aside(path, f"recall safes not restored from {path}: {exc}")
 
     # -- autosave ---------------------------------------------------------------
 
     @property
     def autosave_path(self) -> Path | None:
-        return self.state_dir / "autosave.toml" if self.state_dir else None
+        return generations.path_of(self.state_dir, 0) if self.state_dir else None
 
     def autosave(self, now: float) -> bool:
-        """Save the whole show if it changed, at most every few seconds."""
+        """Save the whole show if it changed, at most every few seconds.
+
+        A failed autosave is a storage fault, retried by ``storage.retry``
+        (with the show as it is then) until it succeeds."""
         path = self.autosave_path
         if path is None or self.mixer.changes == self._saved_changes:
             return False
-        if now - self._saved_at < AUTOSAVE_EVERY_S:
+        if now - self._saved_at < AUTOSAVE_EVERY_S or path in self.storage.pending:
             return False
-        scene = files.capture(self.registry, self.mixer.snapshot(), "autosave", Scope())
-        files.save(self.registry, scene, path)
-        self._saved_changes, self._saved_at = self.mixer.changes, now
-        return True
-
-    def restore(self) -> bool:
-        """Bring back the autosaved show after a restart; False if none."""
-        path = self.autosave_path
-        if path is None or not path.exists():
-            return False
+        self._saved_at = now
         try:
-            scene = files.load(self.registry, path)
-        except SceneError as exc:
-            # Keep it: the next autosave must not overwrite the only copy.
-            kept = path.with_name(f"autosave-unrestored-{int(time.time())}.toml")
-            path.replace(kept)
-            log.warning("autosave not restored (kept as %s): %s", kept, exc)
+            self.storage.run(path, self._write_autosave, keep=True)
+        except SceneError:
             return False
-        self.mixer.set_many(scene.values, source=SOURCE)
-        self._saved_changes = self.mixer.changes
         return True
 
+    def _write_autosave(self) -> None:
+        changes = self.mixer.changes
+        scene = files.capture(self.registry, self.mixer.snapshot(), "autosave", Scope())
+        generations.write(self.state_dir, files.to_toml(self.registry, scene))
+        self._saved_changes = changes
 
-def parse_scope(strips: str | None, groups: str | None) -> Scope:
-    """A scope from the command line: ``ch.01,bus.03`` and ``fader,mute``."""
-    group_list = tuple(g.strip() for g in groups.split(",")) if groups else GROUPS
-    bad = [g for g in group_list if g not in GROUPS]
-    if bad:
-        raise SceneError(f"unknown group {bad[0]!r}; groups are {', '.join(GROUPS)}")
-    strip_list = tuple(s.strip() for s in strips.split(",")) if strips else None
-    return Scope(strip_list, group_list)
+    def restore(self) -> generations.Generation | None:
+        """Bring back the newest autosave that reads after a restart; returns
+        that generation (None if none). Unreadable ones are kept aside; in a
+        file with some bad values every valid value is restored and each
+        refused one logged (file:line: key)."""
+        if self.state_dir is None:
+            return None
+        for gen in generations.generations(self.state_dir):
+            try:
+                self.load_generation(gen.n)
+            except SceneError as exc:
+                self._set_aside(gen.path, exc)
+                continue
+            self._saved_changes = self.mixer.changes
+            return gen
+        return None
+
+    def load_generation(self, n: int) -> list[str]:
+        """Apply autosave generation ``n`` to the live show; returns the
+        refused values (each also logged)."""
+        path = generations.path_of(self.state_dir, n) if self.state_dir else None
+        if path is None or not 0 <= n < generations.GENERATIONS or not path.exists():
+            raise SceneError(f"no autosave generation {n}")
+        scene, refused = files.parse_partial(
+            self.registry, files.read_text(path), str(path)
+        )
+        for problem in refused:
+            log.warning("autosave value not restored: %s", problem)
+        self.mixer.set_many(scene.values, source=SOURCE)
+        return refused
