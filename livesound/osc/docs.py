@@ -246,7 +246,12 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
   one line of text, as the X32 does.
 - **`/ls/...`** holds what the X32 has no address for: output limiters,
   alignment delays, the feedback suppressor's notches, the oscillator
-  switch, and livesound's own commands (`/ls/pair`, `/ls/stats`).
+  switch, and livesound's own commands (`/ls/pair`, `/ls/stats`,
+  `/ls/scene/...`, `/ls/state/restore ,i N`: load autosave generation N).
+- `/ls/status/storage` answers `,s` the storage fault (for example
+  `disk full: /var/state/autosave.toml`), empty when storage is fine; it is
+  pushed to `/xremote` subscribers whenever it changes, like a parameter.
+  `/ls/stats` holds the same fault as `"storage"` (fault, file, since).
 - **Errors**: a message that is refused (unknown address, wrong type tag,
   value out of range, or not allowed for the client's role) changes
   nothing and is answered with `/ls/error ,ss <address> <reason>`.

@@ -182,6 +182,7 @@ class OscServer:
         self._buckets: dict[Address, TokenBucket] = {}
         self._logged: dict[Address, float] = {}
         self._extra: dict[str, Callable] = {}
+        self._extra_stats: dict[str, Callable[[], object]] = {}
         self._pair_failures: dict[str, tuple[int, float]] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -469,6 +470,9 @@ class OscServer:
         report = {"osc": dict(self.stats.counts), "subscribers": len(self.subscribers)}
         if self.status is not None:
             report["engine"] = self.status()
+        report.update(
+            {key: report_of() for key, report_of in self._extra_stats.items()}
+        )
         return [message("/ls/stats", ("s", json.dumps(report)))]
 
     def add_command(self, address: str, handler: Callable, write: bool = True) -> None:
@@ -490,6 +494,19 @@ class OscServer:
             return [message(a, *(_tagged(v) for v in vals)) for a, *vals in out]
 
         self._extra[address] = run
+
+    def add_stats(self, key: str, report: Callable[[], object]) -> None:
+        """Add ``key`` (``report()``, JSON-able) to the ``/ls/stats`` answer."""
+        self._extra_stats[key] = report
+
+    def push(self, address: str, *values: Any) -> None:
+        """Push a status message (not a parameter) to every /xremote
+        subscriber; safe from any thread."""
+        self._expire(time.time())
+        data = message(address, *(_tagged(v) for v in values))
+        for addr in list(self.subscribers):
+            self._send(data, addr)
+            self.stats.counts["pushes"] += 1
 
     _commands: dict[str, Callable] = {
         "/xinfo": _xinfo, "/info": _info, "/status": _status, "/xremote": _xremote,

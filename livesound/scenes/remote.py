@@ -12,6 +12,12 @@
 | `/ls/scene/safe` | `,si item 0/1` | make a strip (`ch.07`) or group (`eq`) recall-safe |
 | `/ls/scene/safes` | | replies `/ls/scene/safes ,s...` with every safe |
 | `/-action/goscene` | `,i N` | X32: recall scene N of the list (0-based) |
+| `/ls/state/restore` | `,i N` | load autosave generation N (0 = newest) into the show |
+| `/ls/status/storage` | | replies `,s` the storage fault ("" when clear); pushed to `/xremote` subscribers when it changes |
+
+Every command is answered: its reply, or `/ls/error ,ss address reason`
+(a write that failed says why: disk full, read-only, permission denied).
+A refused command changes nothing in the show.
 """
 
 import threading
@@ -20,12 +26,28 @@ from collections.abc import Callable
 from livesound.osc.server import OscServer
 from livesound.scenes.files import SceneError
 from livesound.scenes.manager import SceneManager
+from livesound.scenes.storage import describe
+
+STORAGE_STATUS = "/ls/status/storage"
 
 
 def _text(args: list, count: int = 1) -> list[str]:
     if len(args) < count or not all(isinstance(a, str) for a in args[:count]):
         raise SceneError(f"takes {count} scene name(s) as strings")
     return args[:count]
+
+
+def _answered(handler: Callable[[list], list[tuple]]) -> Callable[[list], list[tuple]]:
+    """A handler whose file errors become error replies, never silence."""
+
+    def run(args: list) -> list[tuple]:
+        try:
+            return handler(args)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise SceneError(f"{describe(exc)}{where}") from None
+
+    return run
 
 
 def register(
@@ -99,15 +121,32 @@ def register(
         items = sorted(scenes.safes.strips) + sorted(scenes.safes.groups)
         return [("/ls/scene/safes", *items)]
 
-    server.add_command("/ls/scene/safe", safe)
-    server.add_command("/ls/scene/safes", safes, write=False)
-    server.add_command("/ls/scene/recall", recall)
-    server.add_command("/ls/scene/save", save)
-    server.add_command("/ls/scene/go", go(1))
-    server.add_command("/ls/scene/back", go(-1))
-    server.add_command("/ls/scene/rename", rename)
-    server.add_command("/ls/scene/delete", delete)
-    server.add_command("/-action/goscene", goscene)
-    server.add_command("/ls/scene/list", lambda a: [("/ls/scene/list", *scenes.names())],
-                       write=False)  # fmt: skip
-    server.add_command("/ls/scene/current", lambda a: current(), write=False)
+    def restore(args: list) -> list[tuple]:
+        if len(args) != 1 or not isinstance(args[0], int):
+            raise SceneError("takes an autosave generation number, e.g. ,i 1")
+        refused = scenes.load_generation(args[0])
+        return [("/ls/state/restore", args[0], len(refused))]
+
+    def storage(args: list) -> list[tuple]:
+        return [(STORAGE_STATUS, scenes.storage.status())]
+
+    commands = {
+        "/ls/scene/safe": safe, "/ls/scene/recall": recall, "/ls/scene/save": save,
+        "/ls/scene/go": go(1), "/ls/scene/back": go(-1), "/ls/scene/rename": rename,
+        "/ls/scene/delete": delete, "/-action/goscene": goscene,
+        "/ls/state/restore": restore,
+    }  # fmt: skip
+    queries = {
+        "/ls/scene/safes": safes,
+        "/ls/scene/list": lambda a: [("/ls/scene/list", *scenes.names())],
+        "/ls/scene/current": lambda a: current(),
+        STORAGE_STATUS: storage,
+    }
+    for address, handler in commands.items():
+        server.add_command(address, _answered(handler))
+    for address, handler in queries.items():
+        server.add_command(address, _answered(handler), write=False)
+    scenes.storage.listeners.append(lambda text: server.push(STORAGE_STATUS, text))
+    server.add_stats(
+        "storage", lambda: scenes.storage.fault and scenes.storage.fault.report()
+    )
