@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--port", type=int, default=10023, help="engine OSC port")
     sc.add_argument("--inputs", type=int, default=32, help="engine inputs")
     sc.add_argument("--buses", type=int, default=16, help="mix buses")
+    _add_state_parser(sub)
     omap = sub.add_parser("osc-map", help="write the OSC address reference (Markdown)",
                           description="Write every OSC address the engine serves, "
                           "with types, ranges, units and defaults, as Markdown.")  # fmt: skip
@@ -164,6 +165,52 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pairing code for a role from the show configuration")  # fmt: skip
     _add_engine_options(parser)
     return parser
+
+
+def _add_state_parser(sub) -> None:
+    st = sub.add_parser("state", help="list or restore autosave generations",
+                        description="The engine keeps the last 10 autosaves in the "
+                        "state dir (autosave.toml newest, then autosave.1.toml ... "
+                        "autosave.9.toml). restore N loads generation N into a "
+                        "running engine (over OSC); with no engine running it makes "
+                        "N the newest, so the next start restores it.")  # fmt: skip
+    st.add_argument("action", choices=("list", "restore"), help="what to do")
+    st.add_argument("generation", nargs="?", type=int, help="restore: generation N")
+    st.add_argument("--state-dir", type=Path, default=None,
+                    help="state dir (default $LIVESOUND_STATE, else "
+                    "~/.local/state/livesound)")  # fmt: skip
+    st.add_argument("--host", default="127.0.0.1", help="engine address")
+    st.add_argument("--port", type=int, default=10023, help="engine OSC port")
+
+
+def cmd_state(args) -> int:
+    from livesound.places import default_state_dir
+    from livesound.scenes import autosave
+    from livesound.scenes.files import SceneError
+    from livesound.scenes.storage import state_dir_locked
+
+    state = args.state_dir or default_state_dir()
+    if args.action == "list":
+        rows = autosave.listing(state)
+        print("\n".join(rows) if rows else f"no autosaves in {state}")
+        return 0
+    if args.generation is None:
+        return _fail(
+            "state restore takes a generation number (see: livesound state list)"
+        )
+    try:
+        if state_dir_locked(state):
+            _, refused = _ask_engine(args.host, args.port, "/ls/state/restore",
+                                     args.generation)  # fmt: skip
+            print(f"the running engine loaded generation {args.generation}"
+                  + (f" ({refused} value(s) refused, see its log)" if refused else ""))  # fmt: skip
+        else:
+            autosave.make_newest(state, args.generation)
+            print(f"no engine running: generation {args.generation} is now the "
+                  f"newest autosave in {state}; the next start restores it")  # fmt: skip
+    except (SceneError, DeviceError, OSError) as exc:
+        return _fail(str(exc))
+    return 0
 
 
 def _parse_setting(text: str):
@@ -454,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_osc_map(args)
     if args.command == "scene":
         return cmd_scene(args)
+    if args.command == "state":
+        return cmd_state(args)
     if args.command == "layout":
         return cmd_layout(args)
     if args.command == "bench":

@@ -31,6 +31,7 @@ from livesound.osc.server import OscServer
 from livesound.places import default_state_dir
 from livesound.scenes import remote as scenes_remote
 from livesound.scenes.manager import SceneManager
+from livesound.scenes.storage import StateDirLocked, lock_state_dir
 from livesound.virtual.device import VirtualDevice
 from livesound.virtual.room import stage_room
 from livesound.virtual.show import virtual_stage_show
@@ -196,8 +197,8 @@ class Engine:
         }
 
 
-def meter_line(engine: Engine, meters: Meters, clients: int) -> str:
-    """The headless engine's one status line."""
+def meter_line(engine: Engine, meters: Meters, clients: int, storage: str = "") -> str:
+    """The headless engine's one status line (a storage fault at its end)."""
     s = engine.status()
     nb = engine.cfg.buses
     main = " ".join(f"{db:6.1f}" for db in meters.out_peak_db[nb : nb + 2])
@@ -206,15 +207,19 @@ def meter_line(engine: Engine, meters: Meters, clients: int) -> str:
             f"lat {s['latency_ms']:.1f} ms  DSP {100 * s['dsp_load']:4.1f}%  "
             f"xruns {s['xruns']}  OSC {clients}  "
             f"main L/R {main} dBFS  lim {gr:5.1f} dB  "
-            f"notches {s['notches']['live']} live {s['notches']['fixed']} fixed")  # fmt: skip
+            f"notches {s['notches']['live']} live {s['notches']['fixed']} fixed"
+            + (f"  STORAGE: {storage}" if storage else ""))  # fmt: skip
 
 
 def _scenes(engine: Engine, host: HostConfig, osc: OscServer) -> SceneManager:
     """Scenes for the running engine: restore the autosave, serve over OSC."""
     state = host.state_dir or default_state_dir()
     scenes = SceneManager(engine.mixer, host.scenes, state)
-    if scenes.restore():
-        print(f"restored the show from the autosave in {state}", flush=True)
+    scenes.check_files()
+    restored = scenes.restore()
+    if restored is not None:
+        print(f"restored the show from the autosave in {state}"
+              + (f" ({restored.path.name})" if restored.n else ""), flush=True)  # fmt: skip
     scenes_remote.register(osc, scenes, engine.clock)
     scenes.prepare_next()
     return scenes
@@ -285,13 +290,16 @@ async def serve(engine: Engine, host: HostConfig) -> None:
             meters = poller.poll()
             scenes.autosave(engine.clock())
             now = loop.time()
+            scenes.storage.retry(now)
             if not host.quiet and now - shown >= (0.25 if tty else 5.0):
                 shown = now
-                line = meter_line(engine, meters, len(osc.subscribers))
+                line = meter_line(engine, meters, len(osc.subscribers),
+                                  scenes.storage.status())  # fmt: skip
                 print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n",
                       flush=True)  # fmt: skip
     finally:
         fades.cancel()
+        scenes.storage.retry(float("inf"))
         scenes.autosave(float("inf"))
         await osc.aclose()
         if discovery is not None:
@@ -303,12 +311,26 @@ async def serve(engine: Engine, host: HostConfig) -> None:
             print()
 
 
+_state_lock: list[int] = []  # the lock file's descriptor, held until exit
+
+
+def _lock_state(host: HostConfig) -> None:
+    """One engine per state folder: take its lock before the audio device
+    opens (``StateDirLocked`` if another engine has it)."""
+    _state_lock.append(lock_state_dir(host.state_dir or default_state_dir()))
+
+
 def run(cfg: EngineConfig, host: HostConfig) -> int:
     """Run the engine process until it is stopped; returns the exit code
     (2 with a one-line message for settings it cannot use)."""
     logging.basicConfig(
         level=logging.WARNING, format="\n%(asctime)s %(name)s: %(message)s"
     )
+    try:
+        _lock_state(host)
+    except StateDirLocked as exc:
+        print(f"livesound: error: {exc}", file=sys.stderr)
+        return 2
     try:
         engine = Engine(cfg)
         engine.start()
