@@ -52,6 +52,13 @@ def remount(folder: Path, mode: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True)
 
 
+class LoudEngine(EngineProcess):
+    """An engine that prints its meter line (every 5 s without a terminal)."""
+
+    def command(self, port: int) -> list[str]:
+        return [a for a in super().command(port) if a != "--quiet"]
+
+
 def engine(scenes: Path, state: Path, discovery: bool = False) -> EngineProcess:
     return EngineProcess("--scenes", str(scenes), "--state-dir", str(state),
                          inputs=N_IN, buses=N_BUS, discovery=discovery).start()  # fmt: skip
@@ -127,7 +134,8 @@ def blocks(c: Client) -> int:
 
 def test_full_disk_is_reported_retried_and_never_stops_audio(tmp_path):
     with tmpfs(tmp_path / "disk") as disk:
-        proc = engine(disk / "scenes", disk / "state")
+        proc = LoudEngine("--scenes", str(disk / "scenes"), "--state-dir",
+                          str(disk / "state"), inputs=N_IN, buses=N_BUS).start()  # fmt: skip
         try:
             with Client(proc.port) as c, Client(proc.port) as watcher:
                 watcher.send("/xremote")
@@ -143,6 +151,8 @@ def test_full_disk_is_reported_retried_and_never_stops_audio(tmp_path):
                 address, args = reply_to(c, "/ls/scene/save", "verse")
                 assert address == "/ls/error" and "disk full" in args[1], args
                 assert c.query("/ls/status/storage").startswith("disk full")
+                wait_until(lambda: any("STORAGE: disk full" in line for line in proc.stdout),
+                           30, "the fault on the meter line")  # fmt: skip
                 before = blocks(c)
                 wait_until(lambda: blocks(c) > before + 100, 30, "blocks advancing")
                 assert proc.proc.poll() is None

@@ -189,9 +189,10 @@ def remove_stale_temps(folder: Path) -> None:
                 stale.unlink()
 
 
-def _where(source: str, text: str, path: str) -> str:
-    """``file:line`` of the dotted ``path`` (table headers plus key), as far
-    as it can be found; only computed for an error."""
+def _line_numbers(text: str) -> dict[str, int]:
+    """The line of every dotted key path (table headers plus key), as far as
+    a line-by-line reading finds them; only computed for an error."""
+    lines: dict[str, int] = {}
     current = ""
     for n, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
@@ -200,9 +201,15 @@ def _where(source: str, text: str, path: str) -> str:
             current = header.group(1).replace('"', "").replace(" ", "")
             continue
         key = stripped.split("=", 1)[0].strip().replace('"', "")
-        if "=" in stripped and (f"{current}.{key}" if current else key) == path:
-            return f"{source}:{n}"
-    return source
+        if "=" in stripped:
+            lines.setdefault(f"{current}.{key}" if current else key, n)
+    return lines
+
+
+def _where(source: str, text: str, path: str) -> str:
+    """``file:line`` of the dotted ``path``, or just the file."""
+    line = _line_numbers(text).get(path)
+    return f"{source}:{line}" if line else source
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -221,9 +228,7 @@ def parse(registry: Registry, text: str, source: str = "<scene>") -> Scene:
 
     Nothing is applied from a file with any error in it.
     """
-    scene, refused = parse_partial(registry, text, source)
-    if refused:
-        raise SceneError(refused[0])
+    scene, refused = _parse(registry, text, source, strict=True)
     return scene
 
 
@@ -233,6 +238,21 @@ def parse_partial(
     """A scene of every valid value in file text, and one ``file:line: key:
     why`` for each value refused; a file that is not a scene at all (not
     TOML, wrong format, bad header) raises ``SceneError``."""
+    return _parse(registry, text, source, strict=False)
+
+
+def check(path: Path) -> None:
+    """Raise ``SceneError`` if a file cannot be read as TOML at all (the
+    error names the line). Its values are not judged: a scene for a bigger
+    engine or a newer livesound is not a broken file."""
+    try:
+        tomllib.loads(read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise SceneError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _header(registry: Registry, text: str, source: str) -> tuple:
+    """(name, fade, scope, flattened values) of a scene file's text."""
     try:
         doc = tomllib.loads(text)
         flat = _flatten({k: v for k, v in doc.items() if k not in HEADER})
@@ -258,6 +278,23 @@ def parse_partial(
     ):
         raise SceneError(f"{_where(source, text, 'fade_s')}: fade_s is 0..60 seconds")
     scope = _parse_scope(registry, doc.get("scope", {}), source)
+    return name, fade, scope, flat
+
+
+def _parse(
+    registry: Registry, text: str, source: str, strict: bool
+) -> tuple[Scene, list[str]]:
+    name, fade, scope, flat = _header(registry, text, source)
+    lines: dict[str, int] | None = None
+
+    def refuse(path: str, why: str) -> None:
+        nonlocal lines
+        if strict:
+            raise SceneError(f"{_where(source, text, path)}: {why}")
+        lines = _line_numbers(text) if lines is None else lines
+        where = f"{source}:{lines[path]}" if path in lines else source
+        refused.append(f"{where}: {why}")
+
     by_key = {(strip_of(p.address), p.key): p for p in registry if p.key}
     values: dict[str, Any] = {}
     refused: list[str] = []
@@ -270,12 +307,12 @@ def parse_partial(
             if param is not None:
                 break
         if param is None:
-            refused.append(f"{_where(source, text, path)}: unknown parameter {path}")
+            refuse(path, f"unknown parameter {path}")
             continue
         try:
             values[param.address] = param.validate(raw)
         except ParamError as exc:
-            refused.append(f"{_where(source, text, path)}: {path}: {exc}")
+            refuse(path, f"{path}: {exc}")
     return Scene(str(name), values, float(fade), scope), refused
 
 

@@ -147,12 +147,15 @@ class SceneManager:
 
     def check_files(self) -> None:
         """At start: keep every scene file and the cue list that cannot be
-        read aside (logged with file and line), so the show runs without them."""
+        read as TOML aside (logged with file and line), so the show runs
+        without them. Scenes that only refuse values stay: recalling one
+        says why."""
         for name in self.names():
+            path = self.folder / f"{name}.toml"
             try:
-                self.load(name)
+                files.check(path)
             except SceneError as exc:
-                self._set_aside(self.path(name), exc)
+                self._set_aside(path, exc)
         try:
             self.cues()
         except SceneError as exc:
