@@ -181,6 +181,8 @@ def test_oscdump_receives_xremote_pushes(served):
         oscsend(served.port, "/ch/03/mix/fader", "f", 0.5)
         oscsend(served.port, "/ch/03/config/name", "s", "Bass")
         oscsend(served.port, "/bus/01/eq/2/g", "f", 1.0)
+        # oscsend returns once its datagram is sent, not once it is handled
+        wait_until(lambda: srv.stats["sets"] == 3, what="the three sets handled")
         # and a surface inside the engine (the console, a scene) too
         served.call(lambda: srv.mixer.set("/ch/04/mix/on", 0))
         wait_until(lambda: srv.mixer.get("/ch/04/mix/on") == 0)
