@@ -1,6 +1,6 @@
 """``livesound bench console``: what the terminal console costs.
 
-Two measurements, 32 inputs and 16 buses, 30 frames per second, 120x40:
+Three measurements, 32 inputs and 16 buses, 30 frames per second, 120x40:
 
 - in process, headless (Textual's test driver, no terminal): CPU per frame
   of the whole refresh (our state-to-widgets pass, Textual's render and
@@ -9,7 +9,10 @@ Two measurements, 32 inputs and 16 buses, 30 frames per second, 120x40:
 - the real thing: a ``livesound engine`` on the virtual stage and
   ``livesound console`` in a tmux terminal, the console process's CPU read
   from /proc while it shows the mixer (meters running) and while it shows
-  the scenes list (idle: nothing moves).
+  the scenes list (idle: nothing moves);
+- attach to live: from the console starting (in process, on loopback) to
+  the moment it has read every value of a running engine's show and its
+  keys act.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 
 from livesound.bench.common import free_port
+from livesound.console.app import ConsoleApp
 from livesound.console.launch import engine_answers
 from livesound.virtual.demo import DemoApp
 
@@ -98,6 +102,28 @@ def _engine(port: int):
         proc.wait(20)
 
 
+async def _attach(port: int) -> float:
+    """Seconds from a console's start to its first live moment."""
+    app = ConsoleApp(port=port, fps=FPS)
+    t0 = time.perf_counter()
+    async with app.run_test(size=SIZE) as pilot:
+        while not app.state.live():
+            if time.perf_counter() - t0 > 60:
+                raise RuntimeError("the console did not read the show in 60 s")
+            await pilot.pause(0.005)
+        return time.perf_counter() - t0
+
+
+def _attach_times(tries: int, emit: Callable[[str], None]) -> dict:
+    port = free_port()
+    with _engine(port):
+        times = [asyncio.run(_attach(port)) for _ in range(tries)]
+    out = {"median_s": float(np.median(times)), "max_s": max(times), "tries": tries}
+    emit(f"  attach to live (32x16 show, loopback): median {out['median_s']:.2f} s, "
+         f"worst {out['max_s']:.2f} s of {tries}")  # fmt: skip
+    return out
+
+
 def _terminal(seconds: float, emit: Callable[[str], None]) -> dict:
     """The console process in tmux against a real engine: its CPU use."""
     port = free_port()
@@ -148,6 +174,7 @@ def run(emit: Callable[[str], None] = print, quick: bool = False) -> dict:
              f"{r['fps']:.1f} fps, {r['drawn_frames']} frames drawn ({drawn}; "
              f"state to widgets {r['state_to_widgets_ms_per_frame']:.2f} ms a "
              f"tick), {r['cpu_percent']:.1f}% of one core")  # fmt: skip
+    result["attach"] = _attach_times(3 if quick else 10, emit)
     if shutil.which("tmux"):
         result["terminal"] = _terminal(seconds * 2, emit)
     else:

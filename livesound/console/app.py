@@ -131,12 +131,12 @@ class ConsoleApp(App):
 
     def action_undo(self) -> None:
         """The engine keeps the journal: any surface's last change comes back."""
-        self.link.send("/ls/undo")
+        self.link.command("/ls/undo")
 
     def action_panic(self) -> None:
         def answer(yes: bool | None) -> None:
             if yes:
-                self.link.set_many(self.panic_changes())
+                self.link.set_many(self.panic_changes(), unread_ok=True)
                 self.state.notice("PANIC: every output muted")
 
         self.push_screen(

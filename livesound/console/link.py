@@ -2,9 +2,12 @@
 
 Sends changes, subscribes to pushes (``/xremote``) and meters
 (``/meters ,s /ls/meters``), renews both before they lapse, reads the whole
-show in paced batches (the engine rate-limits each client), polls the
-status and the scenes, and notices when the engine goes quiet ("engine
+show in one request (``/ls/snapshot``; a surface the show does not list
+reads it in paced batches instead, under the engine's rate limit), polls
+the status and the scenes, and notices when the engine goes quiet ("engine
 lost"), then keeps knocking until it answers and reads the show again.
+Until the show is read, keys that change it are refused: no key acts on a
+value the engine has not told us.
 
 Nothing here waits for a reply: every answer lands in ``ConsoleState`` when
 it arrives, and the screens draw whatever the state holds.
@@ -28,7 +31,7 @@ from pythonosc.osc_packet import OscPacket
 
 from livesound.console.state import ConsoleState, Status, out_prefixes
 from livesound.control.registry import ParamError
-from livesound.osc import dialect
+from livesound.osc import dialect, snapshot
 
 TICK_S = 0.05
 LOST_S = 1.5  # meters come every 50 ms: this much silence means the engine is gone
@@ -42,6 +45,9 @@ SYNC_PER_TICK = 80
 MAX_BUNDLE = 100
 MAX_IN, MAX_BUS = 128, 16
 PROBE_S = 0.4
+SNAPSHOT_RETRY_S = 1.0  # a lost part: ask again, then read address by address
+SNAPSHOT_TRIES = 3
+WAIT_NOTE = "reading the show from the engine: keys wait until it is read"
 
 
 def _message(address: str, *args: Any) -> OscMessageBuilder:
@@ -80,7 +86,8 @@ def sync_order(state: ConsoleState) -> list[str]:
         x32, extra = out_prefixes(o, state.n_bus)
         first += [f"{x32}/mix/fader", f"{x32}/mix/on", f"{extra}/fbs/mode"]
     sends = [a for a in state.registry.params if "/mix/" in a and a.startswith("/ch/")]
-    rest = [a for a in state.registry.params if a not in set(first) | set(sends)]
+    placed = set(first) | set(sends)
+    rest = [a for a in state.registry.params if a not in placed]
     order = first + sends + rest
     return [a for a in order if a in state.registry.params or a.endswith("/fbs/mode")]
 
@@ -111,6 +118,9 @@ class Link:
         self._probe_until = 0.0
         self._probe_names: dict[str, str] = {}
         self._sync_rounds = 0
+        self._snapshot = snapshot.Assembler()
+        self._snapshot_tries = 0
+        self._pushed: set[str] | None = None  # addresses pushed since the first part
 
     # -- lifetime -----------------------------------------------------------------
 
@@ -163,11 +173,28 @@ class Link:
             self.sent += 1
             self.transport.sendto(data)
 
+    def _unread(self) -> bool:
+        """True (and a note in the status bar) while the show is not yet read."""
+        if self.state.live():
+            return False
+        self.state.notice(WAIT_NOTE)
+        return True
+
+    def command(self, address: str, *args: Any) -> bool:
+        """A command from a key (recall, save, GO, undo): sent once the show is read."""
+        if self._unread():
+            return False
+        self.send(address, *args)
+        return True
+
     def set(self, address: str, value: Any) -> bool:
         """Change a parameter: validated here, shown at once, sent to the engine.
 
-        Returns False (and says why in the status bar) if the value is refused.
+        Returns False (and says why in the status bar) if the value is refused
+        or the show is not read yet.
         """
+        if self._unread():
+            return False
         p = self.state.param(address)
         if p is None:
             # A parameter this console's registry predates (e.g. a newer
@@ -184,8 +211,14 @@ class Link:
         self.send(address, dialect.encode(p, value))
         return True
 
-    def set_many(self, changes: dict[str, Any]) -> None:
-        """Several changes in one datagram (panic: every output at once)."""
+    def set_many(self, changes: dict[str, Any], *, unread_ok: bool = False) -> bool:
+        """Several changes in one datagram (panic: every output at once).
+
+        ``unread_ok``: changes that do not depend on any value read (panic's
+        mutes) go out even while the show is being read.
+        """
+        if not unread_ok and self._unread():
+            return False
         msgs = []
         for address, value in changes.items():
             p = self.state.param(address)
@@ -196,6 +229,7 @@ class Link:
             msgs.append(encode(address, dialect.encode(p, value)))
         for k in range(0, len(msgs), MAX_BUNDLE):
             self.send_raw(bundle(msgs[k : k + MAX_BUNDLE]))
+        return True
 
     def query(self, addresses: list[str]) -> None:
         """Ask for the values of ``addresses`` (answers arrive later)."""
@@ -230,6 +264,9 @@ class Link:
                 (count,) = struct.unpack_from("<i", blob, 0)
                 if 0 <= count <= (len(blob) - 4) // 4:
                     st.take_meters(np.frombuffer(blob, "<f4", count, 4).astype(float))
+            return
+        if address == snapshot.ADDRESS:
+            self._take_snapshot(args)
             return
         if address == "/ls/undo" and len(args) == 2:
             st.notice(f"undone: {args[0]} back to {args[1]}")
@@ -285,9 +322,41 @@ class Link:
         # (changes made elsewhere).
         st.put(address, value, change=address in st.known)
         st.known.add(address)
+        if self._pushed is not None:
+            self._pushed.add(address)
+
+    def _take_snapshot(self, args: list) -> None:
+        """A part of the show; once all are in, the console is live."""
+        if self._pushed is None:
+            # What arrives from now on is newer than the snapshot: the engine
+            # sent every part before any later push.
+            self._pushed = set()
+        try:
+            snap = self._snapshot.take(args)
+        except ValueError as exc:
+            self.state.notice(str(exc))
+            return
+        if snap is None:
+            return
+        st = self.state
+        if (snap.n_in, snap.n_bus) != (st.n_in, st.n_bus):
+            st.resize(snap.n_in, snap.n_bus)
+        for address, value in snap.values.items():
+            if address not in self._pushed:
+                st.put(address, value, change=False)
+        st.known.update(snap.values)
+        self._pushed = None
+        self._snapshot_tries = 0
+        self._due.pop("snapshot", None)
+        # The few values outside the registry (the suppressors' modes).
+        self.queue.extend(a for a in sync_order(st) if a not in st.known)
+        st.notice("show read: live")
 
     def _error(self, address: str, text: str) -> None:
         st = self.state
+        if address == snapshot.ADDRESS:
+            self._read_by_address()  # a surface the show does not list
+            return
         if address.endswith("/config/name") and "unknown" in text:
             return  # the size probe asks past the last strip on purpose
         if address.endswith("/fbs/spectrum") or (
@@ -309,12 +378,29 @@ class Link:
     # -- the timer ------------------------------------------------------------------
 
     def _resync(self, now: float) -> None:
-        """The engine is (back): learn its size, subscribe, read everything."""
+        """The engine is (back): pair, subscribe, read the whole show at once."""
         self._due.clear()
         self.queue.clear()
         self._probe_names.clear()
-        self._probe_until = now + PROBE_S
         self._sync_rounds = 0
+        self.state.known.clear()  # it may have restarted: nothing read counts
+        if self.pair:
+            self.send("/ls/pair", self.pair)
+        self._snapshot_tries = 0
+        self._ask_snapshot(now)
+
+    def _ask_snapshot(self, now: float) -> None:
+        self._snapshot_tries += 1
+        self._snapshot.expect(self._snapshot.ident + 1)
+        self._pushed = None
+        self._due["snapshot"] = now + SNAPSHOT_RETRY_S
+        self.send(snapshot.ADDRESS, self._snapshot.ident)
+
+    def _read_by_address(self) -> None:
+        """Learn the engine's size by asking for names, then read every address."""
+        self._due.pop("snapshot", None)
+        self._pushed = None
+        self._probe_until = time.monotonic() + PROBE_S
         names = [f"/ch/{c + 1:02d}/config/name" for c in range(MAX_IN)]
         names += [f"/bus/{b + 1:02d}/config/name" for b in range(MAX_BUS)]
         self.query(names)
@@ -364,11 +450,14 @@ class Link:
                 self._subscribe()
                 self.send("/ls/stats")
             return
+        if now >= self._due.get("snapshot", float("inf")):
+            if self._snapshot_tries < SNAPSHOT_TRIES:
+                self._ask_snapshot(now)
+            else:
+                self._read_by_address()
         if self._probe_until and now >= self._probe_until:
             self._probe_until = 0.0
             self._finish_probe()
-            if self.pair:
-                self.send("/ls/pair", self.pair)
         if self._every("renew", RENEW_S, now):
             self._subscribe()
         if self._every("stats", STATS_S, now):

@@ -249,3 +249,7 @@ class ConsoleState:
     def synced(self) -> float:
         """How much of the show has been read from the engine (0..1)."""
         return min(1.0, len(self.known) / max(1, len(self.registry)))
+
+    def live(self) -> bool:
+        """Attached and every value read: keys may act on what is shown."""
+        return self.connected and all(a in self.known for a in self.registry.params)

@@ -248,6 +248,12 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
   alignment delays, the feedback suppressor's notches, the oscillator
   switch, and livesound's own commands (`/ls/pair`, `/ls/stats`,
   `/ls/scene/...`, `/ls/state/restore ,i N`: load autosave generation N).
+- `/ls/snapshot ,i ID` answers with the whole show a surface may read, in
+  engineering units: `/ls/snapshot ,iiib ID PART COUNT BLOB` messages whose
+  blobs, joined in order, are zlib-compressed JSON
+  `{{"n_in", "n_bus", "values": {{address: value}}}}` (a 32x16 show: two
+  parts). Only for clients the show lists or has paired (a large answer to
+  a small request is not for unknown addresses).
 - `/ls/status/storage` answers `,s` the storage fault (for example
   `disk full: /var/state/autosave.toml`), empty when storage is fine; it is
   pushed to `/xremote` subscribers whenever it changes, like a parameter.

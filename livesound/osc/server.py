@@ -29,7 +29,7 @@ from livesound.audio.meters import Meters
 from livesound.control.mixer import Mixer
 from livesound.control.registry import ParamError
 from livesound.control.taper import db_to_fader
-from livesound.osc import dialect
+from livesound.osc import dialect, snapshot
 from livesound.osc.discovery import ipv4_addresses
 from livesound.osc.roles import Permissions, Role, load_permissions
 
@@ -475,6 +475,21 @@ class OscServer:
         )
         return [message("/ls/stats", ("s", json.dumps(report)))]
 
+    def _snapshot(self, addr, role, args, now) -> list[bytes]:
+        # Kilobytes for a few bytes asked: only for surfaces the show knows
+        # (listed or paired), never an amplifier for a spoofed address.
+        if addr[0] not in self.permissions.by_address:
+            return [self._error(addr, snapshot.ADDRESS, "pair first (/ls/pair)")]
+        ident = args[0] if args and isinstance(args[0], int) else 0
+        values = {a: v for a, v in self.mixer.snapshot().items() if role.may_read(a)}
+        parts = snapshot.encode(values, self.registry.n_in, self.registry.n_bus)
+        return [
+            message(
+                snapshot.ADDRESS, ("i", ident), ("i", k), ("i", len(parts)), ("b", part)
+            )  # fmt: skip
+            for k, part in enumerate(parts)
+        ]
+
     def add_command(self, address: str, handler: Callable, write: bool = True) -> None:
         """Serve ``address`` with ``handler(args) -> list of (address, args...)``.
 
@@ -512,6 +527,7 @@ class OscServer:
         "/xinfo": _xinfo, "/info": _info, "/status": _status, "/xremote": _xremote,
         "/unsubscribe": _unsubscribe_cmd, "/meters": _meters_cmd, "/renew": _renew,
         "/node": _node, "/ls/pair": _pair, "/ls/stats": _stats,
+        snapshot.ADDRESS: _snapshot,
     }  # fmt: skip
 
     # -- pushes -----------------------------------------------------------------

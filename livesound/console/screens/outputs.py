@@ -221,8 +221,8 @@ class OutputsScreen(Screen):
 
     def action_clear(self) -> None:
         _, extra = out_prefixes(self.output, self.state.n_bus)
-        self.app.link.send(f"{extra}/fbs/clear")
-        self.state.notice("asked the suppressor to clear the live notches")
+        if self.app.link.command(f"{extra}/fbs/clear"):
+            self.state.notice("asked the suppressor to clear the live notches")
 
     def action_pin(self) -> None:
         notch = self._selected_notch()

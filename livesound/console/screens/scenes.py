@@ -96,8 +96,7 @@ class ScenesScreen(Screen):
             return
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.app.link.send("/ls/scene/recall", name)
+            if yes and self.app.link.command("/ls/scene/recall", name):
                 self.state.notice(f"recalling {name}")
 
         self.app.push_screen(Confirm(f"Recall scene {name}?", "Recall"), answer)
@@ -105,7 +104,7 @@ class ScenesScreen(Screen):
     def action_save(self) -> None:
         def save(name: str | None) -> None:
             if name:
-                self.app.link.send("/ls/scene/save", name)
+                self.app.link.command("/ls/scene/save", name)
                 self.app.link.send("/ls/scene/list")
 
         self.app.push_screen(Prompt("Save the live show as scene:",
@@ -113,7 +112,7 @@ class ScenesScreen(Screen):
 
     def action_go(self, step: int) -> None:
         # GO is the show's rhythm: no confirmation, as on a desk's GO key.
-        self.app.link.send("/ls/scene/go" if step > 0 else "/ls/scene/back")
+        self.app.link.command("/ls/scene/go" if step > 0 else "/ls/scene/back")
         self.app.link.send("/ls/scene/current")
 
     def action_back(self) -> None:

@@ -46,8 +46,9 @@ class StatusBar(Widget):
             t.append("saved ", style="green")
         if st.scene_current:
             t.append(f"scene {st.scene_current} ", style="magenta")
-        if st.connected and st.synced() < 0.999:
-            t.append(f"sync {100 * st.synced():.0f}% ", style="yellow")
+        if st.connected and not st.live():
+            t.append(f"reading show {100 * st.synced():.0f}%: keys wait ",
+                     style="bold black on yellow")  # fmt: skip
         if st.message and time.monotonic() < st.message_until:
             t.append(f"· {st.message}", style="italic")
         return t
