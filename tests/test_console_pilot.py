@@ -194,7 +194,7 @@ def test_outputs_pin_and_delete_notches(engine):
             await engine_value(pilot, engine.port, "/ls/bus/02/notch/03/fixed", 1)
             await pilot.press("d")
             await engine_value(pilot, engine.port, "/ls/bus/02/notch/03/on", 0)
-            await pilot.press("tab", "m")
+            await pilot.press("tab", "m", "2")  # the mode menu: 2 speech
             await engine_value(pilot, engine.port, "/ls/bus/02/fbs/mode", 1)
 
     run(go())

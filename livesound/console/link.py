@@ -287,6 +287,10 @@ class Link:
             st.scenes = [str(a) for a in args]
             st.version += 1
             return
+        if address == "/ls/scene/safes":
+            st.safes = [str(a) for a in args]
+            st.version += 1
+            return
         if address == "/ls/scene/saved":
             st.unsaved = 0
             st.notice(f"saved scene {args[0] if args else ''}")

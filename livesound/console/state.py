@@ -20,7 +20,6 @@ HOLD_S = 2.0  # peak hold, as on most digital desks
 CLIP_DB = -0.1  # a peak this close to full scale lights the clip indicator
 CLIP_LATCH_S = 3.0
 FALL_DB_PER_S = 26.0  # peak fall-back of the displayed bar (IEC PPM-like)
-FBS_MODES = ("off", "speech", "music", "ringout")
 
 
 def ch(c: int) -> str:
@@ -135,6 +134,7 @@ class ConsoleState:
         self.scenes: list[str] = []
         self.scene_current = ""
         self.scene_next = ""
+        self.safes: list[str] = []  # strips and groups no recall touches
         self.unsaved = 0  # changes seen since the last scene save or recall
         self.message = ""  # the last error or notice, shown in the status bar
         self.message_until = 0.0

@@ -1,4 +1,4 @@
-"""Small modal screens: yes/no confirmation, text prompt, key help."""
+"""Small modal screens: yes/no confirmation, a choice, text prompt, key help."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
 
 
 class Confirm(ModalScreen[bool]):
@@ -38,6 +38,46 @@ class Confirm(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class Choose(ModalScreen[str | None]):
+    """Pick one of a few named options (↑↓ and enter, or its number); escape
+    cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, options: list[tuple[str, str]],
+                 current: str = "") -> None:  # fmt: skip
+        super().__init__()
+        self.question, self.options, self.current = question, options, current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="question")
+            yield OptionList(
+                *(f"{k + 1}  {name:<8} {what}{'  (now)' if name == self.current else ''}"
+                  for k, (name, what) in enumerate(self.options)),
+                id="choices",
+            )  # fmt: skip
+
+    def on_mount(self) -> None:
+        choices = self.query_one(OptionList)
+        names = [name for name, _ in self.options]
+        choices.highlighted = names.index(self.current) if self.current in names else 0
+        choices.focus()
+
+    def on_key(self, event) -> None:
+        if event.character and event.character.isdigit():
+            k = int(event.character) - 1
+            if 0 <= k < len(self.options):
+                event.stop()
+                self.dismiss(self.options[k][0])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.options[event.option_index][0])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class Prompt(ModalScreen[str | None]):

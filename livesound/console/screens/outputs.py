@@ -17,11 +17,20 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from livesound.console.screens.detail import step_value
-from livesound.console.state import FBS_MODES, ConsoleState, out_prefixes
+from livesound.console.screens.dialogs import Choose, Confirm
+from livesound.console.state import ConsoleState, out_prefixes
 from livesound.console.widgets.plot import FreqPlot, biquad_db, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.control import derive
+from livesound.control.registry import FBS_MODES
+
+MODE_MENU = [
+    ("off", "no new notches (the fixed ones stay)"),
+    ("speech", "trusts a growing tone sooner; cuts -9 dB, 1/5 octave"),
+    ("music", "spares held notes; cuts -6 dB, 1/10 octave, up to 1/6"),
+    ("ringout", "sound check: every ringing tone gets a fixed notch"),
+]
 
 
 def gr_bar(gr_db: float, width: int = 8) -> str:
@@ -37,7 +46,7 @@ class OutputsScreen(Screen):
         Binding("up,k", "move(-1)", "Previous output / notch"),
         Binding("down,j", "move(1)", "Next output / notch"),
         Binding("tab", "switch_list", "Outputs list / notch list"),
-        Binding("m", "mode", "Suppressor mode: off, speech, music, ringout"),
+        Binding("m", "mode", "Suppressor mode: pick off, speech, music or ring-out"),
         Binding("c", "clear", "Clear the live notches"),
         Binding("p", "pin", "Pin the notch (make it fixed)"),
         Binding("d,delete", "delete", "Delete the notch"),
@@ -208,16 +217,37 @@ class OutputsScreen(Screen):
     def action_mode(self) -> None:
         _, extra = out_prefixes(self.output, self.state.n_bus)
         address = f"{extra}/fbs/mode"
-        p = self.state.param(address)
-        choices = p.choices if p is not None else FBS_MODES
         now = self.state.fbs_mode(self.output)
-        nxt = (
-            choices[(choices.index(now) + 1) % len(choices)]
-            if now in choices
-            else choices[0]
-        )
-        self.app.link.set(address, choices.index(nxt) if p is not None else nxt)
-        self.frame()
+        name = self._output_name()
+
+        def chosen(mode: str | None) -> None:
+            if mode is None or mode == now:
+                return
+            if mode == "ringout":
+                self.app.push_screen(
+                    Confirm(f"Ring out {name}? Ring-out pins a fixed notch on every "
+                            "tone that rings: only with the band silent.", "Ring out"),
+                    lambda yes: set_mode(mode) if yes else None,
+                )  # fmt: skip
+            else:
+                set_mode(mode)
+
+        def set_mode(mode: str) -> None:
+            if not self.app.link.set(address, FBS_MODES.index(mode)):
+                return
+            if now == "ringout":
+                fixed = sum(n["fixed"] for n in self.state.notches(self.output))
+                self.state.notice(f"ring-out of {name} ended: {fixed} fixed notches "
+                                  f"in its bank; suppressor now {mode}")  # fmt: skip
+            self.frame()
+
+        self.app.push_screen(Choose(f"Feedback suppressor of {name}:", MODE_MENU, now),
+                             chosen)  # fmt: skip
+
+    def _output_name(self) -> str:
+        """The selected output's name as the list shows it."""
+        x32, _ = out_prefixes(self.output, self.state.n_bus)
+        return self.state.values.get(f"{x32}/config/name") or x32
 
     def action_clear(self) -> None:
         _, extra = out_prefixes(self.output, self.state.n_bus)

@@ -1,4 +1,8 @@
-"""Scenes: the engine's scene list, recall, save, and GO (next/previous cue)."""
+"""Scenes: the engine's scene list, recall, save, safes, and GO (next/previous cue).
+
+Nothing here overwrites or discards work silently: saving over an existing
+scene asks, and recalling over unsaved changes says how many will be lost.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ class ScenesScreen(Screen):
         Binding("up,k", "move(-1)", "Previous scene in the list"),
         Binding("down,j", "move(1)", "Next scene in the list"),
         Binding("enter", "recall", "Recall the selected scene (asks first)"),
-        Binding("s", "save", "Save the live show as a scene"),
+        Binding("s", "save", "Save the live show as a scene (asks before overwriting)"),
+        Binding("f", "safe", "Make a strip or group recall-safe, or free it again"),
         Binding("g,space", "go(1)", "GO: next cue"),
         Binding("G,backspace", "go(-1)", "Back: previous cue"),
         Binding("r", "refresh", "Reread the scene list"),
@@ -73,8 +78,9 @@ class ScenesScreen(Screen):
         self._version = st.version
         self.query_one("#title", Static).update(
             f"[b reverse] SCENES [/] current [b]{st.scene_current or '—'}[/b]  next "
-            f"[b]{st.scene_next or '—'}[/b]   [dim]enter recall  s save  "
-            "g/space GO  G/backspace back  esc mixer[/dim]"
+            f"[b]{st.scene_next or '—'}[/b]   safe [b]{', '.join(st.safes) or '—'}"
+            "[/b]   [dim]enter recall  s save  f safe  g/space GO  G/backspace back"
+            "  esc mixer[/dim]"
         )  # fmt: skip
         self.query_one(RowList).redraw()
         self.query_one(StatusBar).refresh()
@@ -89,6 +95,7 @@ class ScenesScreen(Screen):
     def action_refresh(self) -> None:
         self.app.link.send("/ls/scene/list")
         self.app.link.send("/ls/scene/current")
+        self.app.link.send("/ls/scene/safes")
 
     def action_recall(self) -> None:
         name = self._selected()
@@ -99,16 +106,43 @@ class ScenesScreen(Screen):
             if yes and self.app.link.command("/ls/scene/recall", name):
                 self.state.notice(f"recalling {name}")
 
-        self.app.push_screen(Confirm(f"Recall scene {name}?", "Recall"), answer)
+        question = f"Recall scene {name}?"
+        if self.state.unsaved:
+            question += (f" {self.state.unsaved} unsaved change"
+                         f"{'s' if self.state.unsaved != 1 else ''} to the live show "
+                         "will be lost.")  # fmt: skip
+        self.app.push_screen(Confirm(question, "Recall"), answer)
 
     def action_save(self) -> None:
-        def save(name: str | None) -> None:
-            if name:
-                self.app.link.command("/ls/scene/save", name)
+        def store(name: str) -> None:
+            if self.app.link.command("/ls/scene/save", name):
                 self.app.link.send("/ls/scene/list")
 
-        self.app.push_screen(Prompt("Save the live show as scene:",
-                                    self.state.scene_current or ""), save)  # fmt: skip
+        def save(name: str | None) -> None:
+            name = (name or "").strip()
+            if not name:
+                return
+            if name not in self.state.scenes:
+                store(name)
+                return
+            self.app.push_screen(
+                Confirm(f"Scene {name} exists: overwrite it with the live show?",
+                        "Overwrite"),
+                lambda yes: store(name) if yes else None,
+            )  # fmt: skip
+
+        self.app.push_screen(Prompt("Save the live show as scene (a new name):"), save)
+
+    def action_safe(self) -> None:
+        def toggle(item: str | None) -> None:
+            item = (item or "").strip()
+            if item:
+                safe = 0 if item in self.state.safes else 1
+                self.app.link.command("/ls/scene/safe", item, safe)
+
+        self.app.push_screen(
+            Prompt("Recall-safe (toggle) — a strip (ch.07, bus.03, main) or a "
+                   "group (eq, dyn, …):"), toggle)  # fmt: skip
 
     def action_go(self, step: int) -> None:
         # GO is the show's rhythm: no confirmation, as on a desk's GO key.
