@@ -250,11 +250,16 @@ async def _discovery(engine: Engine, host: str, port: int):
 
 def _register_undo(osc: OscServer, journal: UndoJournal) -> None:
     def undo(args: list) -> list[tuple]:
-        if args:
-            raise ValueError("takes no arguments")
-        return [("/ls/undo", *journal.undo())]
+        if len(args) > 1 or (args and not isinstance(args[0], str)):
+            raise ValueError("takes nothing, or the address /ls/undo/peek named")
+        return [("/ls/undo", *journal.undo(args[0] if args else None))]
+
+    def peek(args: list) -> list[tuple]:
+        step = journal.peek()
+        return [("/ls/undo/peek", *step)] if step else [("/ls/undo/peek",)]
 
     osc.add_command("/ls/undo", undo)
+    osc.add_command("/ls/undo/peek", peek, write=False)
 
 
 async def serve(engine: Engine, host: HostConfig) -> None:
@@ -272,7 +277,9 @@ async def serve(engine: Engine, host: HostConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     scenes = _scenes(engine, host, osc)
     feedback_remote.register(osc, engine.suppressor)
-    _register_undo(osc, UndoJournal(engine.mixer))
+    journal = UndoJournal(engine.mixer)
+    scenes.recalled.append(lambda name: journal.barrier())
+    _register_undo(osc, journal)
     fades = loop.create_task(_tick_fades(scenes, engine))
     # Zeroconf registration takes a couple of seconds: never on the way of
     # the show starting (or of Ctrl-C).

@@ -64,6 +64,35 @@ def test_scenes_and_the_suppressor_are_not_steps_but_are_remembered(mixer_and_jo
     assert journal.undo() == ("/ch/01/mix/fader", -4.0)
 
 
+def test_a_recall_is_a_barrier(mixer_and_journal):
+    mixer, journal, clock = mixer_and_journal
+    mixer.set("/ch/01/mix/on", 0, source=CONSOLE)
+    clock.now = 5.0
+    mixer.set("/ch/02/mix/fader", -6.0, source=TABLET)
+    mixer.set_many({"/ch/03/mix/fader": -3.0}, source="scene")  # the next song
+    journal.barrier()  # the scene manager says it was a recall
+    assert journal.peek() is None
+    with pytest.raises(ValueError, match="nothing to undo"):
+        journal.undo()
+    assert mixer.get("/ch/01/mix/on") == 0  # the old song's mute stays
+    clock.now = 6.0
+    mixer.set("/ch/04/mix/fader", -12.0, source=CONSOLE)  # steps start again
+    assert journal.undo()[0] == "/ch/04/mix/fader"
+
+
+def test_peek_names_the_step_and_undo_takes_only_that_one(mixer_and_journal):
+    mixer, journal, clock = mixer_and_journal
+    mixer.set("/ch/01/mix/on", 0, source=CONSOLE)
+    assert journal.peek() == ("/ch/01/mix/on", 0, 1)
+    clock.now = 5.0
+    mixer.set("/ch/02/mix/fader", -6.0, source=TABLET)  # meanwhile, a tablet
+    with pytest.raises(ValueError, match="newest change is now /ch/02/mix/fader"):
+        journal.undo("/ch/01/mix/on")
+    assert mixer.get("/ch/01/mix/on") == 0  # refused: nothing taken back
+    assert journal.peek()[0] == "/ch/02/mix/fader"
+    assert journal.undo("/ch/02/mix/fader")[0] == "/ch/02/mix/fader"
+
+
 def test_undo_over_osc():
     engine = EngineProcess().start()
     try:
@@ -73,9 +102,13 @@ def test_undo_over_osc():
             assert c.query("/ch/03/mix/fader") == pytest.approx(
                 fader_norm(-30.0), abs=1e-3
             )
-            reply = c.request("/ls/undo")
+            peek = c.request("/ls/undo/peek")
+            assert peek.args[0] == "/ch/03/mix/fader"
+            assert peek.args[1] == pytest.approx(-30.0, abs=0.05)
+            reply = c.request("/ls/undo", "/ch/03/mix/fader")
             assert (reply.address, reply.args[0]) == ("/ls/undo", "/ch/03/mix/fader")
             assert c.query("/ch/03/mix/fader") == pytest.approx(start, abs=1e-3)
             assert c.request("/ls/undo").address == "/ls/error"
+            assert c.request("/ls/undo/peek").args in ((), [])  # nothing left
     finally:
         engine.stop()

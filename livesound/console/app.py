@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -59,6 +60,7 @@ class ConsoleApp(App):
         super().__init__()
         self.state = ConsoleState(n_in, n_bus)
         self.link = Link(self.state, host, port, pair=pair)
+        self.link.on_undo_peek = self._undo_peeked
         self.fps = fps
         self.connect = connect
         self.frames = 0
@@ -130,8 +132,23 @@ class ConsoleApp(App):
         return changes
 
     def action_undo(self) -> None:
-        """The engine keeps the journal: any surface's last change comes back."""
-        self.link.command("/ls/undo")
+        """Ask the engine what its newest step is (any surface's); a mute or
+        unmute is confirmed first, anything else taken back at once."""
+        self.link.command("/ls/undo/peek")
+
+    def _undo_peeked(self, address: str, now: Any, before: Any) -> None:
+        st = self.state
+        change = (
+            f"{st.label(address)}: {st.text(address, now)} → {st.text(address, before)}"
+        )
+        if not address.endswith("/on"):
+            self.link.command("/ls/undo", address)
+            return
+        verb = "unmute" if before else "mute"
+        self.push_screen(
+            Confirm(f"Undo means {verb}: {change}. Do it?", verb.capitalize()),
+            lambda yes: self.link.command("/ls/undo", address) if yes else None,
+        )
 
     def action_panic(self) -> None:
         def answer(yes: bool | None) -> None:

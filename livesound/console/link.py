@@ -22,6 +22,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,8 @@ class Link:
         self._snapshot = snapshot.Assembler()
         self._snapshot_tries = 0
         self._pushed: set[str] | None = None  # addresses pushed since the first part
+        # The app's answer to the newest undo step (address, now, before).
+        self.on_undo_peek: Callable[[str, Any, Any], None] | None = None
 
     # -- lifetime -----------------------------------------------------------------
 
@@ -269,7 +272,13 @@ class Link:
             self._take_snapshot(args)
             return
         if address == "/ls/undo" and len(args) == 2:
-            st.notice(f"undone: {args[0]} back to {args[1]}")
+            st.notice(f"undone: {st.label(args[0])} back to {st.text(*args)}")
+            return
+        if address == "/ls/undo/peek":
+            if len(args) != 3:
+                st.notice("nothing to undo")
+            elif self.on_undo_peek is not None:
+                self.on_undo_peek(*args)
             return
         if address == "/ls/stats" and args:
             with contextlib.suppress(ValueError, TypeError):

@@ -175,9 +175,19 @@ class ConsoleState:
             if change:
                 self.unsaved += 1
 
-    def text(self, address: str) -> str:
-        """A value as the console prints it (name of an enum, dB of a fader)."""
-        value = self.values.get(address)
+    def label(self, address: str) -> str:
+        """Whose parameter ``address`` is, as an engineer says it: "Kick mix/fader"."""
+        parts = address.strip("/").split("/")
+        k = 3 if parts[0] == "ls" else 2
+        strip = "/" + "/".join(parts[:k])
+        x32 = strip.removeprefix("/ls")
+        name = self.values.get(f"{x32}/config/name") or x32.strip("/")
+        return f"{name} {'/'.join(parts[k:])}"
+
+    def text(self, address: str, value: Any = None) -> str:
+        """A value as the console prints it (name of an enum, dB of a fader);
+        ``value``: another value of that parameter than the one it holds."""
+        value = self.values.get(address) if value is None else value
         p = self.param(address)
         if value is None:
             return "—"

@@ -3,8 +3,11 @@
 A fader drag arrives as dozens of messages: consecutive changes to one
 address from one surface within ``gesture_s`` are one step, and undoing it
 puts back the value from before the drag. Scenes, fades and the feedback
-suppressor are not surfaces: their changes are not steps (a scene is undone
-by recalling another), but they keep the journal's copy of the show current.
+suppressor are not surfaces: their changes are not steps, but they keep the
+journal's copy of the show current. A scene recall (or a restored autosave)
+is a barrier: undo never reaches back past it into the show before, where a
+step would bring back one value of another song (a scene is undone by
+recalling another).
 """
 
 import threading
@@ -58,11 +61,33 @@ class UndoJournal:
             else:
                 self.steps.append(Step(address, before, source, now))
 
-    def undo(self) -> tuple[str, Any]:
-        """Take the newest step back; returns (address, restored value)."""
+    def barrier(self) -> None:
+        """A scene was recalled (or an autosave restored): forget every step."""
+        with self._lock:
+            self.steps.clear()
+
+    def peek(self) -> tuple[str, Any, Any] | None:
+        """The newest step: (address, value now, value it would go back to)."""
+        with self._lock:
+            if not self.steps:
+                return None
+            step = self.steps[-1]
+            return step.address, self._shadow.get(step.address), step.before
+
+    def undo(self, expected: str | None = None) -> tuple[str, Any]:
+        """Take the newest step back; returns (address, restored value).
+
+        ``expected``: the address a surface showed its user (after
+        :meth:`peek`); if the newest step is another one by now, nothing is
+        taken back.
+        """
         with self._lock:
             if not self.steps:
                 raise ValueError("nothing to undo")
+            if expected is not None and self.steps[-1].address != expected:
+                raise ValueError(
+                    f"the newest change is now {self.steps[-1].address}; ask again"
+                )
             step = self.steps.pop()
         self.mixer.set(step.address, step.before, source=self)
         return step.address, step.before

@@ -8,6 +8,7 @@ render lands exactly where it would live.
 import logging
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,8 @@ class SceneManager:
         self.storage = storage or Storage()
         self.fades: list[Fade] = []
         self.cue_index = -1
+        # Told the scene's name after every recall and restore (undo's barrier).
+        self.recalled: list[Callable[[str], None]] = []
         self.current: str | None = None
         self._saved_changes = mixer.changes
         self._saved_at = 0.0
@@ -253,6 +256,8 @@ class SceneManager:
             self.cue_index = cues.index(scene.name)
         log.info("recalled %s: %d changed at once, %d fading over %.1f s", scene.name,
                  len(changed), len(moves), scene.fade_s)  # fmt: skip
+        for tell in self.recalled:
+            tell(scene.name)
         return changed
 
     def tick(self, now: float) -> None:
@@ -423,4 +428,6 @@ class SceneManager:
         for problem in refused:
             log.warning("autosave value not restored: %s", problem)
         self.mixer.set_many(scene.values, source=SOURCE)
+        for tell in self.recalled:
+            tell(path.name)
         return refused
