@@ -51,6 +51,10 @@ def output_spec(st: ConsoleState, o: int) -> StripSpec:
     )  # fmt: skip
 
 
+def _key(spec: StripSpec) -> tuple[str, int]:
+    return ("out", spec.output) if spec.output is not None else ("in", spec.index)
+
+
 class MixerScreen(Screen):
     """Inputs (or bus masters) on faders; main and the mix's master on the right."""
 
@@ -85,6 +89,10 @@ class MixerScreen(Screen):
         self.sends_mix = 0  # 0: main mix on the faders; N: sends to mix N
         self.bus_layer = False
         self.cursor = 0  # over channel strips, then master strips
+        # What is selected, by identity: ("in", c) or ("out", o). Layers and
+        # banks change what sits where, never which strip is selected.
+        self.selected: tuple[str, int] = ("in", 0)
+        self._last_input = 0
         self._shape = (0, 0)
         self._version = -1
         self._meter_stamp = -1.0
@@ -129,11 +137,24 @@ class MixerScreen(Screen):
         self.channels.set_specs(left)
         self.masters.set_specs(right)
         self.masters.styles.width = WIDTH * len(right) + 1  # + the border
-        self.cursor = min(self.cursor, len(left) + len(right) - 1)
+        self.cursor = self._place(left + right)
         self._select()
         self._update_layer()
 
+    def _place(self, specs: list[StripSpec]) -> int:
+        """Where the selected strip sits now; the strip it maps to on a layer
+        that does not show it (an input's place when the bus layer is left)."""
+        keys = [_key(spec) for spec in specs]
+        for key in (self.selected, ("in", self._last_input)):
+            if key in keys:
+                return keys.index(key)
+        return 0
+
     def _select(self) -> None:
+        spec = self.current()
+        self.selected = _key(spec)
+        if spec.output is None:
+            self._last_input = spec.index
         n = len(self.channels.specs)
         if self.cursor < n:
             self.channels.select(self.cursor)
@@ -274,7 +295,8 @@ class MixerScreen(Screen):
 
     def action_bus_layer(self) -> None:
         self.bus_layer = not self.bus_layer
-        self.cursor = 0
+        if not self.bus_layer:
+            self.selected = ("in", self._last_input)  # back where the inputs were
         self.rebuild()
 
     def action_detail(self) -> None:

@@ -5,7 +5,7 @@ it shows) and drawn from the console state into rows of segments; the
 bank widget lays strips side by side. Drawing is a pure function of the
 state, so what a frame shows is exactly what the state holds.
 
-Rows, top to bottom: number, name, pan (or send tap, or the suppressor's
+Rows, top to bottom: number, name (two rows: up to 12 characters), pan (or send tap, or the suppressor's
 mode and notch count on an output), mute/solo, dynamics (gate and
 compressor gain reduction, or limiter gain reduction), the meter with its
 fader, the fader in dB, the peak hold (or CLIP).
@@ -31,7 +31,8 @@ from livesound.console.widgets.meter import (
 )
 
 WIDTH = 7  # cells per strip, including one of spacing
-HEAD_ROWS, FOOT_ROWS = 5, 2
+HEAD_ROWS, FOOT_ROWS = 6, 2
+NAME_CHARS = 2 * (WIDTH - 1)
 BG, BG_SELECTED = "#101018", "#283048"
 FG, FG_DIM = "#d0d0d0", "#606070"
 
@@ -67,6 +68,17 @@ def _short_mode(mode: str) -> str:
     )
 
 
+def name_rows(name: str, width: int = WIDTH - 1) -> tuple[str, str]:
+    """A strip name on two rows of ``width``: broken at a space where one fits."""
+    name = name.strip()[: 2 * width]
+    if len(name) <= width:
+        return name, ""
+    cut = name.rfind(" ", 0, width + 1)
+    if cut <= 0 or len(name) - cut - 1 > width:
+        cut = width
+    return name[:cut].rstrip(), name[cut:].strip()[:width]
+
+
 def draw(
     spec: StripSpec, st: ConsoleState, height: int, selected: bool, now: float
 ) -> list[list[Segment]]:
@@ -79,11 +91,18 @@ def draw(
     def text(t: str, s=plain) -> None:
         rows.append([Segment(t.center(WIDTH - 1)[: WIDTH - 1], s), Segment(" ", plain)])
 
-    text(spec.label, style("#ffffff", bg, bold=True) if selected else dim)
+    # The selected strip can't be missed: a yellow pointer label and its name
+    # in reverse, not only a different background.
+    if selected:
+        text(f"▸{spec.label}◂", style("#000000", "#e0c020", bold=True))
+    else:
+        text(spec.label, dim)
     name = (
         st.values.get(spec.name, spec.name) if spec.name.startswith("/") else spec.name
     )
-    text(str(name)[: WIDTH - 1])
+    name_style = style("#000000", FG, bold=True) if selected else plain
+    for row in name_rows(str(name)):
+        text(row, name_style)
     if spec.output is not None:
         notches = st.notches(spec.output)
         text(f"{_short_mode(st.fbs_mode(spec.output))}{len(notches) or ''}", dim)
