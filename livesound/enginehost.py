@@ -266,6 +266,7 @@ class Engine:
             "analysis_missed": self.suppressor.taps.missed,
             "playing": self.device.info.name if self.device else None,
             "pid": os.getpid(),
+            "first_block_at": self.watchdog.first_block_at,
         }
 
 
@@ -501,8 +502,8 @@ def run(cfg: EngineConfig, host: HostConfig) -> int:
     """Run the engine process until it is stopped; returns the exit code
     (2 with a one-line message for settings it cannot use). A stopped
     engine ends the process itself once the show is saved and audio has
-    stopped: PortAudio's own shutdown at exit can hang, or abort, on a JACK
-    server that went away."""
+    stopped: PortAudio's own shutdown at exit can hang, or abort, once a
+    JACK server went away, so it is only done when none did."""
     logging.basicConfig(
         level=logging.WARNING, format="\n%(asctime)s %(name)s: %(message)s"
     )
@@ -530,5 +531,7 @@ def run(cfg: EngineConfig, host: HostConfig) -> int:
         if restart:
             _restart_in_place(engine, restart)
         print(f"stopped; {engine.core.stats().xruns} xruns", flush=True)
+    if not (engine.watchdog.lost_once or resume):
+        devices.shut_down()  # a device that went away would hang it
     _flush()
     os._exit(0)
