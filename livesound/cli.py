@@ -113,13 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Time the reference show's audio callback at "
                            "several block sizes and input counts.")  # fmt: skip
     bench.add_argument("what", nargs="?", choices=("engine", "osc", "scenes",
-                                                   "console", "feedback"),
+                                                   "console", "feedback", "faults"),
                        default="engine",
                        help="engine (default): the audio callback; osc: the OSC "
                        "server against a running engine; scenes: recall to live; "
                        "console: the terminal console's cost per frame and CPU; "
                        "feedback: the suppressor in simulated closed loops "
-                       "(ΔMSG, SD, HOP, TRI; several minutes)")  # fmt: skip
+                       "(ΔMSG, SD, HOP, TRI; several minutes); faults: each "
+                       "fault against a real engine (audio kept, time to detect "
+                       "and recover, values lost)")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
     sc = sub.add_parser("scene", help="list, save, recall, diff scenes",
@@ -494,6 +496,8 @@ def cmd_bench(args) -> int:
         from livesound.bench import console as subject
     elif args.what == "feedback":
         from livesound.bench import feedback as subject
+    elif args.what == "faults":
+        from livesound.bench import faults as subject
     else:
         from livesound.bench import engine as subject
     return common.report(
