@@ -88,7 +88,7 @@ class AudioWatchdog:
         self.reopen, self.fallback, self.restart = reopen, fallback, restart
         self.fault: AudioFault | None = None
         self.lost_once = False  # PortAudio may be stuck with a vanished device
-        self.first_block_at = 0.0  # time.time() when the first block was seen
+        self.first_block_at = 0.0  # time.time() the first block was seen (±POLL_S)
         self.listeners: list[Callable[[str], None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audio-watchdog",
@@ -112,8 +112,7 @@ class AudioWatchdog:
     # -- the watching thread --------------------------------------------------------
 
     def _run(self) -> None:
-        blocks = int(self.core.hdr[L.H_BLOCKS])
-        moved = time.monotonic()
+        blocks, moved = 0, time.monotonic()
         next_try = 0.0
         while not self._stop.wait(POLL_S):
             now = time.monotonic()

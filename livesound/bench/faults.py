@@ -101,14 +101,17 @@ class EngineProcess:
     def set_fader(self, db: float) -> None:
         self.client.send(osc(FADER, float(db_to_fader(db))))
 
-    def ask(self, address: str, *args) -> str:
+    def saved(self, name: str, timeout: float = 5.0) -> bool:
+        """Save scene ``name``; whether the engine said it was saved."""
         with contextlib.suppress(OSError):
-            self.client.send(osc(address, *args))
-            for _ in range(20):
-                reply = self.client.receive()
-                if not reply.address.startswith("/ls/status/"):
-                    return reply.address
-        return ""
+            self.client.send(osc("/ls/scene/save", name))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    reply = self.client.receive()
+                    if reply.params[:1] == [name]:
+                        return reply.address == "/ls/scene/saved"
+        return False
 
     def saved_fader(self) -> float | None:
         with contextlib.suppress(files.SceneError):
@@ -360,7 +363,7 @@ def kill_during_saves(root: Path, rounds: int) -> Row:
             n = 0
             while not stop.is_set():
                 name = f"r{r}-{n}"
-                if e.ask("/ls/scene/save", name) == "/ls/scene/saved":
+                if e.saved(name):
                     acknowledged.add(name)
                 n += 1
 
