@@ -480,6 +480,7 @@ def _stand_by(cfg: EngineConfig) -> None:
     while warm.core.stats().blocks < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     warm.stop()
+    print(f"spare engine ready (pid {os.getpid()})", flush=True)
     if not sys.stdin.readline():
         _flush()
         os._exit(0)

@@ -332,7 +332,7 @@ def supervisor_kill(root: Path) -> Row:
     try:
         e.set_fader(-8.0)
         wait(lambda: _is(e.saved_fader(), -8.0), 30)
-        time.sleep(4.0)  # the spare engine warms up
+        wait(lambda: any("spare engine ready" in line for line in e.output), 60)
         pid = e.stats()["engine"]["pid"]
         killed = time.time()
         t0 = time.monotonic()
