@@ -110,6 +110,13 @@ class Jackd:
             self.proc.terminate()  # the server tells its clients it shuts down
             self.proc.wait(10)
 
+    def close(self) -> None:
+        """Stop for good; the engine's PortAudio client that died with the
+        first server left its semaphore behind."""
+        self.stop()
+        for leftover in Path("/dev/shm").glob(f"*_{self.name}_*"):
+            leftover.unlink(missing_ok=True)
+
 
 # -- the audio device lost and back ---------------------------------------------------
 
@@ -167,7 +174,7 @@ def test_jack_server_killed_and_restarted_is_reported_played_around_and_resumed(
         assert proc.stop() == 0
     finally:
         proc.stop()
-        jack.stop()
+        jack.close()
 
 
 def test_stop_signal_while_the_device_is_gone_saves_and_ends(tmp_path):
@@ -190,7 +197,7 @@ def test_stop_signal_while_the_device_is_gone_saves_and_ends(tmp_path):
         assert autosaved_fader(state) == pytest.approx(-21.0)
     finally:
         proc.stop()
-        jack.stop()
+        jack.close()
 
 
 # -- signals -------------------------------------------------------------------------
