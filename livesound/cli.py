@@ -49,6 +49,13 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
         default=1.0,
         help="limiter lookahead (and latency), 0.2-5 ms (default 1)",
     )
+    p.add_argument("--fallback", metavar="DEVICE",
+                   help="device to play on while the first one is gone (index, "
+                   "part of its name, or virtual)")  # fmt: skip
+    p.add_argument("--supervise", action="store_true",
+                   help="run the engine under a supervisor that restarts it after "
+                   "a crash, from the autosave (the default for the engine plain "
+                   "`livesound` starts)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no meter line")
     p.add_argument("--osc-port", type=int, default=10023,
                    help="UDP port of the OSC server (default 10023, as the X32)")  # fmt: skip
@@ -106,13 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Time the reference show's audio callback at "
                            "several block sizes and input counts.")  # fmt: skip
     bench.add_argument("what", nargs="?", choices=("engine", "osc", "scenes",
-                                                   "console", "feedback"),
+                                                   "console", "feedback", "faults"),
                        default="engine",
                        help="engine (default): the audio callback; osc: the OSC "
                        "server against a running engine; scenes: recall to live; "
                        "console: the terminal console's cost per frame and CPU; "
                        "feedback: the suppressor in simulated closed loops "
-                       "(ΔMSG, SD, HOP, TRI; several minutes)")  # fmt: skip
+                       "(ΔMSG, SD, HOP, TRI; several minutes); faults: each "
+                       "fault against a real engine (audio kept, time to detect "
+                       "and recover, values lost)")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
     sc = sub.add_parser("scene", help="list, save, recall, diff scenes",
@@ -391,7 +400,12 @@ def cmd_scene(args) -> int:
     return 0
 
 
-def cmd_engine(args) -> int:
+def cmd_engine(args, argv: list[str] | None = None) -> int:
+    if args.supervise:
+        from livesound.supervisor import supervise
+
+        options = [a for a in (argv or sys.argv[1:]) if a != "--supervise"]
+        return supervise(options[1:] if options[:1] == ["engine"] else options)
     from livesound.places import kernels_cached
 
     if not kernels_cached():
@@ -413,7 +427,7 @@ def cmd_engine(args) -> int:
     cfg = enginehost.EngineConfig(
         inputs=args.inputs, buses=args.buses, sample_rate=args.rate, block=args.block,
         device=args.device, virtual=args.virtual, in_map=args.in_map,
-        out_map=args.out_map, lookahead_ms=args.lookahead_ms,
+        out_map=args.out_map, lookahead_ms=args.lookahead_ms, fallback=args.fallback,
     )  # fmt: skip
     host = enginehost.HostConfig(
         osc_host=args.osc_host, osc_port=args.osc_port, scenes=args.scenes,
@@ -454,7 +468,7 @@ def cmd_default(args, argv: list[str]) -> int:
     starting one (in its own process group) if none answers. Without a
     terminal it is the headless engine, as a service manager expects."""
     if args.list_devices or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return cmd_engine(args)
+        return cmd_engine(args, argv)
     from livesound.console.launch import EngineStartError, ensure_engine
     from livesound.places import default_state_dir
 
@@ -482,6 +496,8 @@ def cmd_bench(args) -> int:
         from livesound.bench import console as subject
     elif args.what == "feedback":
         from livesound.bench import feedback as subject
+    elif args.what == "faults":
+        from livesound.bench import faults as subject
     else:
         from livesound.bench import engine as subject
     return common.report(
@@ -510,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "console":
         return cmd_console(args.host, args.port, args.fps, args.pair)
     if args.command == "engine":
-        return cmd_engine(args)
+        return cmd_engine(args, raw)
     return cmd_default(args, raw)
 
 

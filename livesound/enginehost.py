@@ -9,10 +9,16 @@ line. ``livesound engine`` is ``run(EngineConfig(...), HostConfig(...))``.
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
+import os
 import signal
 import sys
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from livesound.audio import devices
@@ -20,6 +26,8 @@ from livesound.audio import layout as L
 from livesound.audio.core import AudioCore
 from livesound.audio.meters import MeterPoller, Meters
 from livesound.audio.settings import MAX_BLOCK, ConfigError, DeviceError, check_settings
+from livesound.audio.watchdog import AudioWatchdog
+from livesound.audio.watchdog import Device as Watched
 from livesound.control.mixer import Mixer
 from livesound.control.undo import UndoJournal
 from livesound.feedback import remote as feedback_remote
@@ -32,6 +40,7 @@ from livesound.places import default_state_dir
 from livesound.scenes import remote as scenes_remote
 from livesound.scenes.manager import SceneManager
 from livesound.scenes.storage import StateDirLocked, lock_state_dir
+from livesound.supervisor import STANDBY_ENV
 from livesound.virtual.device import VirtualDevice
 from livesound.virtual.room import stage_room
 from livesound.virtual.show import virtual_stage_show
@@ -41,6 +50,11 @@ MAX_INPUTS = 128
 MAX_BUSES = 16
 FADE_TICK_S = 0.01  # scene fades move every 10 ms; the audio plane ramps between
 METER_TICK_S = 1 / 30
+AUDIO_STATUS = "/ls/status/audio"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+EXIT_S = 1.8  # from a stop signal to the process gone (the promise is 2 s)
+RESUME_ENV = "LIVESOUND_RESUME_DEVICE"  # set for a restart in place
+WARM_S = 5.0
 
 
 @dataclass
@@ -56,6 +70,7 @@ class EngineConfig:
     in_map: str | None = None
     out_map: str | None = None
     lookahead_ms: float = 1.0
+    fallback: str | None = None  # a device (or "virtual") while the first is gone
 
 
 @dataclass
@@ -69,6 +84,11 @@ class HostConfig:
     discovery: bool = True
     quiet: bool = False
     permissions: Permissions | None = None
+
+
+# The virtual stage's band, rendered once per process (a spare engine has
+# it ready before it takes over).
+_stage = functools.cache(render_stage)
 
 
 def parse_in_map(spec: str, n_in: int) -> list[int]:
@@ -103,10 +123,15 @@ def parse_out_map(spec: str, n_bus: int) -> list[int]:
 
 
 class Engine:
-    """The audio side of a running show: device, audio core, Mixer, and the
-    feedback suppressor that listens to the outputs."""
+    """The audio side of a running show: device, audio core, Mixer, the
+    feedback suppressor that listens to the outputs, and the watchdog that
+    notices a lost device and brings it back.
 
-    def __init__(self, cfg: EngineConfig) -> None:
+    ``resume``: the device as it was before the process restarted in place
+    after losing it; if it is still missing the engine starts without it
+    and the watchdog goes on looking."""
+
+    def __init__(self, cfg: EngineConfig, resume: dict | None = None) -> None:
         check_settings(cfg.sample_rate, cfg.block)
         if not 1 <= cfg.inputs <= MAX_INPUTS:
             raise ConfigError(f"--inputs {cfg.inputs}: use 1 to {MAX_INPUTS}")
@@ -118,7 +143,9 @@ class Engine:
         n_out = L.n_outputs(cfg.buses)
         device = None
         virtual = cfg.virtual
-        if not virtual:
+        if resume is not None:
+            device = devices.find_again(resume) or resume
+        elif not virtual:
             if cfg.device is None and not any(
                 d["outputs"] for d in devices.list_devices()
             ):
@@ -147,37 +174,80 @@ class Engine:
         if out_map is not None:
             self.core.arrays["out_map"][:] = out_map
         self.mixer = Mixer(self.core.memory)
+        reopen = fallback = None
         if virtual:
             self.mixer.set_many(virtual_stage_show(cfg.inputs, cfg.buses))
-            stage = render_stage(cfg.sample_rate)
-            room = stage_room(cfg.sample_rate, cfg.block, cfg.buses,
-                              self.core.arrays["out_map"], phys_in)  # fmt: skip
-            self.device = VirtualDevice(self.core, cfg.block, stage, room)
+            primary = self._virtual_card()()
         else:
-            self.device = devices.PortAudioDevice(self.core, device, cfg.block)
+            try:
+                primary = devices.PortAudioDevice(self.core, device, cfg.block)
+            except DeviceError:
+                if resume is None:
+                    raise
+                primary = None  # still gone: the watchdog looks for it
+            reopen = self._reopen(device)
+            if cfg.fallback:
+                fallback = self._fallback(cfg.fallback)
+        self.spec = device  # the PortAudio device (None: the virtual stage)
+        self.info = primary.info if primary else devices.DeviceInfo(
+            device["name"], cfg.sample_rate, cfg.block, 0.0)  # fmt: skip
         self.virtual = virtual
+        self.watchdog = AudioWatchdog(self.core, primary, self.info.name, reopen,
+                                      fallback)  # fmt: skip
         self.suppressor = Suppressor(self.mixer, self.core, cfg.sample_rate)
         self.feedback = FeedbackThread(self.suppressor)
 
+    def _virtual_card(self) -> Callable[[], VirtualDevice]:
+        """A maker of virtual sound cards playing the stage (rendered once)."""
+        cfg, core = self.cfg, self.core
+        stage = _stage(cfg.sample_rate)
+        room = stage_room(cfg.sample_rate, cfg.block, cfg.buses,
+                          core.arrays["out_map"], core.dims.phys_in)  # fmt: skip
+        return lambda: VirtualDevice(core, cfg.block, stage, room)
+
+    def _reopen(self, device: dict) -> Callable:
+        def reopen(old: devices.PortAudioDevice | None):
+            playing = self.watchdog.device
+            busy = isinstance(playing, devices.PortAudioDevice) and playing is not old
+            return devices.reopen(self.core, device, self.cfg.block, old, busy)
+
+        return reopen
+
+    def _fallback(self, spec: str) -> Callable:
+        if spec == "virtual":
+            return self._virtual_card()
+        return lambda: devices.PortAudioDevice(
+            self.core, devices.find_device(spec), self.cfg.block
+        )
+
+    @property
+    def device(self) -> Watched | None:
+        """The device playing now (the fallback while the first is gone)."""
+        return self.watchdog.device
+
     def start(self) -> None:
         """Start audio; from now on the Mixer publishes from its own thread."""
-        self.device.start()
+        if self.device is not None:
+            self.device.start()
+        self.watchdog.start()
         self.mixer.start_publishing()
         self.feedback.start()
 
     def stop(self) -> None:
+        """Stop audio, each device within a time limit; a lost device is not
+        even asked (PortAudio may hang on it for good)."""
         self.feedback.stop()
-        self.device.stop()
+        self.watchdog.stop()
+        w = self.watchdog
+        for device in {id(d): d for d in (w.device, w.primary) if d}.values():
+            if w.fault is None or device is not w.primary:
+                device.stop()
         self.mixer.stop_publishing()
-
-    def clock(self) -> float:
-        """The audio clock: seconds of audio processed since start."""
-        return int(self.core.hdr[L.H_FRAMES]) / self.cfg.sample_rate
 
     def status(self) -> dict:
         """What the status bar shows."""
         s = self.core.stats()
-        info = self.device.info
+        info = self.info
         period_us = 1e6 * info.block / info.sample_rate
         lookahead_ms = 1000 * self.core.memory.latency / info.sample_rate
         return {
@@ -194,20 +264,26 @@ class Engine:
             "callback_us": (s.min_us, s.mean_us, s.max_us),
             "notches": self.suppressor.counts(),
             "analysis_missed": self.suppressor.taps.missed,
+            "playing": self.device.info.name if self.device else None,
+            "pid": os.getpid(),
+            "first_block_at": self.watchdog.first_block_at,
         }
 
 
 def meter_line(engine: Engine, meters: Meters, clients: int, storage: str = "") -> str:
-    """The headless engine's one status line (a storage fault at its end)."""
+    """The headless engine's one status line (a lost device and a storage
+    fault at its end)."""
     s = engine.status()
     nb = engine.cfg.buses
     main = " ".join(f"{db:6.1f}" for db in meters.out_peak_db[nb : nb + 2])
     gr = min(meters.limiter_gr_db[nb : nb + 2])
+    audio = engine.watchdog.status()
     return (f"{s['device']} {s['sample_rate'] / 1000:g} kHz/{s['block']} "
             f"lat {s['latency_ms']:.1f} ms  DSP {100 * s['dsp_load']:4.1f}%  "
             f"xruns {s['xruns']}  OSC {clients}  "
             f"main L/R {main} dBFS  lim {gr:5.1f} dB  "
             f"notches {s['notches']['live']} live {s['notches']['fixed']} fixed"
+            + (f"  {audio}" if audio else "")
             + (f"  STORAGE: {storage}" if storage else ""))  # fmt: skip
 
 
@@ -220,15 +296,16 @@ def _scenes(engine: Engine, host: HostConfig, osc: OscServer) -> SceneManager:
     if restored is not None:
         print(f"restored the show from the autosave in {state}"
               + (f" ({restored.path.name})" if restored.n else ""), flush=True)  # fmt: skip
-    scenes_remote.register(osc, scenes, engine.clock)
+    scenes_remote.register(osc, scenes, time.monotonic)
     scenes.prepare_next()
     return scenes
 
 
-async def _tick_fades(scenes: SceneManager, engine: Engine) -> None:
+async def _tick_fades(scenes: SceneManager) -> None:
+    # The wall clock, not the audio's: fades go on while the device is gone.
     while True:
         await asyncio.sleep(FADE_TICK_S)
-        scenes.tick(engine.clock())
+        scenes.tick(time.monotonic())
 
 
 async def _discovery(engine: Engine, host: str, port: int):
@@ -262,8 +339,37 @@ def _register_undo(osc: OscServer, journal: UndoJournal) -> None:
     osc.add_command("/ls/undo/peek", peek, write=False)
 
 
-async def serve(engine: Engine, host: HostConfig) -> None:
-    """The engine's control plane, until SIGINT or SIGTERM."""
+def _register_audio(osc: OscServer, engine: Engine) -> None:
+    """The lost device over OSC: ``/ls/status/audio`` answered and pushed to
+    ``/xremote`` subscribers when it changes, ``audio`` in ``/ls/stats``."""
+    watchdog = engine.watchdog
+
+    def status(args: list) -> list[tuple]:
+        return [(AUDIO_STATUS, watchdog.status())]
+
+    osc.add_command(AUDIO_STATUS, status, write=False)
+    watchdog.listeners.append(lambda text: osc.push(AUDIO_STATUS, text))
+    osc.add_stats("audio", lambda: watchdog.fault and watchdog.fault.report())
+
+
+class _Stop:
+    """Why the control plane ends: a signal, or a restart in place."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.at = 0.0  # time.monotonic() of the request
+        self.restart = ""  # the reason, when the process restarts in place
+
+    def request(self, restart: str = "") -> None:
+        if not self.event.is_set():
+            self.at, self.restart = time.monotonic(), restart
+            self.event.set()
+
+
+async def serve(engine: Engine, host: HostConfig) -> str:
+    """The engine's control plane, until SIGINT, SIGTERM, SIGHUP or SIGQUIT
+    (or until the lost device needs a fresh process: then its reason is
+    returned). The show is saved on the way out."""
     poller = MeterPoller(engine.core)
     osc = OscServer(engine.mixer, host.permissions, meters=lambda: poller.latest,
                     status=engine.status)  # fmt: skip
@@ -272,31 +378,35 @@ async def serve(engine: Engine, host: HostConfig) -> None:
     except OSError as exc:
         raise DeviceError(f"OSC port {host.osc_port}: {exc.strerror}") from None
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _Stop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.request)
+    engine.watchdog.restart = lambda reason: loop.call_soon_threadsafe(
+        stop.request, reason
+    )
     scenes = _scenes(engine, host, osc)
     feedback_remote.register(osc, engine.suppressor)
     journal = UndoJournal(engine.mixer)
     scenes.recalled.append(lambda name: journal.barrier())
     _register_undo(osc, journal)
-    fades = loop.create_task(_tick_fades(scenes, engine))
+    _register_audio(osc, engine)
+    fades = loop.create_task(_tick_fades(scenes))
     # Zeroconf registration takes a couple of seconds: never on the way of
     # the show starting (or of Ctrl-C).
     discovery = None
     if host.discovery:
         discovery = loop.create_task(_discovery(engine, host.osc_host, port))
     tty = sys.stdout.isatty()
-    print(f"livesound engine running on {engine.device.info.name}, OSC on UDP "
+    print(f"livesound engine running on {engine.info.name}, OSC on UDP "
           f"{port}; Ctrl-C stops", flush=True)  # fmt: skip
     shown = 0.0
     try:
-        while not stop.is_set():
+        while not stop.event.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), METER_TICK_S)
+                await asyncio.wait_for(stop.event.wait(), METER_TICK_S)
             meters = poller.poll()
-            scenes.autosave(engine.clock())
-            now = loop.time()
+            now = time.monotonic()  # autosave runs on the wall clock too
+            scenes.autosave(now)
             scenes.storage.retry(now)
             if not host.quiet and now - shown >= (0.25 if tty else 5.0):
                 shown = now
@@ -308,14 +418,50 @@ async def serve(engine: Engine, host: HostConfig) -> None:
         fades.cancel()
         scenes.storage.retry(float("inf"))
         scenes.autosave(float("inf"))
+        if not stop.restart:
+            # Saved: from here nothing may hold the process past its
+            # deadline (zeroconf's goodbye, a device that does not let go).
+            _exit_after(
+                max(0.2, EXIT_S - (time.monotonic() - (stop.at or time.monotonic())))
+            )
         await osc.aclose()
-        if discovery is not None:
+        if discovery is not None and not stop.restart:
             query, advert = await discovery
             if query is not None:
                 query.close()
             await loop.run_in_executor(None, advert.close)
         if tty and not host.quiet:
             print()
+    return stop.restart
+
+
+def _exit_after(seconds: float) -> None:
+    """End the process in ``seconds`` whatever still runs (called once the
+    show is saved)."""
+
+    def end() -> None:
+        _flush()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, end)
+    timer.daemon = True
+    timer.start()
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _restart_in_place(engine: Engine, reason: str) -> None:
+    """Run this engine again in this process (same pid, same command line):
+    PortAudio only reaches a JACK server that came back from a fresh
+    process. The show comes back from the autosave just written."""
+    print(f"restarting in place: {reason}", flush=True)
+    os.environ[RESUME_ENV] = json.dumps(engine.spec)
+    _flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 _state_lock: list[int] = []  # the lock file's descriptor, held until exit
@@ -327,29 +473,73 @@ def _lock_state(host: HostConfig) -> None:
     _state_lock.append(lock_state_dir(host.state_dir or default_state_dir()))
 
 
+def _stand_by(cfg: EngineConfig) -> None:
+    """The supervisor's spare engine (``LIVESOUND_STANDBY`` set): run a
+    virtual engine of the same size for a moment, so that every kernel is
+    loaded and the stage rendered, then wait on stdin for the word to take
+    over from an engine that crashed (end of input: not needed, end)."""
+    if os.environ.pop(STANDBY_ENV, None) is None:
+        return
+    warm = Engine(replace(cfg, virtual=True, device=None, fallback=None,
+                          in_map=None, out_map=None))  # fmt: skip
+    warm.start()
+    deadline = time.monotonic() + WARM_S
+    while warm.core.stats().blocks < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    warm.stop()
+    print(f"spare engine ready (pid {os.getpid()})", flush=True)
+    if not sys.stdin.readline():
+        _flush()
+        os._exit(0)
+
+
+def _resumed() -> dict | None:
+    """The lost device this process was restarted in place for, if any."""
+    text = os.environ.pop(RESUME_ENV, None)
+    if text is None:
+        return None
+    with contextlib.suppress(ValueError):
+        device = json.loads(text)
+        if isinstance(device, dict) and {"name", "hostapi"} <= device.keys():
+            print(f"restarted in place for {device['name']}", flush=True)
+            return device
+    return None
+
+
 def run(cfg: EngineConfig, host: HostConfig) -> int:
     """Run the engine process until it is stopped; returns the exit code
-    (2 with a one-line message for settings it cannot use)."""
+    (2 with a one-line message for settings it cannot use). A stopped
+    engine ends the process itself once the show is saved and audio has
+    stopped: PortAudio's own shutdown at exit can hang, or abort, once a
+    JACK server went away, so it is only done when none did."""
     logging.basicConfig(
         level=logging.WARNING, format="\n%(asctime)s %(name)s: %(message)s"
     )
+    _stand_by(cfg)
+    resume = _resumed()
     try:
         _lock_state(host)
     except StateDirLocked as exc:
         print(f"livesound: error: {exc}", file=sys.stderr)
         return 2
     try:
-        engine = Engine(cfg)
+        engine = Engine(cfg, resume)
         engine.start()
     except (ConfigError, DeviceError) as exc:
         print(f"livesound: error: {exc}", file=sys.stderr)
         return 2
+    restart = ""
     try:
-        asyncio.run(serve(engine, host))
+        restart = asyncio.run(serve(engine, host))
     except DeviceError as exc:
         print(f"livesound: error: {exc}", file=sys.stderr)
         return 2
     finally:
         engine.stop()
+        if restart:
+            _restart_in_place(engine, restart)
         print(f"stopped; {engine.core.stats().xruns} xruns", flush=True)
-    return 0
+    if not (engine.watchdog.lost_once or resume):
+        devices.shut_down()  # a device that went away would hang it
+    _flush()
+    os._exit(0)

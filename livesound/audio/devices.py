@@ -5,7 +5,13 @@ engine memory. (The virtual stage's sound card, which calls the same
 callback from a clocked thread, is ``livesound.virtual.device``.)
 """
 
+import contextlib
+import ctypes
+import ctypes.util
+import functools
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from livesound.audio import layout as L
@@ -13,6 +19,7 @@ from livesound.audio.core import AudioCore
 from livesound.audio.settings import DeviceError, check_settings
 
 REALTIME_PRIORITY = 70  # below JACK's own (typically 80+), above everything else
+JACK_NO_START_SERVER = 0x01  # jack_options_t: only look, never start a server
 
 
 def make_realtime(tid: int = 0) -> bool | None:
@@ -86,6 +93,15 @@ def find_device(spec: str | int | None) -> dict:
     raise DeviceError(f"no audio device {spec!r}; devices are {names}")
 
 
+def find_again(device: dict) -> dict | None:
+    """The same device (name and host API) as PortAudio lists it now; None
+    while it is missing. Its index may have changed."""
+    for d in list_devices():
+        if d["name"] == device["name"] and d["hostapi"] == device["hostapi"]:
+            return d
+    return None
+
+
 @dataclass
 class DeviceInfo:
     """What the status line shows about the running device."""
@@ -136,6 +152,16 @@ class PortAudioDevice:
         out_latency = latency[1] if isinstance(latency, tuple) else latency
         self.info = DeviceInfo(device["name"], d.sample_rate, block, out_latency * 1000)
 
+    @property
+    def on_jack(self) -> bool:
+        """Whether the stream plays through a JACK server."""
+        return "JACK" in self.device.get("hostapi", "")
+
+    def running(self) -> bool:
+        """Whether PortAudio still runs the stream (False once the device or
+        the JACK server has gone; never blocks)."""
+        return self.stream.active
+
     def start(self) -> None:
         """Start the stream and raise its audio thread to real-time priority.
 
@@ -148,6 +174,116 @@ class PortAudioDevice:
         tid = self.core.audio_thread()
         self.realtime = bool(tid) and bool(make_realtime(tid))
 
-    def stop(self) -> None:
-        self.stream.stop()
-        self.stream.close()
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop and close the stream; False if PortAudio did not return within
+        ``timeout`` s (a stream on a JACK server that died hangs in there for
+        good, so it is left to its helper thread and never waited for)."""
+        return bounded(lambda: (self.stream.abort(), self.stream.close()), timeout)
+
+
+class DeviceWedged(RuntimeError):
+    """PortAudio cannot reach the device again in this process (its JACK
+    client died with the server); a fresh process can."""
+
+
+def reopen(core: AudioCore, device: dict, block: int, old: "PortAudioDevice | None",
+           busy: bool = False) -> "PortAudioDevice | None":  # fmt: skip
+    """Open ``device`` again after it was lost (``old``: its last stream);
+    None while it is still missing. ``busy``: another PortAudio stream (a
+    fallback) plays and must not be cut by a restart of PortAudio.
+
+    On JACK the server is asked first, through a client of our own; once it
+    answers, a stream that died with the old server means PortAudio itself
+    is stuck with that server (stopping the stream or PortAudio hangs for
+    good): ``DeviceWedged``. Elsewhere the old stream is closed, PortAudio
+    restarted so that it lists the devices present now, and the device
+    looked up again by name (not while ``busy``: PortAudio cannot look
+    without a restart).
+    """
+    if "JACK" in device["hostapi"]:
+        if not jack_server_up():
+            return None
+        if old is not None or busy:
+            raise DeviceWedged(f"the JACK server is back; {device['name']} needs "
+                               "a fresh PortAudio")  # fmt: skip
+    elif busy:
+        return None
+    if old is not None and not old.stop():
+        raise DeviceWedged(f"{device['name']}: PortAudio does not close the stream")
+    if not reinitialise():
+        raise DeviceWedged("PortAudio does not restart")
+    found = find_again(device)
+    if found is None:
+        return None
+    try:
+        return PortAudioDevice(core, found, block)
+    except DeviceError:
+        return None
+
+
+def bounded(call: Callable[[], object], timeout: float) -> bool:
+    """Run ``call`` in a helper thread; True if it returned within
+    ``timeout`` s (its errors count as returned). A call that hangs keeps
+    its daemon thread; the caller goes on."""
+    done = threading.Event()
+
+    def run() -> None:
+        # A call that failed still returned: the caller goes on.
+        with contextlib.suppress(Exception):
+            call()
+        done.set()
+
+    threading.Thread(target=run, name="portaudio-call", daemon=True).start()
+    return done.wait(timeout)
+
+
+def reinitialise(timeout: float = 2.0) -> bool:
+    """Restart PortAudio so that it lists the devices present now (a JACK
+    server that came back, a card plugged in again); False if it hung."""
+    sd = portaudio()
+    if sd is None:
+        return False
+
+    def again() -> None:
+        if sd._initialized > 0:
+            sd._terminate()
+        sd._initialize()
+
+    return bounded(again, timeout)
+
+
+def shut_down(timeout: float = 0.5) -> bool:
+    """End PortAudio (its JACK client leaves the server tidily); False if
+    it hung or there is none."""
+    sd = portaudio()
+    return sd is not None and sd._initialized > 0 and bounded(sd._terminate, timeout)
+
+
+@functools.cache
+def _libjack() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("jack") or "libjack.so.0"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.jack_client_open.restype = ctypes.c_void_p
+    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int,
+                                     ctypes.POINTER(ctypes.c_int)]  # fmt: skip
+    lib.jack_client_close.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def jack_server_up() -> bool:
+    """Whether the JACK server (``$JACK_DEFAULT_SERVER``) answers, asked
+    through libjack with a client of our own: PortAudio's JACK client, dead
+    with the server it was made for, is left alone."""
+    lib = _libjack()
+    if lib is None:
+        return False
+    status = ctypes.c_int(0)
+    client = lib.jack_client_open(b"livesound-probe", JACK_NO_START_SERVER,
+                                  ctypes.byref(status))  # fmt: skip
+    if not client:
+        return False
+    lib.jack_client_close(client)
+    return True

@@ -32,8 +32,10 @@ def engine_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> 
 
 
 def engine_command(argv: list[str]) -> list[str]:
-    """``livesound engine`` with the engine options plain ``livesound`` got."""
-    return [sys.executable, "-m", "livesound", "engine", *argv, "--quiet"]
+    """``livesound engine --supervise`` (restarted after a crash) with the
+    engine options plain ``livesound`` got."""
+    return [sys.executable, "-m", "livesound", "engine", *argv, "--quiet",
+            "--supervise"]  # fmt: skip
 
 
 def ensure_engine(port: int, argv: list[str], state_dir: Path) -> int | None:

@@ -284,6 +284,12 @@ class Link:
             with contextlib.suppress(ValueError, TypeError):
                 st.status = Status.from_stats(json.loads(args[0]))
             return
+        if address in ("/ls/status/audio", "/ls/status/storage") and args:
+            # Pushed the moment it happens; /ls/stats confirms it each second.
+            field = "audio" if address.endswith("audio") else "storage"
+            setattr(st.status, field, str(args[0]))
+            st.version += 1
+            return
         if address == "/ls/scene/current":
             current = str(args[0]) if args else ""
             if current != st.scene_current:

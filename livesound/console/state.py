@@ -106,10 +106,16 @@ class Status:
     xruns: int = 0
     blocks: int = 0
     clients: int = 0
+    audio: str = ""  # "AUDIO DEVICE LOST: ..." while the device is gone
+    storage: str = ""  # the storage fault ("disk full: FILE")
 
     @classmethod
     def from_stats(cls, report: dict) -> Status:
         eng = report.get("engine", {})
+        audio, storage = report.get("audio") or {}, report.get("storage") or {}
+        lost = f"AUDIO DEVICE LOST: {audio.get('device', '?')}" if audio else ""
+        if audio.get("fallback"):
+            lost += f" (playing on {audio['fallback']})"
         return cls(
             device=str(eng.get("device", "—")),
             sample_rate=int(eng.get("sample_rate", 0)),
@@ -119,6 +125,8 @@ class Status:
             xruns=int(eng.get("xruns", 0)),
             blocks=int(eng.get("blocks", 0)),
             clients=int(report.get("subscribers", 0)),
+            audio=lost,
+            storage=f"{storage.get('fault')}: {storage.get('file')}" if storage else "",
         )
 
 

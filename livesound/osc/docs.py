@@ -258,6 +258,10 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
   `disk full: /var/state/autosave.toml`), empty when storage is fine; it is
   pushed to `/xremote` subscribers whenever it changes, like a parameter.
   `/ls/stats` holds the same fault as `"storage"` (fault, file, since).
+- `/ls/status/audio` answers `,s` `AUDIO DEVICE LOST: <device>` (with
+  `(playing on <fallback>)` while a fallback plays), empty while audio runs
+  on its device; pushed the same way. `/ls/stats` holds it as `"audio"`
+  (fault, device, since, fallback).
 - **Errors**: a message that is refused (unknown address, wrong type tag,
   value out of range, or not allowed for the client's role) changes
   nothing and is answered with `/ls/error ,ss <address> <reason>`.

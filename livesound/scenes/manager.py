@@ -1,8 +1,8 @@
 """Recalling scenes into the live show: scope, safes, fades, cues, autosave.
 
-The manager has no clock of its own: callers pass ``now`` in seconds of
-the audio clock (frames processed / sample rate), so a fade in an offline
-render lands exactly where it would live.
+The manager has no clock of its own: callers pass ``now`` in seconds. The
+engine passes the wall clock (monotonic), so fades and autosave go on while
+the audio device is gone; an offline render may pass its audio clock.
 """
 
 import logging

@@ -53,7 +53,8 @@ def _answered(handler: Callable[[list], list[tuple]]) -> Callable[[list], list[t
 def register(
     server: OscServer, scenes: SceneManager, clock: Callable[[], float]
 ) -> None:
-    """Serve the scene commands on ``server``; ``clock`` is the audio clock."""
+    """Serve the scene commands on ``server``; ``clock`` gives the fades'
+    time (the engine's wall clock)."""
 
     def current() -> list[tuple]:
         return [("/ls/scene/current", scenes.current or "", scenes.next_cue() or "")]

@@ -142,9 +142,15 @@ class VirtualDevice:
         self.core.hdr[L.H_STOP] = 0
         self._thread.start()
 
-    def stop(self) -> None:
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop the loop; False if it did not end within ``timeout`` s."""
         self.core.hdr[L.H_STOP] = 1
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         self.realtime = bool(make_realtime())

@@ -12,7 +12,8 @@ from livesound.console.state import ConsoleState
 
 class StatusBar(Widget):
     """Sample rate, block, latency, DSP load, xruns, device, OSC clients,
-    unsaved changes, the scene, and the link's own state."""
+    unsaved changes, the scene, and the link's own state; a lost audio
+    device and a storage fault first, in red."""
 
     DEFAULT_CSS = """
     StatusBar { dock: bottom; height: 1; background: #202838; color: #d0d0d0; }
@@ -31,6 +32,10 @@ class StatusBar(Widget):
                 " connecting… ")  # fmt: skip
             t.append(label, style="bold white on #c02020")
             t.append(" ")
+        for fault in (s.audio, f"STORAGE: {s.storage}" if s.storage else ""):
+            if fault and st.connected:
+                t.append(f" {fault} ", style="bold white on #c02020")
+                t.append(" ")
         device = "virtual stage" if s.device.lower().startswith("virtual") else s.device
         rate = f"{s.sample_rate / 1000:g}kHz/{s.block}" if s.sample_rate else "—"
         load = s.dsp_load * 100
