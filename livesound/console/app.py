@@ -19,6 +19,20 @@ from livesound.console.screens.scenes import ScenesScreen
 from livesound.console.state import ConsoleState
 
 DEFAULT_FPS = 30.0
+# What every abbreviation and mark on screen means (the help screen's legend).
+LEGEND = [
+    ("▸05◂", "the selected strip (its name in reverse)"),
+    ("M  S", "mute (red when muted), solo (yellow when soloed)"),
+    ("G", "gate on (green; red while it closes more than 3 dB)"),
+    ("C  -6", "compressor on; its gain reduction in dB when it acts"),
+    ("L-1.2", "an output's limiter gain reduction in dB"),
+    ("SPE MUS RNG", "feedback suppressor mode: speech, music, ring-out; then notches"),
+    ("█  │", "the fader's position on the meter scale; the scale"),
+    ("▔", "peak hold (2 s); the number under the fader is the held peak in dB"),
+    ("CLIP", "a peak within 0.1 dB of full scale in the last 3 s"),
+    ("SOLO", "status bar: some strip is soloed (S clears every solo)"),
+    ("-oo", "a fader at minus infinity (off)"),
+]
 
 
 class ConsoleApp(App):
@@ -41,6 +55,7 @@ class ConsoleApp(App):
         ),  # fmt: skip
         Binding("exclamation_mark", "panic", "Panic: mute every output (asks first)"),
         Binding("ctrl+z", "undo", "Undo the last change made from a surface"),
+        Binding("S", "clear_solo", "Clear every solo (SOLO lights in the status bar)"),
         Binding("x,f2", "mixer", "Mixer view"),
         Binding("o,f3", "outputs", "Outputs: limiters, feedback notches"),
         Binding("n,f4", "scenes", "Scenes"),
@@ -120,7 +135,7 @@ class ConsoleApp(App):
         for title, cls in (("Mixer", MixerScreen), ("Channel detail", DetailScreen),
                            ("Outputs", OutputsScreen), ("Scenes", ScenesScreen)):  # fmt: skip
             sections.append((title, cls.BINDINGS))
-        self.push_screen(Help(sections))
+        self.push_screen(Help(sections, LEGEND))
 
     # -- safety ----------------------------------------------------------------------
 
@@ -130,6 +145,15 @@ class ConsoleApp(App):
         for b in range(self.state.n_bus):
             changes[f"/bus/{b + 1:02d}/mix/on"] = 0
         return changes
+
+    def action_clear_solo(self) -> None:
+        solos = self.state.soloed()
+        if not solos:
+            self.state.notice("no solo to clear")
+        elif self.link.set_many(dict.fromkeys(solos, 0)):
+            self.state.notice(
+                f"cleared {len(solos)} solo{'s' if len(solos) > 1 else ''}"
+            )
 
     def action_undo(self) -> None:
         """Ask the engine what its newest step is (any surface's); a mute or

@@ -268,6 +268,11 @@ class ConsoleState:
         """How much of the show has been read from the engine (0..1)."""
         return min(1.0, len(self.known) / max(1, len(self.registry)))
 
+    def soloed(self) -> list[str]:
+        """The solo switches that are on."""
+        return [f"/-stat/solosw/{c + 1:02d}" for c in range(self.n_in)
+                if self.values.get(f"/-stat/solosw/{c + 1:02d}")]  # fmt: skip
+
     def live(self) -> bool:
         """Attached and every value read: keys may act on what is shown."""
         return self.connected and all(a in self.known for a in self.registry.params)

@@ -102,13 +102,14 @@ class Prompt(ModalScreen[str | None]):
 
 
 class Help(ModalScreen[None]):
-    """Every key binding, screen by screen."""
+    """Every key binding, screen by screen, and a legend of what is on screen."""
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
-    def __init__(self, sections: list[tuple[str, list[Binding]]]) -> None:
+    def __init__(self, sections: list[tuple[str, list[Binding]]],
+                 legend: list[tuple[str, str]] = ()) -> None:  # fmt: skip
         super().__init__()
-        self.sections = sections
+        self.sections, self.legend = sections, legend
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, expand=True, show_header=False, padding=(0, 1))
@@ -119,10 +120,14 @@ class Help(ModalScreen[None]):
             for b in bindings:
                 keys = b.key_display or " ".join(_key_name(k) for k in b.key.split(","))
                 table.add_row(keys, b.description)
+        if self.legend:
+            table.add_row("[b reverse] On screen [/]", "")
+            for mark, meaning in self.legend:
+                table.add_row(mark, meaning)
         with Vertical(classes="dialog help"):
             yield Label("[b]livesound console — keys[/b]   (escape closes)")
             with VerticalScroll():
-                yield Static(table)
+                yield Static(table, id="keys")
 
     def action_close(self) -> None:
         self.dismiss(None)

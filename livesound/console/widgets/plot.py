@@ -103,6 +103,19 @@ class FreqPlot(Widget):
                 else:
                     segs.append(Segment(" ", grid_style))
             lines.append(Strip(segs, w))
+        axis = Style(color="#8080a0", bgcolor="#0c0c14")
+        # Axes: frequencies under the grid lines on the bottom row, dB at the right
+        # edge of the top, 0 dB and bottom rows.
+        if h >= 3 and w >= 12:
+            for f in GRID_HZ:
+                x = int(np.log(f / F_LO) / np.log(F_HI / F_LO) * w)
+                lines[-1] = _overlay(lines[-1], x, _hz(f), axis, w)
+            marks = {0: self.hi, h - 2: self.lo}
+            if zero >= 0:
+                marks[min(h - 3, int(zero))] = 0.0
+            for r, db in marks.items():
+                text = f"{db:+.0f}dB" if db else "0dB"
+                lines[r] = _overlay(lines[r], w - len(text), text, axis, w)
         if self.title and lines:
             label = Segment(
                 f" {self.title} "[:w], Style(color="#a0a0b0", bgcolor="#0c0c14")
@@ -118,3 +131,16 @@ class FreqPlot(Widget):
             if 0 <= y < len(self._lines)
             else Strip.blank(self.size.width)
         )
+
+
+def _hz(f: float) -> str:
+    return f"{f / 1000:g}kHz" if f >= 1000 else f"{f:g}Hz"
+
+
+def _overlay(line: Strip, x: int, text: str, style: Style, width: int) -> Strip:
+    """``line`` with ``text`` written over it from cell ``x``."""
+    x = max(0, min(x, width - len(text)))
+    return Strip(
+        [*line.crop(0, x), Segment(text, style), *line.crop(x + len(text), width)],
+        width,
+    )

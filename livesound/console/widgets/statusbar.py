@@ -45,6 +45,9 @@ class StatusBar(Widget):
         t.append(f"xruns {s.xruns} ", style="bold red" if s.xruns else "")
         t.append(f"{device} ", style="cyan")
         t.append(f"OSC {s.clients} ")
+        if st.soloed():
+            t.append(" SOLO ", style="bold black on #e0c020")
+            t.append(" ")
         if st.unsaved:
             t.append(f"unsaved {st.unsaved} ", style="bold yellow")
         else:
