@@ -317,6 +317,13 @@ class MixerScreen(Screen):
         elif event.part == "solo":
             self.action_solo()
 
+    def on_strip_bank_dragged(self, event: StripBank.Dragged) -> None:
+        offset = 0 if event.bank is self.channels else len(self.channels.specs)
+        self.cursor = offset + event.index
+        self._select()
+        if self.state.values.get(self.current().fader) != event.db:
+            self._set_fader(min(FADER_MAX, event.db))
+
     def on_strip_bank_wheel(self, event: StripBank.Wheel) -> None:
         offset = 0 if event.bank is self.channels else len(self.channels.specs)
         self.cursor = offset + event.index

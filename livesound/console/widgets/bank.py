@@ -17,6 +17,7 @@ from textual.widget import Widget
 
 from livesound.console.state import ConsoleState
 from livesound.console.widgets import strip as S
+from livesound.console.widgets.meter import fader_at
 
 
 class StripBank(Widget):
@@ -32,6 +33,13 @@ class StripBank(Widget):
         def __init__(self, bank: StripBank, index: int, part: str) -> None:
             super().__init__()
             self.bank, self.index, self.part = bank, index, part
+
+    class Dragged(Message):
+        """A fader dragged with the mouse to ``db`` (−∞ at the bottom)."""
+
+        def __init__(self, bank: StripBank, index: int, db: float) -> None:
+            super().__init__()
+            self.bank, self.index, self.db = bank, index, db
 
     class Wheel(Message):
         """The mouse wheel over a strip: ``steps`` up (+) or down (-)."""
@@ -49,6 +57,7 @@ class StripBank(Widget):
         self.first = 0
         self._lines: list[Strip] | None = None
         self.frames = 0
+        self._dragging: int | None = None  # the strip whose fader the mouse holds
 
     @property
     def visible(self) -> int:
@@ -129,9 +138,33 @@ class StripBank(Widget):
             return
         x = event.x % S.WIDTH
         part = "strip"
-        if event.y == 3:
+        if event.y == S.MUTE_ROW:
             part = "mute" if x <= 2 else "solo"
         self.post_message(self.Clicked(self, k, part))
+
+    def _meter_rows(self) -> int:
+        return max(1, self.size.height - S.HEAD_ROWS - S.FOOT_ROWS)
+
+    def _drag_to(self, k: int, y: int) -> None:
+        row = min(max(0, y - S.HEAD_ROWS), self._meter_rows() - 1)
+        self.post_message(self.Dragged(self, k, fader_at(row, self._meter_rows())))
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        k = self._strip_at(event.x)
+        if k is None or not S.HEAD_ROWS <= event.y < S.HEAD_ROWS + self._meter_rows():
+            return
+        self._dragging = k
+        self.capture_mouse()
+        self._drag_to(k, event.y)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._dragging is not None:
+            self._drag_to(self._dragging, event.y)
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        if self._dragging is not None:
+            self._dragging = None
+            self.release_mouse()
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         k = self._strip_at(event.x)

@@ -11,7 +11,7 @@ import math
 
 from rich.style import Style
 
-from livesound.control.taper import db_to_fader
+from livesound.control.taper import db_to_fader, fader_to_db
 
 METER_TOP_DB = 0.0
 METER_BOTTOM_DB = -60.0
@@ -66,6 +66,15 @@ def fader_row(value_db: float, height: int) -> int:
         return height - 1
     f = db_to_fader(value_db)
     return min(height - 1, max(0, round((1.0 - f) * (height - 1))))
+
+
+def fader_at(row: int, height: int) -> float:
+    """The fader level (dB) a knob at ``row`` of a ``height``-row meter stands for;
+    the bottom row is off (−∞)."""
+    if row >= height - 1:
+        return -math.inf
+    f = 1.0 - max(0, row) / max(1, height - 1)
+    return round(fader_to_db(f), 1)
 
 
 def db_text(value: float | None, width: int = 5) -> str:

@@ -32,6 +32,7 @@ from livesound.console.widgets.meter import (
 
 WIDTH = 7  # cells per strip, including one of spacing
 HEAD_ROWS, FOOT_ROWS = 6, 2
+MUTE_ROW = 4  # label, two name rows, pan, then mute/solo
 NAME_CHARS = 2 * (WIDTH - 1)
 BG, BG_SELECTED = "#101018", "#283048"
 FG, FG_DIM = "#d0d0d0", "#606070"
