@@ -158,8 +158,37 @@ def _blocks_during(port: int, seconds: float) -> tuple[int, int, float]:
 def _console_at_full_rate(tmp_path: Path, port: int) -> Tmux:
     term = Tmux(tmp_path, console_command(port, "--fps", "30"))
     term.wait_for("MAIN MIX", 60)
-    wait_for(lambda: "sync" not in term.screen().splitlines()[-1], 30, "the sync")
+    wait_for(lambda: "keys wait" not in term.screen(), 30, "the show to be read")
     return term
+
+
+def test_keys_pressed_while_attaching_never_act_on_unread_values(tmp_path):
+    engine = engine_with_scenes(tmp_path, inputs=8, buses=4)
+    term = None
+    try:
+        with Client(engine.port) as c:
+            c.send("/ch/01/mix/fader", fader_norm(-4.0))
+            assert c.query("/ch/01/mix/fader") == pytest.approx(
+                fader_norm(-4.0), abs=2e-3
+            )
+        term = Tmux(tmp_path, console_command(engine.port))
+        # Up at once, many times, while the console starts and reads the show:
+        # each either waits (refused, "keys wait") or acts on the value read
+        # from the engine, never on a placeholder (a default of -oo would
+        # put the fader at -60 dB).
+        for _ in range(40):
+            term.keys("Up")
+        term.wait_for("MAIN MIX", 60)
+        wait_for(lambda: "keys wait" not in term.screen(), 30, "the show to be read")
+        db = query(engine.port, "/ch/01/mix/fader")
+        assert db >= fader_norm(-4.0) - 2e-3, "a key acted on an unread value"
+        term.keys("Home")
+        wait_for(lambda: abs(query(engine.port, "/ch/01/mix/fader") - fader_norm(0.0))
+                 < 2e-3, 10, "keys to act once the show is read")  # fmt: skip
+    finally:
+        if term is not None:
+            term.close()
+        engine.stop()
 
 
 def test_engine_processes_every_block_with_the_console_drawing(tmp_path):
