@@ -534,13 +534,33 @@ def cmd_scene(args) -> int:
     return 0
 
 
+def _show_compiling() -> None:
+    """First start: say which of livesound's kernels numba compiles as it
+    goes (the engine's log shows it; plain ``livesound`` shows it with the
+    seconds elapsed while it waits)."""
+    from numba.core import event
+
+    print("compiling the audio engine (first start only, about a minute)...",
+          file=sys.stderr, flush=True)  # fmt: skip
+
+    class Shown(event.Listener):
+        def on_start(self, ev: event.Event) -> None:
+            f = ev.data["dispatcher"].py_func
+            if f.__module__.startswith("livesound."):  # not numba's own helpers
+                name = f"{f.__module__.removeprefix('livesound.')}.{f.__qualname__}"
+                print(f"compiling {name}", file=sys.stderr, flush=True)
+
+        def on_end(self, ev: event.Event) -> None:
+            pass
+
+    event.register("numba:compile", Shown())
+
+
 def cmd_engine(args) -> int:
     from livesound.places import kernels_cached
 
     if not kernels_cached():
-        # Importing the engine compiles the audio kernels: say so first.
-        print("compiling the audio engine (first start only, about 30 s)...",
-              file=sys.stderr, flush=True)  # fmt: skip
+        _show_compiling()  # importing the engine compiles the audio kernels
     from livesound import enginehost
     from livesound.osc.roles import ConfigError as RolesError
     from livesound.osc.roles import load_permissions
