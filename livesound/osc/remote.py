@@ -164,6 +164,11 @@ class Remote:
                     time.sleep((len(chunk) - tokens) / PACE_PER_S)
                 tokens -= len(chunk)
                 self._query(chunk, found, last_try=attempt == 2)
+        missing = [a for a in addresses if a not in found]
+        if missing:
+            raise NoEngine(f"the engine on {self.where} did not answer for "
+                           f"{len(missing)} of {len(addresses)} values "
+                           f"({missing[0]} ...)")  # fmt: skip
         return found
 
     def _query(self, chunk: list[str], found: dict, last_try: bool) -> None:
