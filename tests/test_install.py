@@ -113,9 +113,10 @@ def first_start(setup: Setup, package: Path, tmp: Path) -> None:
                "--state-dir", str(state), "--scenes", str(tmp / "scenes")]  # fmt: skip
     env = {k: setup.env[k] for k in ("PATH", "HOME", "XDG_CACHE_HOME")}
     env["TERM"] = "xterm-256color"
-    shell = (f"cd {shlex.quote(str(setup.src))} && exec env -i "
+    # The pane outlives livesound, so a start that fails leaves its words.
+    shell = (f"cd {shlex.quote(str(setup.src))} && env -i "
              + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " "
-             + shlex.join(command))  # fmt: skip
+             + shlex.join(command) + "; echo livesound exited $?; sleep 3600")  # fmt: skip
     sock = f"ls-install-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def tmux(*args: str) -> str:
@@ -127,7 +128,11 @@ def first_start(setup: Setup, package: Path, tmp: Path) -> None:
     try:
         deadline = time.monotonic() + START_S
         while "MAIN MIX" not in (screen := tmux("capture-pane", "-p", "-t", "t")):
-            assert time.monotonic() < deadline, f"no console; the screen:\n{screen}"
+            if "livesound exited" in screen or time.monotonic() > deadline:
+                log = state / "engine.log"
+                tail = log.read_text()[-3000:] if log.exists() else "(no engine.log)"
+                raise AssertionError(f"no console; the screen:\n{screen}\n"
+                                     f"the engine's log:\n{tail}")  # fmt: skip
             seen += [line for line in screen.splitlines()
                      if line.startswith("starting the engine:")]  # fmt: skip
             time.sleep(0.5)
