@@ -208,6 +208,7 @@ def _add_remote_parsers(sub) -> None:
                      help="e.g. /ch/01/mix/fader, /ls/bus/01/fbs/mode, /ch/01/eq")  # fmt: skip
     where(get)
     put = sub.add_parser("set", help="change a parameter of the running engine",
+                         usage="%(prog)s [-h] [--host HOST] [--port PORT] ADDRESS VALUE",
                          description="Change one parameter of the running engine, "
                          "in engineering units, and show the value it holds now. "
                          "Values: -6, -6dB, -inf or off (a fader off), 2.5kHz, "
