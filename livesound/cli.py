@@ -1,17 +1,19 @@
 """The ``livesound`` command."""
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from livesound.audio.settings import MAX_BLOCK, MIN_BLOCK, SAMPLE_RATES, DeviceError
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad arguments, or a value or request refused
+EXIT_NO_ENGINE = 1  # no engine answered (or one would not stop)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"livesound: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return code
 
 
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
@@ -127,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("scene", help="list, save, recall, diff scenes",
                         description="Scenes are TOML files in the scene folder. "
                         "save, recall, go and back act on the running engine (over "
-                        "OSC); list and diff read the files.")  # fmt: skip
+                        "OSC); list reads the files and flags the broken ones; diff "
+                        "compares two files, or one with the running engine's live "
+                        "show (read over OSC from --host/--port).")  # fmt: skip
     sc.add_argument("action", choices=("list", "save", "recall", "go", "back", "diff",
                                        "rename", "delete", "safe", "unsafe", "safes"),
                     help="what to do")  # fmt: skip
@@ -137,9 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--fade", type=float, default=0.0, help="fade time (s) when saving")
     sc.add_argument("--host", default="127.0.0.1", help="engine address")
     sc.add_argument("--port", type=int, default=10023, help="engine OSC port")
-    sc.add_argument("--inputs", type=int, default=32, help="engine inputs")
-    sc.add_argument("--buses", type=int, default=16, help="mix buses")
+    sc.add_argument("--inputs", type=int, default=None,
+                    help="engine inputs, to check files by (default: the running "
+                    "engine's, else 32)")  # fmt: skip
+    sc.add_argument("--buses", type=int, default=None,
+                    help="mix buses (default: the running engine's, else 16)")  # fmt: skip
     _add_state_parser(sub)
+    _add_remote_parsers(sub)
     omap = sub.add_parser("osc-map", help="write the OSC address reference (Markdown)",
                           description="Write every OSC address the engine serves, "
                           "with types, ranges, units and defaults, as Markdown.")  # fmt: skip
@@ -192,7 +200,110 @@ def _add_state_parser(sub) -> None:
     st.add_argument("--port", type=int, default=10023, help="engine OSC port")
 
 
+def _add_remote_parsers(sub) -> None:
+    def where(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1",
+                       help="engine address (default this machine)")  # fmt: skip
+        p.add_argument("--port", type=int, default=10023,
+                       help="engine OSC port (default 10023)")  # fmt: skip
+
+    get = sub.add_parser("get", help="show parameters of the running engine",
+                         description="Show live values of the running engine in "
+                         "engineering units (dB, Hz, ms, names). An address above "
+                         "parameters shows all of them: livesound get /ch/01/eq",
+                         epilog="exit codes: 0 shown, 1 no engine answered, "
+                         "2 unknown address or refused")  # fmt: skip
+    get.add_argument("addresses", nargs="+", metavar="ADDRESS",
+                     help="e.g. /ch/01/mix/fader, /ls/bus/01/fbs/mode, /ch/01/eq")  # fmt: skip
+    where(get)
+    put = sub.add_parser("set", help="change a parameter of the running engine",
+                         usage="%(prog)s [-h] [--host HOST] [--port PORT] ADDRESS VALUE",
+                         description="Change one parameter of the running engine, "
+                         "in engineering units, and show the value it holds now. "
+                         "Values: -6, -6dB, -inf or off (a fader off), 2.5kHz, "
+                         "150ms, on/off (switches), a choice's name (music) or a "
+                         "name. The registry checks the value first: nothing "
+                         "out of range is sent.",
+                         epilog="exit codes: 0 changed, 1 no engine answered, "
+                         "2 unknown address or value refused")  # fmt: skip
+    put.add_argument("address", metavar="ADDRESS", help="e.g. /ch/01/mix/fader")
+    # Optional here only so that a value like -6dB (which argparse takes
+    # for an option) can be picked up from the unparsed arguments.
+    put.add_argument("value", nargs="?", metavar="VALUE", help="e.g. -6dB")
+    where(put)
+    stop = sub.add_parser("stop", help="stop the engine running on this machine",
+                          description="Stop the engine that uses the state dir "
+                          "(as Ctrl-C does: it saves the show, closes the audio "
+                          "device and exits) and wait until it has. Says so when "
+                          "no engine runs.",
+                          epilog="exit codes: 0 stopped or none running, 1 the "
+                          "engine still runs, 2 the engine on --port uses another "
+                          "state dir")  # fmt: skip
+    stop.add_argument("--state-dir", type=Path, default=None,
+                      help="the engine's state dir (default $LIVESOUND_STATE, else "
+                      "~/.local/state/livesound, as the engine's own default)")  # fmt: skip
+    where(stop)
+
+
+def cmd_get(args) -> int:
+    from livesound.osc.remote import NoEngine, Refused, Remote, show_value
+
+    try:
+        with Remote(args.host, args.port) as remote:
+            wanted = [a for address in args.addresses for a in remote.under(address)]
+            values = remote.values(wanted)
+            registry = remote.registry()
+    except NoEngine as exc:
+        return _fail(str(exc), EXIT_NO_ENGINE)
+    except Refused as exc:
+        return _fail(str(exc))
+    for address in wanted:
+        print(f"{address}  {show_value(registry[address], values[address])}")
+    return 0
+
+
+def cmd_set(args) -> int:
+    from livesound.osc.remote import NoEngine, Refused, Remote, parse_value, show_value
+
+    if args.value is None:
+        return _fail("set takes an address and a value, e.g. "
+                     "livesound set /ch/01/mix/fader -6dB")  # fmt: skip
+    try:
+        with Remote(args.host, args.port) as remote:
+            param = remote.param(args.address)
+            now = remote.set(args.address, parse_value(param, args.value))
+    except NoEngine as exc:
+        return _fail(str(exc), EXIT_NO_ENGINE)
+    except Refused as exc:
+        return _fail(str(exc))
+    print(f"{args.address}  {show_value(param, now)}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    from livesound.console.launch import engine_answers
+    from livesound.osc.remote import Refused, stop_engine
+    from livesound.places import default_state_dir
+
+    state = args.state_dir or default_state_dir()
+    try:
+        pid = stop_engine(state)
+    except Refused as exc:
+        return _fail(str(exc), EXIT_NO_ENGINE)
+    if pid is not None:
+        print(f"stopped the engine (pid {pid})")
+        return 0
+    if engine_answers(args.port, args.host):
+        return _fail(f"an engine answers on {args.host}:{args.port} but none uses "
+                     f"the state dir {state}; give its --state-dir, or stop it "
+                     "where it runs (Ctrl-C)")  # fmt: skip
+    print(f"no engine running (none uses the state dir {state}, none answers on "
+          f"{args.host}:{args.port})")  # fmt: skip
+    return 0
+
+
 def cmd_state(args) -> int:
+    from livesound.osc.remote import NoEngine, Refused, Remote
     from livesound.places import default_state_dir
     from livesound.scenes import autosave
     from livesound.scenes.files import SceneError
@@ -209,15 +320,17 @@ def cmd_state(args) -> int:
         )
     try:
         if state_dir_locked(state):
-            _, refused = _ask_engine(args.host, args.port, "/ls/state/restore",
-                                     args.generation)  # fmt: skip
+            with Remote(args.host, args.port) as remote:
+                _, refused = remote.ask("/ls/state/restore", args.generation)
             print(f"the running engine loaded generation {args.generation}"
                   + (f" ({refused} value(s) refused, see its log)" if refused else ""))  # fmt: skip
         else:
             autosave.make_newest(state, args.generation)
             print(f"no engine running: generation {args.generation} is now the "
                   f"newest autosave in {state}; the next start restores it")  # fmt: skip
-    except (SceneError, DeviceError, OSError) as exc:
+    except NoEngine as exc:
+        return _fail(str(exc), EXIT_NO_ENGINE)
+    except (SceneError, Refused, OSError) as exc:
         return _fail(str(exc))
     return 0
 
@@ -311,52 +424,95 @@ def cmd_layout(args) -> int:
     return 0
 
 
-def _ask_engine(host: str, port: int, address: str, *args) -> list:
-    """Send one OSC command to the engine and return its reply's arguments."""
-    from livesound.osc.client import Client, osc
-
-    with Client(port, host) as client:
-        try:
-            reply = client.ask(osc(address, *args))
-        except OSError:
-            raise DeviceError(f"no engine answered on {host}:{port}") from None
-    if reply.address == "/ls/error":
-        raise DeviceError(f"the engine refused: {reply.params[-1]}")
-    return list(reply.params)
-
-
-def _live_values(host: str, port: int, registry) -> dict:
-    """The running engine's whole show, read over OSCQuery (HTTP)."""
-    import json
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=5) as r:
-            tree = json.load(r)
-    except OSError:
-        raise DeviceError(
-            f"no OSCQuery answer from the engine at {host}:{port}"
-        ) from None
-    values = {}
-
-    def walk(node: dict) -> None:
-        for child in node.get("CONTENTS", {}).values():
-            walk(child)
-        path = node.get("FULL_PATH")
-        if path in registry and "VALUE" in node:
-            p, raw = registry[path], node["VALUE"][0]
-            values[path] = p.from_norm(raw) if p.kind == "float" else raw
-
-    walk(tree)
-    return values
-
-
-def cmd_scene(args) -> int:
+def _scene_registry(args):
+    """The registry scene files are judged by: --inputs/--buses, else the
+    running engine's size, else the reference show's 32 x 16."""
     from livesound.control.registry import Registry
+    from livesound.osc.remote import NoEngine, Remote
+
+    if args.inputs is None or args.buses is None:
+        try:
+            with Remote(args.host, args.port, timeout=0.5) as remote:
+                live = remote.registry()
+        except NoEngine:
+            live = Registry()
+        return Registry(args.inputs or live.n_in, args.buses or live.n_bus)
+    return Registry(args.inputs, args.buses)
+
+
+def _scene_list(folder: Path, registry) -> int:
+    """Every scene file, the broken ones flagged with why."""
     from livesound.scenes import files
     from livesound.scenes.files import SceneError
 
-    registry = Registry(args.inputs, args.buses)
+    if not folder.is_dir():
+        return _fail(f"no scene folder {folder} (give --scenes DIR; an engine "
+                     "creates its folder on the first save)")  # fmt: skip
+    paths = sorted(p for p in folder.glob("*.toml") if p.name != "cuelist.toml")
+    if not paths:
+        print(f"no scenes in {folder}", file=sys.stderr)
+    for path in paths:
+        try:
+            _, refused = files.parse_partial(registry, files.read_text(path), str(path))
+        except SceneError as exc:
+            print(f"{path.stem}  BROKEN: {str(exc).removeprefix(f'{path}: ')}")
+            continue
+        if refused:
+            first = re.sub(r"^(\d+):", r"line \1:", refused[0].removeprefix(f"{path}:"))
+            print(f"{path.stem}  {len(refused)} value(s) an engine of "
+                  f"{registry.n_in} inputs and {registry.n_bus} buses refuses; "
+                  f"first, {first.strip()}")  # fmt: skip
+        else:
+            print(path.stem)
+    cues = folder / "cuelist.toml"
+    if cues.exists():
+        try:
+            files.check(cues)
+        except SceneError as exc:
+            print(f"(cue list)  BROKEN: {str(exc).removeprefix(f'{cues}: ')}")
+    for kept in sorted(folder.glob("*.unreadable-*")):
+        print(f"(kept aside)  {kept.name}: the engine could not read it; fix it "
+              "and rename it back to .toml")  # fmt: skip
+    return 0
+
+
+def _scene_diff(args) -> int:
+    """``scene diff A [B]``: two files, or A against the running engine."""
+    from livesound.osc.remote import NoEngine, Remote
+    from livesound.scenes import files
+
+    def load(registry, name: str):
+        path = args.scenes / f"{name}.toml"
+        if not path.exists():
+            raise files.SceneError(f"no scene {name!r} in {args.scenes}")
+        return files.load(registry, path)
+
+    if len(args.names) == 2:
+        registry = _scene_registry(args)
+        a, b = (load(registry, name).values for name in args.names)
+        label = args.names[1]
+    else:
+        try:
+            with Remote(args.host, args.port) as remote:
+                registry = remote.registry()
+                a = load(registry, args.names[0]).values
+                b = remote.values(list(a))
+        except NoEngine as exc:
+            return _fail(f"{exc}: a diff with one scene compares it with the "
+                         "running engine's live show (start the engine, give "
+                         "--host/--port, or name two scenes)", EXIT_NO_ENGINE)  # fmt: skip
+        label = "live"
+    rows = files.diff(registry, a, b)
+    for address, left, right in rows:
+        print(f"{address}  {args.names[0]}: {left}  {label}: {right}")
+    print(f"{len(rows)} difference(s)")
+    return 0
+
+
+def cmd_scene(args) -> int:
+    from livesound.osc.remote import NoEngine, Refused, Remote
+    from livesound.scenes.files import SceneError
+
     need = {"list": 0, "go": 0, "back": 0, "save": 1, "recall": 1, "delete": 1,
             "rename": 2, "diff": (1, 2), "safe": 1, "unsafe": 1,
             "safes": 0}[args.action]  # fmt: skip
@@ -367,24 +523,9 @@ def cmd_scene(args) -> int:
         )
     try:
         if args.action == "list":
-            for p in sorted(args.scenes.glob("*.toml")):
-                if p.name != "cuelist.toml":
-                    print(p.stem)
-            return 0
+            return _scene_list(args.scenes, _scene_registry(args))
         if args.action == "diff":
-            a = files.load(registry, args.scenes / f"{args.names[0]}.toml")
-            if len(args.names) == 2:
-                b = files.load(registry, args.scenes / f"{args.names[1]}.toml").values
-                label = args.names[1]
-            else:
-                live = _live_values(args.host, args.port, registry)
-                b = {k: v for k, v in live.items() if k in a.values}
-                label = "live"
-            rows = files.diff(registry, a.values, b)
-            for address, left, right in rows:
-                print(f"{address}  {args.names[0]}: {left}  {label}: {right}")
-            print(f"{len(rows)} difference(s)")
-            return 0
+            return _scene_diff(args)
         address = {"save": "/ls/scene/save", "recall": "/ls/scene/recall",
                    "go": "/ls/scene/go", "back": "/ls/scene/back",
                    "delete": "/ls/scene/delete", "rename": "/ls/scene/rename",
@@ -393,11 +534,36 @@ def cmd_scene(args) -> int:
         extra = [float(args.fade)] if args.action == "save" else []
         if args.action in ("safe", "unsafe"):
             extra = [int(args.action == "safe")]
-        reply = _ask_engine(args.host, args.port, address, *args.names, *extra)
-    except (SceneError, DeviceError) as exc:
+        with Remote(args.host, args.port) as remote:
+            reply = remote.ask(address, *args.names, *extra)
+    except NoEngine as exc:
+        return _fail(str(exc), EXIT_NO_ENGINE)
+    except (SceneError, Refused) as exc:
         return _fail(str(exc))
     print(" ".join(str(r) for r in reply))
     return 0
+
+
+def _show_compiling() -> None:
+    """First start: say which of livesound's kernels numba compiles as it
+    goes (the engine's log shows it; plain ``livesound`` shows it with the
+    seconds elapsed while it waits)."""
+    from numba.core import event
+
+    print("compiling the audio engine (first start only, about a minute)...",
+          file=sys.stderr, flush=True)  # fmt: skip
+
+    class Shown(event.Listener):
+        def on_start(self, ev: event.Event) -> None:
+            f = ev.data["dispatcher"].py_func
+            if f.__module__.startswith("livesound."):  # not numba's own helpers
+                name = f"{f.__module__.removeprefix('livesound.')}.{f.__qualname__}"
+                print(f"compiling {name}", file=sys.stderr, flush=True)
+
+        def on_end(self, ev: event.Event) -> None:
+            pass
+
+    event.register("numba:compile", Shown())
 
 
 def cmd_engine(args, argv: list[str] | None = None) -> int:
@@ -409,9 +575,7 @@ def cmd_engine(args, argv: list[str] | None = None) -> int:
     from livesound.places import kernels_cached
 
     if not kernels_cached():
-        # Importing the engine compiles the audio kernels: say so first.
-        print("compiling the audio engine (first start only, about 30 s)...",
-              file=sys.stderr, flush=True)  # fmt: skip
+        _show_compiling()  # importing the engine compiles the audio kernels
     from livesound import enginehost
     from livesound.osc.roles import ConfigError as RolesError
     from livesound.osc.roles import load_permissions
@@ -508,7 +672,15 @@ def cmd_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``livesound`` command."""
     raw = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(raw)
+    parser = build_parser()
+    args, unparsed = parser.parse_known_args(raw)
+    if args.command == "set" and args.value is None and len(unparsed) == 1:
+        args.value, unparsed = unparsed[0], []  # -6dB looks like an option
+    if args.command == "set" and unparsed:
+        return _fail('set takes one value; quote a name with spaces: '
+                     'livesound set /ch/01/config/name "Lead vox"')  # fmt: skip
+    if unparsed:
+        parser.error(f"unrecognized arguments: {' '.join(unparsed)}")
     if args.command == "devices":
         return cmd_devices()
     if args.command == "render":
@@ -527,6 +699,12 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_console(args.host, args.port, args.fps, args.pair)
     if args.command == "engine":
         return cmd_engine(args, raw)
+    if args.command == "get":
+        return cmd_get(args)
+    if args.command == "set":
+        return cmd_set(args)
+    if args.command == "stop":
+        return cmd_stop(args)
     return cmd_default(args, raw)
 
 

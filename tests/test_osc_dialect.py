@@ -163,12 +163,14 @@ def test_every_float_parameter_round_trips(engine, data):
      ("/ch/01/mix/01/type", X32_SEND_TYPES), ("/ch/01/dyn/ratio", tuple(range(12))),
      ("/ch/01/preamp/hpslope", ("12", "24"))],
 )  # fmt: skip
-def test_enums_travel_as_ints(srv, address, choices):
+def test_enums_travel_as_ints_or_names(srv, address, choices):
     for k in range(len(choices)):
         assert set_ok(srv, address, k) == k
         assert query(srv, address).tags == "i" and query(srv, address).arg == k
+    names = srv.mixer.registry[address].choices
+    assert set_ok(srv, address, names[-1]) == len(names) - 1  # a choice's name
     assert set_ok(srv, address, 1.0) == 1  # tablets send whole floats
-    for bad in [len(choices), -1, 1.5, math.nan, "1", "PEQ"]:
+    for bad in [len(choices), -1, 1.5, math.nan, "1", "Peak"]:
         (error,) = send(srv, address, bad)
         assert (error.address, error.args[0]) == ("/ls/error", address)
     assert srv.mixer.get(address) == 1

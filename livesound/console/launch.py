@@ -7,10 +7,12 @@ the show's audio depends only on the engine.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from livesound.osc.client import Client, osc
 
@@ -33,20 +35,75 @@ def engine_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> 
 
 def engine_command(argv: list[str]) -> list[str]:
     """``livesound engine --supervise`` (restarted after a crash) with the
-    engine options plain ``livesound`` got."""
-    return [sys.executable, "-m", "livesound", "engine", *argv, "--quiet",
+    engine options plain ``livesound`` got, from the installed package:
+    ``-P`` keeps a source tree in the working directory from shadowing it
+    (and from compiling a second copy)."""
+    return [sys.executable, "-P", "-m", "livesound", "engine", *argv, "--quiet",
             "--supervise"]  # fmt: skip
 
 
-def ensure_engine(port: int, argv: list[str], state_dir: Path) -> int | None:
+class Progress:
+    """What a starting engine writes to its log, shown as it comes with the
+    seconds since the start: one line rewritten in place on a terminal,
+    else a line each."""
+
+    def __init__(self, out: TextIO, log_path: Path, offset: int) -> None:
+        self.out, self.path, self.offset = out, log_path, offset
+        self.start = time.monotonic()
+        self.tty = out.isatty()
+        self.lines: list[str] = []  # this start's log lines so far
+        self._partial = b""
+
+    def _read(self) -> list[str]:
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(self.offset)
+                data = log.read()
+        except OSError:
+            return []
+        self.offset += len(data)
+        *complete, self._partial = (self._partial + data).split(b"\n")
+        # A meter line rewrites itself with \r: its last state is the news.
+        new = [b.decode(errors="replace").split("\r")[-1].strip() for b in complete]
+        new = [line for line in new if line]
+        self.lines += new
+        return new
+
+    def show(self) -> None:
+        """Show the lines the engine wrote since the last call."""
+        new = self._read()
+        elapsed = f"{time.monotonic() - self.start:3.0f} s"
+        if not self.tty:
+            for line in new:
+                print(f"[{elapsed}] {line}", file=self.out, flush=True)
+            return
+        latest = self.lines[-1] if self.lines else "starting"
+        width = shutil.get_terminal_size().columns - 1
+        text = f"starting the engine: {elapsed}  {latest}"[:width]
+        self.out.write(f"\r{text}\033[K")
+        self.out.flush()
+
+    def done(self) -> None:
+        self.show()
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def ensure_engine(
+    port: int, argv: list[str], state_dir: Path, out: TextIO | None = None
+) -> int | None:
     """Start an engine unless one answers on ``port``; returns its pid, or
     None if one was already running. Its output goes to ``engine.log`` in
-    ``state_dir``."""
+    ``state_dir`` and, while it starts (the first start compiles for a
+    minute or more), to ``out`` (stderr) as it comes."""
     if engine_answers(port):
         return None
+    out = out or sys.stderr
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "engine.log"
     with open(log_path, "ab") as log:
+        offset = log.tell()
         proc = subprocess.Popen(
             engine_command(argv),
             stdin=subprocess.DEVNULL,
@@ -54,14 +111,19 @@ def ensure_engine(port: int, argv: list[str], state_dir: Path) -> int | None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    print(f"starting the engine (log: {log_path})...", file=sys.stderr, flush=True)
+    print(f"starting the engine (log: {log_path})", file=out, flush=True)
+    progress = Progress(out, log_path, offset)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
+        progress.show()
         if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            progress.done()
             raise EngineStartError(
-                f"the engine exited ({proc.returncode}): " + " / ".join(tail)
+                f"the engine exited ({proc.returncode}): "
+                + " / ".join(progress.lines[-3:])
             )
         if engine_answers(port):
+            progress.done()
             return proc.pid
+    progress.done()
     raise EngineStartError(f"the engine did not answer on port {port} in time")

@@ -118,6 +118,7 @@ class Link:
         self._due: dict[str, float] = {}
         self._probe_until = 0.0
         self._probe_names: dict[str, str] = {}
+        self._sizing = False  # waiting for /ls/stats to say the engine's size
         self._sync_rounds = 0
         self._snapshot = snapshot.Assembler()
         self._snapshot_tries = 0
@@ -282,7 +283,10 @@ class Link:
             return
         if address == "/ls/stats" and args:
             with contextlib.suppress(ValueError, TypeError):
-                st.status = Status.from_stats(json.loads(args[0]))
+                report = json.loads(args[0])
+                st.status = Status.from_stats(report)
+                if self._sizing:
+                    self._probe(report.get("engine", {}), now)
             return
         if address in ("/ls/status/audio", "/ls/status/storage") and args:
             # Pushed the moment it happens; /ls/stats confirms it each second.
@@ -376,8 +380,6 @@ class Link:
         if address == snapshot.ADDRESS:
             self._read_by_address()  # a surface the show does not list
             return
-        if address.endswith("/config/name") and "unknown" in text:
-            return  # the size probe asks past the last strip on purpose
         if address.endswith("/fbs/spectrum") or (
             address.endswith("/fbs/mode") and "unknown" in text
         ):
@@ -401,6 +403,7 @@ class Link:
         self._due.clear()
         self.queue.clear()
         self._probe_names.clear()
+        self._probe_until = 0.0
         self._sync_rounds = 0
         self.state.known.clear()  # it may have restarted: nothing read counts
         if self.pair:
@@ -416,22 +419,30 @@ class Link:
         self.send(snapshot.ADDRESS, self._snapshot.ident)
 
     def _read_by_address(self) -> None:
-        """Learn the engine's size by asking for names, then read every address."""
+        """Learn the engine's size from ``/ls/stats``, then read the names and
+        everything else address by address."""
         self._due.pop("snapshot", None)
         self._pushed = None
-        self._probe_until = time.monotonic() + PROBE_S
-        names = [f"/ch/{c + 1:02d}/config/name" for c in range(MAX_IN)]
-        names += [f"/bus/{b + 1:02d}/config/name" for b in range(MAX_BUS)]
-        self.query(names)
+        self._sizing = True
+        self.send("/ls/stats")
 
-    def _finish_probe(self) -> None:
+    def _probe(self, engine: dict, now: float) -> None:
+        """Size the show as the engine reports it and ask for its names."""
         st = self.state
-        n_in = sum(1 for a in self._probe_names if a.startswith("/ch/"))
-        n_bus = sum(1 for a in self._probe_names if a.startswith("/bus/"))
-        if n_in and n_bus and (n_in, n_bus) != (st.n_in, st.n_bus):
+        n_in, n_bus = int(engine.get("inputs", 0)), int(engine.get("buses", 0))
+        if not (1 <= n_in <= MAX_IN and 2 <= n_bus <= MAX_BUS):
+            n_in, n_bus = st.n_in, st.n_bus  # an engine that does not say
+        self._sizing = False
+        if (n_in, n_bus) != (st.n_in, st.n_bus):
             st.resize(n_in, n_bus)
         else:
             st.known.clear()
+        self._probe_until = now + PROBE_S
+        names = [f"/ch/{c + 1:02d}/config/name" for c in range(n_in)]
+        self.query(names + [f"/bus/{b + 1:02d}/config/name" for b in range(n_bus)])
+
+    def _finish_probe(self) -> None:
+        st = self.state
         for address, name in self._probe_names.items():
             if address in st.registry.params:
                 st.put(address, name, change=False)

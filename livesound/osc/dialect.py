@@ -1,7 +1,8 @@
 """The X32 OSC dialect: how registry values travel as OSC arguments.
 
 Floats travel as 0..1 on the parameter's taper (the X32 fader law for
-faders and sends), switches and enums as ints, names as strings. Decoding
+faders and sends), switches and enums as ints, names as strings; an enum
+also takes its value's name (``/ls/bus/01/fbs/mode ,s off``). Decoding
 refuses anything else with a ``ParamError`` naming what was expected; it
 never clamps a bad value into range.
 """
@@ -30,6 +31,8 @@ def decode(param: Param, args: list[Any]) -> Any:
         if not isinstance(arg, str):
             raise ParamError(f"{param.address} takes a string")
         return param.validate(arg)
+    if param.kind == "enum" and isinstance(arg, str):
+        return param.validate(arg)  # the name of a choice: "off", "music", "PFL"
     if isinstance(arg, bool) or not isinstance(arg, int | float):
         raise ParamError(f"{param.address} takes a number, got {type(arg).__name__}")
     if param.kind == "float":

@@ -229,7 +229,8 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
   maps 0..1 linearly or logarithmically onto its range (column "OSC
   encoding"). A float outside 0..1 is refused, never clamped.
 - **Ints** for switches (0 off, 1 on; `mix/on` 1 means *not muted*, as on
-  the X32) and for enums (the index of a choice, listed under "notes"). A
+  the X32) and for enums (the index of a choice, listed under "notes"; the
+  choice's name as a string is accepted too, e.g. `fbs/mode ,s off`). A
   whole float such as `1.0` is accepted where an int is expected.
 - **Strings** for names.
 - **Queries**: an address sent with no arguments is a query; the reply is
