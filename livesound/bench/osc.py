@@ -197,6 +197,12 @@ def run(emit=print, quick: bool = False) -> dict:
         report["round_trip"] = rt
         emit(f"set+query round trip on loopback: median {rt['median_ms']:.3f} ms, "
              f"p99 {rt['p99_ms']:.3f} ms, max {rt['max_ms']:.2f} ms ({rt['n']} pairs)")  # fmt: skip
+        amp = amplification(port)
+        report["amplification"] = amp
+        emit(f"largest reply-to-request byte ratio for an unpaired host: "
+             f"{amp['max_ratio']:.0f}x ({amp['worst']}: {amp['request_bytes'][amp['worst']]} "
+             f"B in, {amp['reply_bytes'][amp['worst']]} B back over "
+             f"{amp['window_s']:.0f} s)")  # fmt: skip
         report["sustained"] = []
         emit(f"{CLIENTS} clients, 3 s per rate, engine on the virtual stage:")
         for rate in RATES:
@@ -205,12 +211,6 @@ def run(emit=print, quick: bool = False) -> dict:
             emit(f"  {rate:>6} msg/s offered: {r['applied_per_s']:>8.0f} applied/s, "
                  f"{r['rate_limited']} rate-limited, {r['lost']} lost, "
                  f"{r['xruns']} xruns")  # fmt: skip
-        amp = amplification(port)
-        report["amplification"] = amp
-        emit(f"largest reply-to-request byte ratio for an unpaired host: "
-             f"{amp['max_ratio']:.0f}x ({amp['worst']}: {amp['request_bytes'][amp['worst']]} "
-             f"B in, {amp['reply_bytes'][amp['worst']]} B back over "
-             f"{amp['window_s']:.0f} s)")  # fmt: skip
     fa = fader_to_audio()
     report["fader_to_audio"] = fa
     emit(f"fader message to audio plane: median {fa['median_ms']:.2f} ms, p99 "
