@@ -27,7 +27,7 @@ from osc_helpers import IMMEDIATE, bundle, msg, ntp, osc_string, parse
 
 from livesound.control.offline import BlockEngine
 from livesound.control.registry import ParamError
-from livesound.osc import dialect
+from livesound.osc import dialect, links
 from livesound.osc.guard import ReplyBudget
 from livesound.osc.roles import ENGINEER, READONLY, Permissions, Role
 from livesound.osc.server import MAX_BUNDLE, MAX_PACKET, OscServer
@@ -531,7 +531,14 @@ def test_structured_messages_set_exactly_what_the_dialect_says(engine, data):
                 assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
             else:
                 assert got == want
-            assert {a for a in after if after[a] != before[a]} <= {param.address}
+            # A linked bus pair's setting lands on both halves, as on the X32.
+            partner = links.mirror(param.address, lambda link: bool(before.get(link)))
+            assert {a for a in after if after[a] != before[a]} <= {
+                param.address,
+                partner,
+            }
+            if partner is not None:
+                assert after[partner] == got
     finally:
         checker.close()
 

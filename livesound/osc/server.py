@@ -97,14 +97,15 @@ MAX_NESTING = 8
 
 
 def _messages(data: bytes, depth: int = 0) -> list[bytes] | None:
-    """The messages of a datagram, None if it is malformed.
+    """The messages of a datagram, None if it is malformed (neither a
+    message nor a bundle of them).
 
     Checked before python-osc sees it: it loops forever on a negative
     bundle element size, and logs a warning for every element it cannot
     identify (a flood would flood the log).
     """
     if not data.startswith(b"#bundle\0"):
-        return [data] if data.startswith(b"/") or depth == 0 else None
+        return [data] if data.startswith(b"/") else None
     if depth > MAX_NESTING or len(data) < 16:
         return None
     found: list[bytes] = []
