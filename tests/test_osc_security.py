@@ -43,7 +43,13 @@ from livesound.osc.guard import (
     UNKNOWN_RATIO,
 )
 from livesound.osc.oscquery import REQUEST_TIMEOUT_S
-from livesound.osc.roles import ENGINEER, Permissions, Role, load_permissions
+from livesound.osc.roles import (
+    ENGINEER,
+    MAX_CODES,
+    Permissions,
+    Role,
+    load_permissions,
+)
 from livesound.osc.server import OscServer
 
 N_IN, N_BUS = 4, 4
@@ -148,6 +154,12 @@ def test_codes_expire_and_are_bounded(tmp_path):
     assert b"engineer" in ask(("10.0.0.2", 1), "/ls/pair", "0150", now=t0 + 61)
     for bad in [("performer:9",), ("viewer", 0), ("viewer", 1441), (5,)]:
         assert b"/ls/error" in ask(eng, "/ls/pair/new", *bad, now=t0)
+    # At most MAX_CODES open at once (each one more chance for a guess).
+    for _ in range(MAX_CODES):
+        assert b"/ls/pair/new" in ask(eng, "/ls/pair/new", "viewer", 1, now=t0 + 100)
+    refused = ask(eng, "/ls/pair/new", "viewer", 1, now=t0 + 100)
+    assert b"/ls/error" in refused and b"open already" in refused
+    assert b"/ls/pair/new" in ask(eng, "/ls/pair/new", "viewer", 1, now=t0 + 161)
 
 
 # -- rate limits per host ----------------------------------------------------------------

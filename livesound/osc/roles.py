@@ -5,7 +5,9 @@ a role: the engineer (everything), the performer of mix N (the sends into
 mix N, mix N's master and its EQ; reads everything), read-only (queries and
 subscriptions), or viewer (meters only). The show configuration names
 clients by IP address or by a pairing code a tablet sends once
-(``/ls/pair ,s CODE``); everyone else gets the default role.
+(``/ls/pair ,s CODE``), and the engineer may make short-lived codes
+(``livesound pair``); everyone else gets the default role. A linked bus
+pair belongs to the performer of its odd mix (see ``links``).
 """
 
 import re
@@ -107,7 +109,7 @@ class Permissions:
         self._expire(now)
         return self.by_code.get(code)
 
-    def pair(self, ip: str, code: str, now: float = 0.0) -> Role | None:
+    def pair(self, ip: str, code: str, now: float) -> Role | None:
         """Give ``ip`` the role of pairing ``code``; None if the code is unknown."""
         role = self.code_role(code, now)
         if role is not None:
