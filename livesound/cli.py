@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="mix buses (default: the running engine's, else 16)")  # fmt: skip
     _add_state_parser(sub)
     _add_remote_parsers(sub)
+    _add_pair_parser(sub)
     omap = sub.add_parser("osc-map", help="write the OSC address reference (Markdown)",
                           description="Write every OSC address the engine serves, "
                           "with types, ranges, units and defaults, as Markdown.")  # fmt: skip
@@ -182,6 +183,35 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pairing code for a role from the show configuration")  # fmt: skip
     _add_engine_options(parser)
     return parser
+
+
+def _add_pair_parser(sub) -> None:
+    pr = sub.add_parser("pair", help="make a pairing code for a tablet",
+                        description="Ask the running engine for a fresh random "
+                        "6-digit pairing code; a tablet that sends it (/ls/pair ,s "
+                        "CODE) gets the role. Only the engineer may ask.")  # fmt: skip
+    pr.add_argument("--role", required=True,
+                    help="performer:N, readonly, viewer or engineer")  # fmt: skip
+    pr.add_argument("--valid", type=int, default=10, metavar="MINUTES",
+                    help="how long the code works, 1-1440 minutes (default 10)")  # fmt: skip
+    pr.add_argument("--host", default="127.0.0.1", help="engine address")
+    pr.add_argument("--port", type=int, default=10023, help="engine OSC port")
+
+
+def cmd_pair(args) -> int:
+    """``livesound pair``: a fresh pairing code from the running engine."""
+    from livesound.osc.remote import NoEngine, Refused, Remote
+
+    try:
+        with Remote(args.host, args.port) as remote:
+            code, role, minutes = remote.ask("/ls/pair/new", args.role, args.valid)
+    except NoEngine as exc:
+        return _fail(str(exc), EXIT_NO_ENGINE)
+    except Refused as exc:
+        return _fail(str(exc))
+    print(f"pairing code {code} for {role}, valid {minutes} min "
+          f"(the tablet sends /ls/pair ,s {code})")  # fmt: skip
+    return 0
 
 
 def _add_state_parser(sub) -> None:
@@ -691,6 +721,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_scene(args)
     if args.command == "state":
         return cmd_state(args)
+    if args.command == "pair":
+        return cmd_pair(args)
     if args.command == "layout":
         return cmd_layout(args)
     if args.command == "bench":

@@ -27,7 +27,8 @@ from osc_helpers import IMMEDIATE, bundle, msg, ntp, osc_string, parse
 
 from livesound.control.offline import BlockEngine
 from livesound.control.registry import ParamError
-from livesound.osc import dialect
+from livesound.osc import dialect, links
+from livesound.osc.guard import ReplyBudget
 from livesound.osc.roles import ENGINEER, READONLY, Permissions, Role
 from livesound.osc.server import MAX_BUNDLE, MAX_PACKET, OscServer
 
@@ -40,7 +41,8 @@ CLIENTS = [ENG, ("10.0.0.1", 7001), ("10.0.0.2", 7000), ("10.0.0.7", 7000),
 COMMAND_REPLIES = {"/xinfo": "ssss", "/info": "ssss", "/status": "sss", "node": "s",
                    "/ls/pair": "s", "/ls/stats": "s", "/ls/error": "ss"}  # fmt: skip
 KNOWN_COUNTERS = {"datagrams", "messages", "malformed", "oversized", "future",
-                  "rate_limited", "unknown", "refused", "errors", "sets", "pushes"}  # fmt: skip
+                  "rate_limited", "unknown", "refused", "errors", "sets", "pushes",
+                  "mirrored"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +79,9 @@ def fuzz_server(engine, reset: bool = False) -> OscServer:
         },
         by_code={"1234": ENGINEER},
     )
-    # no rate limit: every message should get as far as it can
-    return OscServer(mixer, perms, rate=1e12, burst=1e12)
+    # no rate limit nor reply budget: every message should get as far as it can
+    budget = ReplyBudget(per_s=1e12, most=1e12)
+    return OscServer(mixer, perms, rate=1e12, burst=1e12, budget=budget)
 
 
 def python_osc_would_hang(data: bytes) -> bool:
@@ -173,7 +176,7 @@ class Checker:
         assert kinds.count("/ls/error") == d["errors"], (kinds, d)
         assert d["unknown"] + d["refused"] <= d["errors"]
         own = [c for c in self.changes[n_changes:] if c[2] == addr]
-        assert len(own) == d["sets"], (own, d)
+        assert len(own) == d["sets"] + d["mirrored"], (own, d)
         assert len(data) <= MAX_PACKET or d["oversized"] == 1
         self.replies.update(kinds)
         return replies
@@ -528,7 +531,14 @@ def test_structured_messages_set_exactly_what_the_dialect_says(engine, data):
                 assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
             else:
                 assert got == want
-            assert {a for a in after if after[a] != before[a]} <= {param.address}
+            # A linked bus pair's setting lands on both halves, as on the X32.
+            partner = links.mirror(param.address, lambda link: bool(before.get(link)))
+            assert {a for a in after if after[a] != before[a]} <= {
+                param.address,
+                partner,
+            }
+            if partner is not None:
+                assert after[partner] == got
     finally:
         checker.close()
 

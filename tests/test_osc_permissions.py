@@ -454,10 +454,11 @@ def test_flooding_client_is_limited_others_pass(engine):
 
 def test_flooding_client_over_socket(engine):
     mixer = engine.mixer
-    srv = OscServer(mixer, rate=2000.0, burst=500.0)  # 127.0.0.1 is the engineer
+    # Everyone may write, but no one is listed: the normal limit for all.
+    srv = OscServer(mixer, Permissions(default=ENGINEER), rate=2000.0, burst=500.0)
     with (
         ServerThread(srv) as st,
-        Client(st.port) as flood,
+        Client(st.port, ip="127.0.0.6") as flood,
         Client(st.port, ip="127.0.0.5") as calm,
     ):
         for k in range(50):  # 5000 messages in 50 datagrams

@@ -10,6 +10,8 @@ engine and the server in this process.
 import asyncio
 import contextlib
 import json
+import selectors
+import socket
 import subprocess
 import sys
 import threading
@@ -22,10 +24,17 @@ from livesound.audio import layout as L
 from livesound.bench.common import free_port
 from livesound.enginehost import Engine, EngineConfig
 from livesound.osc.client import Client, osc
-from livesound.osc.server import OscServer
+from livesound.osc.server import SUBSCRIPTION_S, OscServer
 
 RATES = (1000, 2500, 5000, 10000, 20000)
 CLIENTS = 10
+# Requests an unpaired host might send to make the engine talk a lot.
+AMPLIFIERS = (
+    ("/meters", "/meters/1"), ("/meters", "/meters/2"), ("/meters", "/ls/meters"),
+    ("/meters", "/ls/meters/mix/01"), ("/xremote",), ("/ls/stats",),
+    ("/node", "ch/01/mix"), ("/ls/scene/list",), ("/ls/bus/01/fbs/spectrum",),
+    ("/ls/bus/01/fbs/notches",), ("/nowhere",),
+)  # fmt: skip
 
 
 def stats(client: Client) -> dict:
@@ -101,6 +110,46 @@ def sustained(port: int, rate: int, seconds: float = 3.0) -> dict:
             "xruns": xruns}  # fmt: skip
 
 
+def amplification(port: int) -> dict:
+    """Each request of ``AMPLIFIERS`` sent once, each from its own unpaired
+    loopback address (127.0.0.N, not in the show), while the engineer moves
+    faders (so ``/xremote`` has changes to push): the bytes that come back
+    over a subscription's life, divided by the request's bytes."""
+    sel = selectors.DefaultSelector()
+    got: dict[str, int] = {}
+    sent: dict[str, int] = {}
+    socks = []
+    for k, request in enumerate(AMPLIFIERS):
+        name = " ".join(request)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((f"127.0.0.{20 + k}", 0))
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, name)
+        socks.append(s)
+        data = osc(*request)
+        s.sendto(data, ("127.0.0.1", port))
+        got[name], sent[name] = 0, len(data)
+    engineer = Client(port)
+    start = time.monotonic()
+    end = start + SUBSCRIPTION_S + 1.0
+    moves = 0
+    while (left := end - time.monotonic()) > 0:
+        if time.monotonic() >= start + moves * 0.02:  # a fader move each 20 ms
+            engineer.send(osc("/ch/01/mix/fader", (moves % 100) / 100))
+            moves += 1
+        for key, _ in sel.select(min(left, 0.01)):
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    got[key.data] += len(key.fileobj.recv(65536))
+    for s in socks:
+        s.close()
+    engineer.close()
+    ratios = {name: got[name] / sent[name] for name in got}
+    worst = max(ratios, key=ratios.get)
+    return {"window_s": SUBSCRIPTION_S + 1.0, "reply_bytes": got, "request_bytes": sent,
+            "ratios": ratios, "max_ratio": ratios[worst], "worst": worst}  # fmt: skip
+
+
 def fader_to_audio(n: int = 300) -> dict:
     """From sending a fader message to the audio plane taking the change."""
     engine = Engine(EngineConfig(virtual=True))
@@ -148,6 +197,12 @@ def run(emit=print, quick: bool = False) -> dict:
         report["round_trip"] = rt
         emit(f"set+query round trip on loopback: median {rt['median_ms']:.3f} ms, "
              f"p99 {rt['p99_ms']:.3f} ms, max {rt['max_ms']:.2f} ms ({rt['n']} pairs)")  # fmt: skip
+        amp = amplification(port)
+        report["amplification"] = amp
+        emit(f"largest reply-to-request byte ratio for an unpaired host: "
+             f"{amp['max_ratio']:.0f}x ({amp['worst']}: {amp['request_bytes'][amp['worst']]} "
+             f"B in, {amp['reply_bytes'][amp['worst']]} B back over "
+             f"{amp['window_s']:.0f} s)")  # fmt: skip
         report["sustained"] = []
         emit(f"{CLIENTS} clients, 3 s per rate, engine on the virtual stage:")
         for rate in RATES:

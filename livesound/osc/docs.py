@@ -255,6 +255,14 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
   `{{"n_in", "n_bus", "values": {{address: value}}}}` (a 32x16 show: two
   parts). Only for clients the show lists or has paired (a large answer to
   a small request is not for unknown addresses).
+- `/ls/pair ,s CODE` gives the sender's address the role of that pairing
+  code (answered `/ls/pair ,s ROLE`). `/ls/pair/new ,si ROLE MINUTES`
+  (engineer only; `livesound pair`) makes a random 6-digit code valid that
+  long, answered `/ls/pair/new ,ssi CODE ROLE MINUTES`. 20 wrong codes
+  within a minute, from all addresses together, close pairing for a
+  minute: `/ls/status/pairing` answers `,s` `open` or why it is closed, is
+  pushed to `/xremote` subscribers when it closes, and `/ls/stats` holds
+  the same as `"pairing"`.
 - `/ls/status/storage` answers `,s` the storage fault (for example
   `disk full: /var/state/autosave.toml`), empty when storage is fine; it is
   pushed to `/xremote` subscribers whenever it changes, like a parameter.
@@ -270,7 +278,16 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
 
 What a client may change depends on the role the show gives it: the
 engineer everything; the performer of mix N the sends into mix N, mix N's
-master and EQ; a viewer nothing.
+master and EQ; a viewer nothing. With `/config/buslink/N-M` on, a write to
+either half of the pair (sends on and level, bus fader, mute, EQ, limiter,
+delay) lands on both, as on the X32, and the pair belongs to the performer
+of its odd mix.
+
+Limits per source host: 2000 messages/s with bursts of 500 (ten times that
+for hosts the show lists as engineers). A host the show neither lists nor
+paired is sent at most 4 bytes per byte it sends plus 2 KiB/s, and holds at
+most 2 `/meters` streams and 2 `/xremote` subscriptions (unknown hosts
+together at most half of the 64 slots).
 
 ### X32 fader law
 

@@ -5,11 +5,15 @@ a role: the engineer (everything), the performer of mix N (the sends into
 mix N, mix N's master and its EQ; reads everything), read-only (queries and
 subscriptions), or viewer (meters only). The show configuration names
 clients by IP address or by a pairing code a tablet sends once
-(``/ls/pair ,s CODE``); everyone else gets the default role.
+(``/ls/pair ,s CODE``), and the engineer may make short-lived codes
+(``livesound pair``); everyone else gets the default role. A linked bus
+pair belongs to the performer of its odd mix (see ``links``).
 """
 
 import re
+import secrets
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +21,14 @@ KINDS = ("engineer", "performer", "readonly", "viewer")
 # Always allowed, for every role: discovery, subscriptions and meters.
 PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair",
           "/unsubscribe", "/ls/stats"}  # fmt: skip
+# What a performer may change, the mix number in group 1.
+_PERFORMER = (
+    re.compile(r"/ch/\d\d/mix/(\d\d)/(?:on|level|pan|type)"),
+    re.compile(r"/bus/(\d\d)/mix/(?:on|fader)"),
+    re.compile(r"/bus/(\d\d)/eq/.+"),
+)
+CODE_DIGITS = 6  # codes made by ``Permissions.new_code``
+MAX_CODES = 16  # codes made and not yet expired
 
 
 class ConfigError(ValueError):
@@ -36,18 +48,20 @@ class Role:
     def may_read(self, address: str) -> bool:
         return self.kind != "viewer" or address in PUBLIC
 
-    def may_write(self, address: str) -> bool:
-        """Whether this role may change ``address``."""
+    def may_write(
+        self, address: str, owner: Callable[[int], int] = lambda mix: mix
+    ) -> bool:
+        """Whether this role may change ``address``; ``owner(mix)`` is the mix
+        whose performer owns ``mix`` (the odd one of a linked pair)."""
         if self.kind == "engineer":
             return True
         if self.kind != "performer":
             return False
-        n = f"{self.mix:02d}"
-        return bool(
-            re.fullmatch(rf"/ch/\d\d/mix/{n}/(on|level|pan|type)", address)
-            or re.fullmatch(rf"/bus/{n}/mix/(on|fader)", address)
-            or re.fullmatch(rf"/bus/{n}/eq/.+", address)
-        )
+        for pattern in _PERFORMER:
+            m = pattern.fullmatch(address)
+            if m is not None:
+                return owner(int(m.group(1))) == self.mix
+        return False
 
 
 def parse_role(text: str, n_bus: int = 16) -> Role:
@@ -72,21 +86,55 @@ READONLY = Role("readonly")
 
 @dataclass
 class Permissions:
-    """Roles by client IP and by pairing code, and the default role."""
+    """Roles by client IP and by pairing code, and the default role.
+
+    Codes from the show configuration hold for the whole show; codes made
+    with ``new_code`` until their time is up (``expires``).
+    """
 
     default: Role = READONLY
     by_address: dict[str, Role] = field(default_factory=dict)
     by_code: dict[str, Role] = field(default_factory=dict)
+    expires: dict[str, float] = field(default_factory=dict)
 
     def role_for(self, ip: str) -> Role:
         return self.by_address.get(ip, self.default)
 
-    def pair(self, ip: str, code: str) -> Role | None:
+    def known(self, ip: str) -> bool:
+        """Whether the show names ``ip`` (listed or paired) or trusts everyone."""
+        return ip in self.by_address or self.default.kind == "engineer"
+
+    def code_role(self, code: str, now: float) -> Role | None:
+        """The role pairing ``code`` grants at ``now``; None if unknown or expired."""
+        self._expire(now)
+        return self.by_code.get(code)
+
+    def pair(self, ip: str, code: str, now: float) -> Role | None:
         """Give ``ip`` the role of pairing ``code``; None if the code is unknown."""
-        role = self.by_code.get(code)
+        role = self.code_role(code, now)
         if role is not None:
             self.by_address[ip] = role
         return role
+
+    def new_code(self, role: Role, valid_s: float, now: float) -> str:
+        """A fresh random code for ``role``, valid ``valid_s`` seconds from ``now``."""
+        self._expire(now)
+        if len(self.expires) >= MAX_CODES:
+            raise ConfigError(
+                f"{MAX_CODES} pairing codes are open already; wait until one expires"
+            )
+        while True:
+            code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+            if code not in self.by_code:
+                break
+        self.by_code[code] = role
+        self.expires[code] = now + valid_s
+        return code
+
+    def _expire(self, now: float) -> None:
+        for code in [c for c, t in self.expires.items() if t <= now]:
+            del self.expires[code]
+            del self.by_code[code]
 
 
 def load_permissions(path: Path | None, n_bus: int = 16) -> Permissions:

@@ -29,9 +29,24 @@ from livesound.audio.meters import Meters
 from livesound.control.mixer import Mixer
 from livesound.control.registry import ParamError
 from livesound.control.taper import db_to_fader
-from livesound.osc import dialect, snapshot
+from livesound.osc import dialect, links, snapshot
 from livesound.osc.discovery import ipv4_addresses
-from livesound.osc.roles import Permissions, Role, load_permissions
+from livesound.osc.guard import (
+    ENGINEER_RATE_FACTOR,
+    HOST_BURST,
+    HOST_RATE,
+    HostBuckets,
+    LogThrottle,
+    PairingGate,
+    ReplyBudget,
+)
+from livesound.osc.roles import (
+    ConfigError,
+    Permissions,
+    Role,
+    load_permissions,
+    parse_role,
+)
 
 log = logging.getLogger("livesound.osc")
 
@@ -41,6 +56,14 @@ Reply = tuple[bytes, Address]
 DEFAULT_PORT = 10023
 SUBSCRIPTION_S = 10.0  # /xremote and /meters last this long unless renewed
 MAX_SUBSCRIBERS = 64
+# Hosts the show does not know (not listed, not paired) share at most this
+# many of the /xremote and of the /meters slots, each host at most
+# UNKNOWN_PER_HOST of each: the show's own clients always find room.
+UNKNOWN_SHARE = MAX_SUBSCRIBERS // 2
+UNKNOWN_PER_HOST = 2
+METER_STREAMS_PER_HOST = 8  # /meters banks one known host may stream at once
+PAIR_VALID_MIN = (1, 1440)  # minutes a code from /ls/pair/new may be valid
+PAIRING_STATUS = "/ls/status/pairing"
 MAX_PACKET = 16384  # bytes; larger datagrams are dropped unread
 MAX_BUNDLE = 128  # messages per datagram
 MAX_FUTURE_S = 10.0  # bundles timed further ahead than this are refused
@@ -73,32 +96,40 @@ SUPPORTED_TAGS = frozenset("ifsbhdTFN")
 MAX_NESTING = 8
 
 
-def _well_formed(data: bytes, depth: int = 0) -> bool:
-    """Whether a bundle's element sizes are sane (all positive, 4-aligned,
-    inside the datagram): python-osc loops forever on a negative size."""
+def _messages(data: bytes, depth: int = 0) -> list[bytes] | None:
+    """The messages of a datagram, None if it is malformed (neither a
+    message nor a bundle of them).
+
+    Checked before python-osc sees it: it loops forever on a negative
+    bundle element size, and logs a warning for every element it cannot
+    identify (a flood would flood the log).
+    """
     if not data.startswith(b"#bundle\0"):
-        return True
+        return [data] if data.startswith(b"/") else None
     if depth > MAX_NESTING or len(data) < 16:
-        return False
+        return None
+    found: list[bytes] = []
     pos = 16
     while pos < len(data):
         if pos + 4 > len(data):
-            return False
+            return None
         size = struct.unpack(">i", data[pos : pos + 4])[0]
         pos += 4
         if size <= 0 or size % 4 or pos + size > len(data):
-            return False
-        if not _well_formed(data[pos : pos + size], depth + 1):
-            return False
+            return None
+        inner = _messages(data[pos : pos + size], depth + 1)
+        if inner is None:
+            return None
+        found += inner
         pos += size
-    return True
+    return found
 
 
 def _supported(dgram: bytes) -> bool:
     """Whether every type tag of a message is one python-osc really decodes.
 
-    python-osc silently skips tags it does not know without consuming their
-    bytes, which would shift every following argument.
+    python-osc skips tags it does not know without consuming their bytes,
+    which would shift every following argument, and logs each one.
     """
     start = dgram.find(b"\0")
     start = (start // 4 + 1) * 4 if start >= 0 else len(dgram)
@@ -125,27 +156,6 @@ def meter_blob(values: np.ndarray) -> bytes:
 
 
 @dataclass
-class TokenBucket:
-    """Per-client rate limit: ``rate`` messages/s with bursts of ``burst``."""
-
-    rate: float
-    burst: float
-    tokens: float = 0.0
-    stamp: float = 0.0
-    warned: float = 0.0  # when the client was last told it is being limited
-
-    def take(self, now: float) -> bool:
-        # A clock stepped backwards (NTP) must not lock the client out.
-        elapsed = max(0.0, now - self.stamp)
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
-@dataclass
 class ServerStats:
     """What the server saw, for the status bar and the tests."""
 
@@ -166,8 +176,10 @@ class OscServer:
         meters: Callable[[], Meters | None] | None = None,
         status: Callable[[], dict] | None = None,
         name: str = "livesound",
-        rate: float = 2000.0,
-        burst: float = 500.0,
+        rate: float = HOST_RATE,
+        burst: float = HOST_BURST,
+        budget: ReplyBudget | None = None,
+        pairing: PairingGate | None = None,
     ) -> None:
         self.mixer = mixer
         self.registry = mixer.registry
@@ -175,15 +187,18 @@ class OscServer:
         self.meters = meters
         self.status = status
         self.name = name
-        self.rate, self.burst = rate, burst
+        self.hosts = HostBuckets(rate, burst)
+        self.budget = budget or ReplyBudget()
+        self.pairing = pairing or PairingGate()
         self.stats = ServerStats()
+        # Touched on the network loop's thread only (pushes from other
+        # threads are handed over to it).
         self.subscribers: dict[Address, float] = {}
         self.meter_subscriptions: dict[tuple[Address, str], float] = {}
-        self._buckets: dict[Address, TokenBucket] = {}
-        self._logged: dict[Address, float] = {}
+        self._refusals = LogThrottle(log)
         self._extra: dict[str, Callable] = {}
         self._extra_stats: dict[str, Callable[[], object]] = {}
-        self._pair_failures: dict[str, tuple[int, float]] = {}
+        self._pair_backoff: dict[str, tuple[int, float]] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -235,12 +250,27 @@ class OscServer:
                 await self._meter_task
 
     def _send(self, data: bytes, addr: Address) -> None:
-        if self._transport is None or self._loop is None:
-            return
-        if threading.get_ident() == self._loop_thread:
+        if self._transport is not None:
             self._transport.sendto(data, addr)
-        else:
-            self._loop.call_soon_threadsafe(self._transport.sendto, data, addr)
+
+    def _handed_over(self, fn: Callable, *args: Any) -> bool:
+        """From a thread other than the network loop's, schedule ``fn(*args)``
+        on the loop and return True: the subscriber tables are only ever
+        touched there."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            return False
+        with contextlib.suppress(RuntimeError):  # the loop is closed: no one to tell
+            loop.call_soon_threadsafe(fn, *args)
+        return True
+
+    def _affordable(self, host: str, size: int, now: float) -> bool:
+        """Whether ``size`` bytes may go to ``host``: always for a host the
+        show knows; for others within their ``ReplyBudget``."""
+        if self.permissions.known(host) or self.budget.spend(host, size, now):
+            return True
+        self.stats.counts["over_budget"] += 1
+        return False
 
     # -- one datagram -----------------------------------------------------------
 
@@ -249,30 +279,49 @@ class OscServer:
     ) -> list[Reply]:
         """Everything one datagram causes: the replies to send (to ``addr``)."""
         now = time.time() if now is None else now
+        self.stats.counts["datagrams"] += 1
+        host = addr[0]
+        if not self.permissions.known(host):
+            self.budget.earn(host, len(data), now)
+        replies = self._replies(data, addr, now)
+        # Checked after the datagram: a /ls/pair in it may have made the host known.
+        return [(r, to) for r, to in replies if self._affordable(host, len(r), now)]
+
+    def _rate_factor(self, host: str) -> float:
+        """How many times the normal rate limit ``host`` gets: more for a
+        host the show lists (or paired) as an engineer."""
+        role = self.permissions.by_address.get(host)
+        return (
+            ENGINEER_RATE_FACTOR
+            if role is not None and role.kind == "engineer"
+            else 1.0
+        )
+
+    def _replies(self, data: bytes, addr: Address, now: float) -> list[Reply]:
         counts = self.stats.counts
-        counts["datagrams"] += 1
         if len(data) > MAX_PACKET:
             counts["oversized"] += 1
             return []
-        if not _well_formed(data):
-            counts["malformed"] += 1
+        parts = _messages(data)
+        if parts is None or len(parts) > MAX_BUNDLE:
+            counts["malformed" if parts is None else "oversized"] += 1
             return []
+        bucket = self.hosts.bucket(addr[0], now, self._rate_factor(addr[0]))
+        bad = next((m for m in parts if not _supported(m)), None)
+        if bad is not None:
+            # Refused before python-osc parses it (which would log each tag).
+            counts["malformed"] += 1
+            if not bucket.take(now):
+                counts["rate_limited"] += 1
+                return []
+            address = bad[: bad.find(b"\0")].decode("utf-8", "replace")
+            text = "unsupported OSC type tag (use i, f, s, b, h, d, T, F, N)"
+            return [(self._error(addr, address, text), addr)]
         try:
             timed = OscPacket(data).messages
         except Exception:  # a hostile datagram may break the parser in any way
             counts["malformed"] += 1
             return []
-        if len(timed) > MAX_BUNDLE:
-            counts["oversized"] += 1
-            return []
-        bucket = self._buckets.get(addr)
-        if bucket is None:
-            if len(self._buckets) > 4096:
-                self._buckets.clear()
-                self._logged.clear()
-            bucket = self._buckets[addr] = TokenBucket(
-                self.rate, self.burst, self.burst, now
-            )
         # python-osc stamps immediate messages with the wall clock, so
         # timetags are compared with the wall clock whatever ``now`` is.
         if any(t.time > time.time() + MAX_FUTURE_S for t in timed):
@@ -283,14 +332,6 @@ class OscServer:
             return [
                 (self._error(addr, "#bundle", "timetag too far in the future"), addr)
             ]
-        bad = next((t.message for t in timed if not _supported(t.message.dgram)), None)
-        if bad is not None:
-            counts["malformed"] += 1
-            if not bucket.take(now):
-                counts["rate_limited"] += 1
-                return []
-            text = "unsupported OSC type tag (use i, f, s, b, h, d, T, F, N)"
-            return [(self._error(addr, str(bad.address), text), addr)]
         role = self.permissions.role_for(addr[0])
         replies: list[Reply] = []
         for t in timed:
@@ -298,7 +339,8 @@ class OscServer:
                 counts["rate_limited"] += 1
                 if now - bucket.warned > 1.0:
                     bucket.warned = now
-                    text = f"rate limited: more than {self.rate:.0f} messages/s"
+                    text = (f"rate limited: more than {bucket.rate:.0f} messages/s "
+                            "from this address")  # fmt: skip
                     replies.append((self._error(addr, t.message.address, text), addr))
                 continue
             counts["messages"] += 1
@@ -309,12 +351,10 @@ class OscServer:
 
     def _error(self, addr: Address, address: str, text: str) -> bytes:
         self.stats.counts["errors"] += 1
-        # Logged, but at most once a second per client: a misbehaving
-        # tablet must not flood the engine's log.
-        now = time.monotonic()
-        if now - self._logged.get(addr, 0.0) > 1.0:
-            self._logged[addr] = now
-            log.warning("refused %s from %s:%d: %s", address, addr[0], addr[1], text)
+        # Logged, but at most once a second per host and a few lines a
+        # second in all: a flood must not flood the engine's log.
+        self._refusals.warning(addr[0], time.monotonic(), "refused %s from %s:%d: %s",
+                               address, addr[0], addr[1], text)  # fmt: skip
         return message("/ls/error", ("s", address), ("s", text))
 
     def _handle(
@@ -336,16 +376,36 @@ class OscServer:
             if not role.may_read(address):
                 return [self._error(addr, address, f"not allowed for role {role}")]
             return [message(address, dialect.encode(param, self.mixer.get(address)))]
-        if not role.may_write(address):
+        if not role.may_write(address, self._owner):
             self.stats.counts["refused"] += 1
-            return [self._error(addr, address, f"read-only for role {role}")]
+            return [self._error(addr, address, self._read_only(role, address))]
         try:
             value = dialect.decode(param, args)
-            self.mixer.set(address, value, source=addr)
+            changes = {address: value}
+            # As on the X32: a linked pair's setting lands on both halves.
+            partner = links.mirror(address, self._linked)
+            if partner in self.registry:
+                changes[partner] = value
+            self.mixer.set_many(changes, source=addr)
         except ParamError as exc:
             return [self._error(addr, address, str(exc))]
         self.stats.counts["sets"] += 1
+        self.stats.counts["mirrored"] += len(changes) - 1
         return []
+
+    def _linked(self, link: str) -> bool:
+        return link in self.registry and bool(self.mixer.get(link))
+
+    def _owner(self, mix: int) -> int:
+        return links.owner(mix, self._linked)
+
+    def _read_only(self, role: Role, address: str) -> str:
+        """Why ``role`` may not write ``address``, naming a linked pair's owner."""
+        if role.kind == "performer" and role.may_write(address):
+            link = links.link_address(role.mix)
+            return (f"read-only for role {role}: mix {role.mix} is linked "
+                    f"({link}), the pair belongs to performer:{self._owner(role.mix)}")  # fmt: skip
+        return f"read-only for role {role}"
 
     # -- X32 commands -------------------------------------------------------------
 
@@ -362,12 +422,26 @@ class OscServer:
             message("/status", ("s", "active"), ("s", self.local_ip), ("s", self.name))
         ]
 
+    def _no_room(self, holders: list[str], host: str, what: str, per_host: int) -> str:
+        """Why ``host`` may not add one more of ``what`` held by ``holders``
+        (one host per subscription), or "" if it may."""
+        if len(holders) >= MAX_SUBSCRIBERS:
+            return f"{MAX_SUBSCRIBERS} {what} already"
+        known = self.permissions.known(host)
+        if holders.count(host) >= (per_host if known else UNKNOWN_PER_HOST):
+            return f"{holders.count(host)} {what} from this address already"
+        unknown = sum(not self.permissions.known(h) for h in holders)
+        if not known and unknown >= UNKNOWN_SHARE:
+            return f"{UNKNOWN_SHARE} {what} from unpaired addresses already: pair first"
+        return ""
+
     def _xremote(self, addr, role, args, now) -> list[bytes]:
         self._expire(now)
-        if addr not in self.subscribers and len(self.subscribers) >= MAX_SUBSCRIBERS:
-            return [
-                self._error(addr, "/xremote", f"{MAX_SUBSCRIBERS} subscribers already")
-            ]
+        if addr not in self.subscribers:
+            holders = [a[0] for a in self.subscribers]
+            refusal = self._no_room(holders, addr[0], "subscribers", MAX_SUBSCRIBERS)
+            if refusal:
+                return [self._error(addr, "/xremote", refusal)]
         self.subscribers[addr] = now + SUBSCRIPTION_S
         return []
 
@@ -385,15 +459,12 @@ class OscServer:
                                 "/ls/meters/mix/NN")]  # fmt: skip
         self._expire(now)
         key = (addr, bank)
-        if (
-            key not in self.meter_subscriptions
-            and len(self.meter_subscriptions) >= MAX_SUBSCRIBERS
-        ):
-            return [
-                self._error(
-                    addr, "/meters", f"{MAX_SUBSCRIBERS} meter subscriptions already"
-                )
-            ]
+        if key not in self.meter_subscriptions:
+            holders = [a[0] for a, _ in self.meter_subscriptions]
+            refusal = self._no_room(holders, addr[0], "meter subscriptions",
+                                    METER_STREAMS_PER_HOST)  # fmt: skip
+            if refusal:
+                return [self._error(addr, "/meters", refusal)]
         self.meter_subscriptions[key] = now + SUBSCRIPTION_S
         return []
 
@@ -450,24 +521,80 @@ class OscServer:
     def _pair(self, addr, role, args, now) -> list[bytes]:
         if len(args) != 1 or not isinstance(args[0], str):
             return [self._error(addr, "/ls/pair", "takes the pairing code as a string")]
+        host, code = addr[0], args[0]
+        perms = self.permissions
+        if self.pairing.closed_for(now):
+            # A device that holds the code's role already (a console
+            # reconnecting) learns nothing new, so it is answered.
+            held = perms.by_address.get(host)
+            if held is not None and perms.code_role(code, now) == held:
+                return [message("/ls/pair", ("s", str(held)))]
+            return [self._error(addr, "/ls/pair", self.pairing_status(now))]
         # Guessing codes: after a wrong one, that address waits a while
-        # (doubling up to a minute) before it may try again.
-        failures, until = self._pair_failures.get(addr[0], (0, 0.0))
+        # (doubling up to a minute) before it may try again; and wrong codes
+        # from every address together close pairing (``PairingGate``).
+        failures, until = self._pair_backoff.get(host, (0, 0.0))
         if now < until:
             return [self._error(addr, "/ls/pair", "too many wrong codes; wait")]
-        granted = self.permissions.pair(addr[0], args[0])
+        granted = perms.pair(host, code, now)
         if granted is None:
-            self._pair_failures[addr[0]] = (
+            if len(self._pair_backoff) > MAX_SUBSCRIBERS:
+                self._pair_backoff = {h: f for h, f in self._pair_backoff.items()
+                                      if f[1] > now}  # fmt: skip
+            self._pair_backoff[host] = (
                 failures + 1,
                 now + min(60.0, 0.5 * 2**failures),
             )
+            if self.pairing.failed(now):
+                log.warning("pairing closed for %.0f s: %d wrong codes within %.0f s "
+                            "(the last from %s)", self.pairing.closed_s,
+                            self.pairing.limit, self.pairing.window, host)  # fmt: skip
+                self.push(PAIRING_STATUS, self.pairing_status(now))
             return [self._error(addr, "/ls/pair", "unknown pairing code")]
-        self._pair_failures.pop(addr[0], None)
-        log.info("paired %s as %s", addr[0], granted)
+        self._pair_backoff.pop(host, None)
+        log.info("paired %s as %s", host, granted)
         return [message("/ls/pair", ("s", str(granted)))]
 
+    def pairing_status(self, now: float) -> str:
+        """``open``, or why and for how long pairing is closed."""
+        closed = self.pairing.closed_for(now)
+        if not closed:
+            return "open"
+        return f"pairing closed for {closed:.0f} s: too many wrong codes"
+
+    def _pairing_cmd(self, addr, role, args, now) -> list[bytes]:
+        return [message(PAIRING_STATUS, ("s", self.pairing_status(now)))]
+
+    def _pair_new(self, addr, role, args, now) -> list[bytes]:
+        """``/ls/pair/new ,s ROLE [,i MINUTES]``: a fresh random code (engineer only)."""
+        if not role.may_write("/ls/pair/new"):
+            self.stats.counts["refused"] += 1
+            return [self._error(addr, "/ls/pair/new", f"not allowed for role {role}")]
+        lo, hi = PAIR_VALID_MIN
+        minutes = args[1] if len(args) == 2 else 10
+        if (
+            not 1 <= len(args) <= 2
+            or not isinstance(args[0], str)
+            or not isinstance(minutes, int)
+            or not lo <= minutes <= hi
+        ):
+            text = f"takes a role and minutes {lo}..{hi}, e.g. ,si performer:2 10"
+            return [self._error(addr, "/ls/pair/new", text)]
+        try:
+            granted = parse_role(args[0], self.registry.n_bus)
+            code = self.permissions.new_code(granted, 60.0 * minutes, now)
+        except ConfigError as exc:
+            return [self._error(addr, "/ls/pair/new", str(exc))]
+        log.info(
+            "%s made a pairing code for %s, valid %d min", addr[0], granted, minutes
+        )
+        return [
+            message("/ls/pair/new", ("s", code), ("s", str(granted)), ("i", minutes))
+        ]
+
     def _stats(self, addr, role, args, now) -> list[bytes]:
-        report = {"osc": dict(self.stats.counts), "subscribers": len(self.subscribers)}
+        report = {"osc": dict(self.stats.counts), "subscribers": len(self.subscribers),
+                  "pairing": self.pairing.report(now)}  # fmt: skip
         if self.status is not None:
             report["engine"] = self.status()
         report.update(
@@ -517,16 +644,21 @@ class OscServer:
     def push(self, address: str, *values: Any) -> None:
         """Push a status message (not a parameter) to every /xremote
         subscriber; safe from any thread."""
-        self._expire(time.time())
+        if self._handed_over(self.push, address, *values):
+            return
+        now = time.time()
+        self._expire(now)
         data = message(address, *(_tagged(v) for v in values))
         for addr in list(self.subscribers):
-            self._send(data, addr)
-            self.stats.counts["pushes"] += 1
+            if self._affordable(addr[0], len(data), now):
+                self._send(data, addr)
+                self.stats.counts["pushes"] += 1
 
     _commands: dict[str, Callable] = {
         "/xinfo": _xinfo, "/info": _info, "/status": _status, "/xremote": _xremote,
         "/unsubscribe": _unsubscribe_cmd, "/meters": _meters_cmd, "/renew": _renew,
         "/node": _node, "/ls/pair": _pair, "/ls/stats": _stats,
+        "/ls/pair/new": _pair_new, PAIRING_STATUS: _pairing_cmd,
         snapshot.ADDRESS: _snapshot,
     }  # fmt: skip
 
@@ -539,20 +671,29 @@ class OscServer:
             del self.meter_subscriptions[k]
 
     def _push_change(self, address: str, value: Any, source: object) -> None:
-        """Tell every /xremote subscriber (but the sender) about a change."""
+        """Tell every /xremote subscriber (but the sender) about a change;
+        from any thread (the Mixer calls it from whichever changed it)."""
+        if self._handed_over(self._push_change, address, value, source):
+            return
         if not self.subscribers:
             return
-        self._expire(time.time())
+        now = time.time()
+        self._expire(now)
         data = message(address, dialect.encode(self.registry[address], value))
         for addr in list(self.subscribers):
-            if addr != source and self.permissions.role_for(addr[0]).may_read(address):
+            if (
+                addr != source
+                and self.permissions.role_for(addr[0]).may_read(address)
+                and self._affordable(addr[0], len(data), now)
+            ):
                 self._send(data, addr)
                 self.stats.counts["pushes"] += 1
 
     async def _meter_loop(self) -> None:
         while True:
             await asyncio.sleep(METER_PERIOD_S)
-            self._expire(time.time())
+            now = time.time()
+            self._expire(now)
             if not self.meter_subscriptions or self.meters is None:
                 continue
             m = self.meters()
@@ -562,7 +703,8 @@ class OscServer:
             for addr, bank in list(self.meter_subscriptions):
                 if bank not in packets:
                     packets[bank] = self._meter_packet(bank, m)
-                self._send(packets[bank], addr)
+                if self._affordable(addr[0], len(packets[bank]), now):
+                    self._send(packets[bank], addr)
 
 
 def _x32(values: np.ndarray, slots: int, fill: float = 0.0) -> np.ndarray:

@@ -26,7 +26,26 @@ log = logging.getLogger("livesound.scenes")
 AUTOSAVE_EVERY_S = 2.0
 GAIN_RAMP_S = 0.010  # the audio plane's gain ramp (layout.G_GAIN_RAMP)
 CUE_FILE = "cuelist.toml"
+SAFES_FILE = "safes.toml"
 SOURCE = "scene"
+
+
+def reserved(name: str) -> str | None:
+    """What the file of a scene called ``name`` would collide with (the cue
+    list, the recall safes, an autosave generation), else None. The state
+    folder may be the scene folder; case is ignored for file systems that
+    ignore it."""
+    file = f"{name}.toml".lower()
+    if file == CUE_FILE:
+        return "the cue list"
+    if file == SAFES_FILE:
+        return "the recall safes"
+    if any(
+        file == generations.path_of(Path(), n).name
+        for n in range(generations.GENERATIONS)
+    ):
+        return "an autosave"
+    return None
 
 
 @dataclass
@@ -99,13 +118,21 @@ class SceneManager:
             raise SceneError(
                 f"scene name {name!r}: letters, digits, space . + - _ only"
             )
+        taken = reserved(name)
+        if taken is not None:
+            raise SceneError(
+                f"scene name {name!r} is reserved (its file would overwrite "
+                f"{taken}): choose another name"
+            )
         return self.folder / f"{name}.toml"
 
     def names(self) -> list[str]:
-        """Every scene in the folder, sorted."""
+        """Every scene in the folder, sorted (the show's own files left out)."""
         if not self.folder.is_dir():
             return []
-        return sorted(p.stem for p in self.folder.glob("*.toml") if p.name != CUE_FILE)
+        return sorted(
+            p.stem for p in self.folder.glob("*.toml") if not reserved(p.stem)
+        )
 
     def load(self, name: str) -> Scene:
         path = self.path(name)
@@ -348,7 +375,7 @@ class SceneManager:
         self.safes = safes
 
     def _safes_path(self) -> Path | None:
-        return self.state_dir / "safes.toml" if self.state_dir else None
+        return self.state_dir / SAFES_FILE if self.state_dir else None
 
     def _save_safes(self, safes: Safes) -> None:
         path = self._safes_path()
