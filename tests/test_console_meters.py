@@ -56,3 +56,16 @@ def test_solo_indicator_clear_solo_legend_and_axes(tmp_path):
         run(go())
     finally:
         engine.stop()
+
+
+def test_status_bar_names_closed_pairing():
+    from livesound.console.state import ConsoleState, Status
+    from livesound.console.widgets.statusbar import StatusBar
+
+    st = ConsoleState(8, 4)
+    st.connected = True
+    report = {"pairing": {"open": False, "closed_for_s": 42.0, "wrong_codes": 20}}
+    st.status = Status.from_stats(report)
+    assert "PAIRING CLOSED FOR 42 S" in StatusBar(st).render().plain
+    st.status = Status.from_stats({"pairing": {"open": True}})
+    assert "PAIRING" not in StatusBar(st).render().plain

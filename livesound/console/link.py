@@ -294,6 +294,10 @@ class Link:
             setattr(st.status, field, str(args[0]))
             st.version += 1
             return
+        if address == "/ls/status/pairing" and args:
+            st.status.pairing = "" if args[0] == "open" else str(args[0])
+            st.version += 1
+            return
         if address == "/ls/scene/current":
             current = str(args[0]) if args else ""
             if current != st.scene_current:

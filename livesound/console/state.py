@@ -108,6 +108,7 @@ class Status:
     clients: int = 0
     audio: str = ""  # "AUDIO DEVICE LOST: ..." while the device is gone
     storage: str = ""  # the storage fault ("disk full: FILE")
+    pairing: str = ""  # why pairing is closed (too many wrong codes), else ""
 
     @classmethod
     def from_stats(cls, report: dict) -> Status:
@@ -127,7 +128,14 @@ class Status:
             clients=int(report.get("subscribers", 0)),
             audio=lost,
             storage=f"{storage.get('fault')}: {storage.get('file')}" if storage else "",
+            pairing=_pairing_text(report.get("pairing") or {}),
         )
+
+
+def _pairing_text(pairing: dict) -> str:
+    if pairing.get("open", True):
+        return ""
+    return f"pairing closed for {pairing.get('closed_for_s', 0):.0f} s: too many wrong codes"
 
 
 class ConsoleState:

@@ -32,7 +32,8 @@ class StatusBar(Widget):
                 " connecting… ")  # fmt: skip
             t.append(label, style="bold white on #c02020")
             t.append(" ")
-        for fault in (s.audio, f"STORAGE: {s.storage}" if s.storage else ""):
+        for fault in (s.audio, f"STORAGE: {s.storage}" if s.storage else "",
+                      s.pairing.upper()):  # fmt: skip
             if fault and st.connected:
                 t.append(f" {fault} ", style="bold white on #c02020")
                 t.append(" ")
