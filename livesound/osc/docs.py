@@ -42,7 +42,7 @@ _COLUMNS = (
 def value_range(param: Param) -> str:
     """The range a parameter takes in engineering units, e.g. ``20..400 Hz``."""
     if param.kind == "str":
-        return "1..32 printable characters"
+        return "0..32 printable characters"
     if param.kind == "enum":
         return f"{len(param.choices)} choices"
     if param.kind == "int":
