@@ -15,6 +15,7 @@ facts (addresses, types, field order and text formats) follow the
 unofficial X32/M32 OSC protocol document and scene files saved by X32s.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -322,7 +323,10 @@ def _prefs_tree() -> dict[str, Layout]:
         tree[f"ip/{part}"] = [(str(k), _int(0, 0, 255)) for k in range(4)]
     for k in range(1, 17):
         tree[f"iQ/{k:02d}"] = [
-            ("iQmodel", _enum(("none", "iQ8", "iQ10", "iQ12", "iQ15", "iQ15B", "iQ18B"))),
+            (
+                "iQmodel",
+                _enum(("none", "iQ8", "iQ10", "iQ12", "iQ15", "iQ15B", "iQ18B")),
+            ),
             ("iQeqset", _enum(("Linear", "Live", "Speech", "Playback", "User"))),
             ("iQsound", _int(0, 0, 20)),
         ]
@@ -438,6 +442,16 @@ class X32Tree:
     def leaves(self) -> list[str]:
         """Every leaf address of the X32's tree, in tree order."""
         return [a for leaves in self.nodes.values() for a in leaves]
+
+
+@functools.cache
+def _tree(n_in: int, n_bus: int, n_notch: int) -> X32Tree:
+    return X32Tree(Registry(n_in, n_bus, n_notch))
+
+
+def tree_for(registry: Registry) -> X32Tree:
+    """The X32 tree over a registry of this shape (built once per shape)."""
+    return _tree(registry.n_in, registry.n_bus, registry.n_notch)
 
 
 def _fmt_of(param: Param) -> str:
