@@ -9,6 +9,7 @@ without sockets.
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import socket
@@ -208,6 +209,11 @@ class OscServer:
         self._live: dict[str, Callable[[], Any]] = {}
         self._selected = 0  # /-stat/selidx: the strip a surface selected
         self._wants_errors: set[Address] = set()
+        self.provide("/-stat/solo", self._soloing)
+        self.provide("/-stat/selidx", lambda: self._selected)
+        self.provide("/-prefs/name", lambda: self.name)
+        for k in range(4):
+            self.provide(f"/-prefs/ip/addr/{k}", functools.partial(self._ip_byte, k))
         self._buckets: dict[Address, TokenBucket] = {}
         self._logged: dict[Address, float] = {}
         self._extra: dict[str, Callable] = {}
@@ -622,6 +628,11 @@ class OscServer:
 
     def _solo_switches(self) -> list[str]:
         return [f"/-stat/solosw/{c + 1:02d}" for c in range(self.registry.n_in)]
+
+    def _ip_byte(self, k: int) -> int:
+        """Byte ``k`` of the console's IPv4 address (``/-prefs/ip/addr/k``)."""
+        parts = self.local_ip.split(".")
+        return int(parts[k]) if len(parts) == 4 and parts[k].isdigit() else 0
 
     def _soloing(self) -> int:
         """``/-stat/solo``: 1 while any strip is soloed, as the X32's light."""
