@@ -15,7 +15,7 @@ from pathlib import Path
 
 KINDS = ("engineer", "performer", "readonly", "viewer")
 # Always allowed, for every role: discovery, subscriptions and meters.
-PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair",
+PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair", "/ls/errors",
           "/unsubscribe", "/ls/stats"}  # fmt: skip
 
 
