@@ -362,7 +362,7 @@ class OscServer:
         counts["errors"] += 1
         return [message("/ls/error", ("s", address), ("s", text))]
 
-    def _param(self, address: str) -> Param | None:
+    def param_at(self, address: str) -> Param | None:
         """The parameter at ``address``: the registry's, else the X32 tree's."""
         return self.registry.params.get(address) or self.tree.params.get(address)
 
@@ -390,7 +390,7 @@ class OscServer:
             if not role.may_read(address):
                 return self._refuse(addr, address, f"not allowed for role {role}")
             return handler(self, addr, role, args, now)
-        param = self._param(address)
+        param = self.param_at(address)
         if param is None:
             # The X32 answers nothing for an address it does not have.
             self.stats.counts["unknown"] += 1
@@ -535,7 +535,7 @@ class OscServer:
     def _subscribe(self, addr, role, args, now) -> list[bytes]:
         """``,s address [tf]``: that parameter's value, periodically."""
         address = args[0] if args and isinstance(args[0], str) else ""
-        param = self._param(address)
+        param = self.param_at(address)
         if param is None or not role.may_read(address):
             return self._refuse(addr, "/subscribe", "takes an address this console has")
 
@@ -562,14 +562,14 @@ class OscServer:
             not addresses
             or len(addresses) > 256
             or not all(
-                self._param(a) is not None and role.may_read(a) for a in addresses
+                self.param_at(a) is not None and role.may_read(a) for a in addresses
             )
         ):
             return self._refuse(addr, "/formatsubscribe", "unknown address or range")
 
         def packet(meters: Meters | None) -> bytes:
             body = b"".join(
-                _blob_value(self._param(a), self.value(a)) for a in addresses
+                _blob_value(self.param_at(a), self.value(a)) for a in addresses
             )
             return message(alias, ("b", struct.pack("<i", len(body) + 4) + body))
 
@@ -601,12 +601,12 @@ class OscServer:
         path = "/" + args[0].strip("/")
         leaves = self.tree.nodes.get(path)
         if leaves is None:
-            leaves = [path] if self._param(path) is not None else self._subnode(path)
+            leaves = [path] if self.param_at(path) is not None else self._subnode(path)
         if not leaves or not all(role.may_read(a) for a in leaves):
             self.stats.counts["unknown"] += 1
             return self._refuse(addr, "/node", f"no node {args[0]}")
         text = " ".join(
-            dialect.format_field(self.tree.fmt[a], self._param(a), self.value(a))
+            dialect.format_field(self.tree.fmt[a], self.param_at(a), self.value(a))
             for a in leaves
         )
         return [message("node", ("s", f"{path} {text}\n"))]
@@ -726,7 +726,7 @@ class OscServer:
         if not self.subscribers:
             return
         self._expire(time.time())
-        data = message(address, dialect.encode(self._param(address), value))
+        data = message(address, dialect.encode(self.param_at(address), value))
         for addr in list(self.subscribers):
             if addr != source and self.permissions.role_for(addr[0]).may_read(address):
                 self._send(data, addr)
