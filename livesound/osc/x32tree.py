@@ -403,8 +403,26 @@ def _sections() -> list[tuple[str, dict[str, Layout]]]:
     return out
 
 
+def _in_show(address: str, n_in: int, n_bus: int) -> bool:
+    """Whether a strip address exists in a show of this size: the X32's
+    channels, buses, sends and solo switches beyond the show's are not
+    there (a client learns the show's size from which ones answer)."""
+    parts = address.split("/")
+    head = parts[1]
+    if head in ("ch", "bus") and int(parts[2]) > (n_in if head == "ch" else n_bus):
+        return False
+    if head in ("ch", "auxin", "fxrtn") and len(parts) > 4 and parts[3] == "mix":
+        return not parts[4].isdigit() or int(parts[4]) <= n_bus
+    if address.startswith("/-stat/solosw/"):
+        return not n_in < int(parts[3]) <= 32
+    if address.startswith("/config/buslink/"):
+        return int(parts[3].split("-")[0]) < n_bus
+    return True
+
+
 class X32Tree:
-    """The X32's addresses and nodes over ``registry``.
+    """The X32's addresses and nodes over ``registry``, for the strips the
+    show has (its inputs, buses and their sends; an X32 has 32 and 16).
 
     ``params`` holds a ``Param`` for every X32 leaf the registry lacks, with
     the X32's default; ``nodes`` maps each node path to its leaf addresses
@@ -421,11 +439,14 @@ class X32Tree:
                 leaves = []
                 for leaf, spec in fields:
                     address = f"{path}/{leaf}"
+                    if not _in_show(address, registry.n_in, registry.n_bus):
+                        continue
                     leaves.append(address)
                     self.fmt[address] = spec.fmt
                     if address not in registry:
                         self.params[address] = self._param(address, spec)
-                self.nodes[path] = leaves
+                if leaves:
+                    self.nodes[path] = leaves
         # A single leaf is a node of one field (``/node ,s ch/01/mix/fader``).
         for address in registry:
             self.fmt.setdefault(address.address, _fmt_of(address))
