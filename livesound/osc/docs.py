@@ -7,11 +7,13 @@ their numbers written as ranges: ``/ch/[01..32]/mix/[01..16]/level``.
 """
 
 import re
+from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
 from livesound.control import taper
 from livesound.control.registry import Param, Registry
+from livesound.osc.x32tree import COMPAT, NOT_YET, tree_for
 
 # A numbered path segment: channel, bus, band or notch number, or a bus pair.
 _INDEX = re.compile(r"\d+(?:-\d+)?")
@@ -88,7 +90,8 @@ def notes(param: Param) -> str:
 
 
 def osc_map_markdown(registry: Registry) -> str:
-    """The whole OSC address space of ``registry`` as a Markdown reference."""
+    """The whole OSC address space of ``registry`` as a Markdown reference,
+    then the X32 addresses livesound answers without a parameter of its own."""
     rows = _rows(registry)
     out = [_intro(registry)]
     for title, _ in _SECTIONS:
@@ -98,7 +101,35 @@ def osc_map_markdown(registry: Registry) -> str:
         out += [f"## {title}", "", _table_head()]
         out += [_table_row(members) for members in section]
         out.append("")
+    tree = _rows(tree_for(registry).params.values())
+    for title, text in _X32_SECTIONS:
+        section = [r for r in tree if _x32_section(r[0][1].doc) == title]
+        out += [f"## {title}", "", text, "", _table_head()]
+        out += [_table_row(members) for members in section]
+        out.append("")
     return "\n".join(out)
+
+
+_X32_SECTIONS = (
+    ("X32 addresses holding livesound's state",
+     "X32 status and show addresses that answer from livesound: solo, the "
+     "selected strip, the console's name and address, and the scene list."),
+    ("Not yet mixed",
+     f"X32 mixing livesound does not do yet: DCAs, mute groups, matrices, the "
+     f"mono bus, bus and main pan. Reads answer the X32's default; writes are "
+     f"taken and have no effect (notes: \"{NOT_YET}\")."),
+    ("X32 compatibility, no effect",
+     f"X32 concepts livesound does not have (FX returns, aux inputs, inserts, "
+     f"bus and main dynamics, head amps, tape, preferences, ...). Reads answer "
+     f"the X32's default; writes are taken and have no effect (notes: "
+     f"\"{COMPAT}\")."),
+)  # fmt: skip
+
+
+def _x32_section(doc: str) -> str:
+    if doc == NOT_YET:
+        return _X32_SECTIONS[1][0]
+    return _X32_SECTIONS[2][0] if doc == COMPAT else _X32_SECTIONS[0][0]
 
 
 # -- grouping -----------------------------------------------------------------
@@ -111,10 +142,10 @@ def _split(address: str) -> tuple[tuple[str | None, ...], tuple[str, ...]]:
     return template, tuple(s for s in segments if _INDEX.fullmatch(s))
 
 
-def _rows(registry: Registry) -> list[list[tuple[tuple[str, ...], Param]]]:
-    """Parameters grouped by address template, in registry order."""
+def _rows(params: Iterable[Param]) -> list[list[tuple[tuple[str, ...], Param]]]:
+    """Parameters grouped by address template, in the order given."""
     groups: dict[tuple, list[tuple[tuple[str, ...], Param]]] = {}
-    for p in registry:
+    for p in params:
         template, numbers = _split(p.address)
         groups.setdefault(template, []).append((numbers, p))
     return list(groups.values())

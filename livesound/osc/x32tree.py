@@ -17,6 +17,7 @@ unofficial X32/M32 OSC protocol document and scene files saved by X32s.
 
 import functools
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,19 @@ from livesound.control.registry import Param, Registry
 
 COMPAT = "X32 compatibility, no effect"
 NOT_YET = "not yet mixed"
+LIVE = (
+    (r"/-stat/solo", "1 while any channel is soloed (pushed on every solo change)"),
+    (r"/-stat/selidx", "the strip a surface selected: kept and pushed to the others"),
+    (r"/-prefs/name", "the console's name"),
+    (r"/-prefs/ip/addr/\d", "the console's IPv4 address, byte by byte"),
+    (r"/-show/prepos/current", "the current scene's number (-1 for none); pushed "
+     "on every recall"),
+    (r"/-show/showfile/show/name", "the scene folder's name"),
+    (r"/-show/showfile/scene/\d{3}/(name|hasdata)", "scene NNN of the scene list "
+     "(the /-action/goscene number)"),
+)  # fmt: skip
+"""X32 addresses that answer livesound's own state (address pattern, what
+they hold); read-only but ``/-stat/selidx``."""
 
 EQ_TYPES_X32 = ("LCut", "LShv", "PEQ", "VEQ", "HShv", "HCut", "BU6", "BU12",
                 "BS12", "LR12", "BU18", "BU24", "BS24", "LR24")  # fmt: skip
@@ -453,7 +467,8 @@ class X32Tree:
 
     @staticmethod
     def _param(address: str, spec: Spec) -> Param:
-        doc = NOT_YET if _not_yet(address) else COMPAT
+        live = (text for pattern, text in LIVE if re.fullmatch(pattern, address))
+        doc = next(live, NOT_YET if _not_yet(address) else COMPAT)
         return Param(address, spec.kind, spec.default, spec.lo, spec.hi, spec.unit,
                      spec.taper, "x32", (), "", spec.choices, doc)  # fmt: skip
 
