@@ -83,7 +83,10 @@ def notes(param: Param) -> str:
     """Enum choices by index, then the parameter's own documentation."""
     parts = []
     if param.kind == "enum":
-        parts.append(", ".join(f"{i} = {c}" for i, c in enumerate(param.choices)))
+        named = [f"{i} = {c}" for i, c in enumerate(param.choices)]
+        # Long lists (the X32's 72 strips) by their ends.
+        parts.append(", ".join(named if len(named) <= 24 else [*named[:3], "…",
+                                                               named[-1]]))  # fmt: skip
     if param.doc:
         parts.append(param.doc)
     return "; ".join(parts)
@@ -269,12 +272,18 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
 - `/xremote` subscribes the sender to pushes of every change made by anyone
   else. A subscription lasts 10 s: send `/xremote` again about every 9 s.
   At least 32 clients can subscribe at once.
-- `/meters ,s <bank>` asks for periodic meter blobs (the X32 layout: an
-  int32 count, then little-endian float32 values) for 10 s; renew with
-  `/renew ,s <bank>`. `/meters/1` holds the inputs, `/meters/2` the buses
-  and main, `/ls/meters` every livesound meter in dB.
-- `/node ,s ch/01/mix` answers with the values directly under that node as
-  one line of text, as the X32 does.
+- `/meters ,s <bank> [args] [factor]` asks for periodic meter blobs (the
+  X32 layout: an int32 count, then little-endian float32 values) for 10 s,
+  one every 50 ms × factor (1..99); renew with `/renew ,s <bank>`. X32 banks
+  `/meters/0`, `/1`, `/2`, `/5`, `/6` and `/13` with the X32's slot counts,
+  `/ls/meters` every livesound meter in dB. `/subscribe`, `/formatsubscribe`
+  and `/batchsubscribe` work as on the X32; `/unsubscribe` stops them.
+- `/node ,s ch/01/mix` answers with a node's (or one leaf's) values as one
+  line of text in the X32's format and field order.
+- **The X32's whole tree answers**: the sections after livesound's own list
+  the X32 addresses it answers without a parameter of its own: some hold
+  livesound's state; the others answer the X32's default and take writes
+  without effect ("not yet mixed", "X32 compatibility, no effect").
 - **`/ls/...`** holds what the X32 has no address for: output limiters,
   alignment delays, the feedback suppressor's notches, the oscillator
   switch, and livesound's own commands (`/ls/pair`, `/ls/stats`,
@@ -285,7 +294,9 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
   `/ls/stats` holds the same fault as `"storage"` (fault, file, since).
 - **Errors**: a message that is refused (unknown address, wrong type tag,
   value out of range, or not allowed for the client's role) changes
-  nothing and is answered with `/ls/error ,ss <address> <reason>`.
+  nothing. Like the X32, the server does not answer refusals of X32
+  addresses; `/ls/...` requests, and every request of a client that sent
+  `/ls/errors ,i 1`, are answered with `/ls/error ,ss <address> <reason>`.
   Malformed packets are dropped and counted.
 
 What a client may change depends on the role the show gives it: the
