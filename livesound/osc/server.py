@@ -51,12 +51,32 @@ MAX_TIME_FACTOR = 99  # X32: a time factor outside 1..99 counts as 1
 X32_MODEL, X32_VERSION = "X32", "4.06"
 
 
+def _padded(data: bytes) -> bytes:
+    """OSC strings end in NUL and are padded to 4 bytes."""
+    return data + b"\0" * (4 - len(data) % 4)
+
+
+_PACK = {"i": struct.Struct(">i").pack, "f": struct.Struct(">f").pack}
+
+
 def message(address: str, *args: tuple[str, Any]) -> bytes:
-    """An OSC message from ``(typetag, value)`` pairs."""
-    b = OscMessageBuilder(address)
+    """An OSC message from ``(typetag, value)`` pairs (``i``, ``f``, ``s``,
+    ``b``): encoded directly, as replies are the server's busiest path (a
+    client reading the whole tree asks for thousands at connect)."""
+    out = [
+        _padded(address.encode()),
+        _padded(("," + "".join(t for t, _ in args)).encode()),
+    ]
     for tag, value in args:
-        b.add_arg(value, tag)
-    return b.build().dgram
+        if tag in _PACK:
+            out.append(_PACK[tag](value))
+        elif tag == "s":
+            out.append(_padded(value.encode()))
+        elif tag == "b":
+            out.append(_PACK["i"](len(value)) + value + b"\0" * (-len(value) % 4))
+        else:
+            raise ValueError(f"no OSC encoding for type tag {tag!r}")
+    return b"".join(out)
 
 
 def _grow_receive_buffer(sock: socket.socket, size: int = 1 << 22) -> None:
