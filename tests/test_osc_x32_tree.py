@@ -305,6 +305,7 @@ def test_node_channel_mix_has_the_x32_fields(srv):
         ("ch/01/mix/fader", "/ch/01/mix/fader   -oo"),  # a single leaf
         ("ch/01/mix/pan", "/ch/01/mix/pan +0"),
         ("-show/prepos/current", "/-show/prepos/current -1"),
+        ("ch/02", '/ch/02/config "Ch 2" 1 YE 2'),  # a container: its first node
     ],
 )
 def test_node_formats(srv, path, text):

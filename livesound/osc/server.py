@@ -620,8 +620,14 @@ class OscServer:
             return self._refuse(addr, "/node", "takes one string, e.g. ch/01/mix")
         path = "/" + args[0].strip("/")
         leaves = self.tree.nodes.get(path)
+        if leaves is None and self.param_at(path) is not None:
+            leaves = [path]
         if leaves is None:
-            leaves = [path] if self.param_at(path) is not None else self._subnode(path)
+            leaves = self._subnode(path)
+        if not leaves:
+            # A container (``ch/01``) answers with its first node, as the X32.
+            path = next((n for n in self.tree.nodes if n.startswith(path + "/")), path)
+            leaves = self.tree.nodes.get(path, [])
         if not leaves or not all(role.may_read(a) for a in leaves):
             self.stats.counts["unknown"] += 1
             return self._refuse(addr, "/node", f"no node {args[0]}")
