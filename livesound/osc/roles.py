@@ -15,8 +15,8 @@ from pathlib import Path
 
 KINDS = ("engineer", "performer", "readonly", "viewer")
 # Always allowed, for every role: discovery, subscriptions and meters.
-PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair", "/ls/errors",
-          "/unsubscribe", "/ls/stats"}  # fmt: skip
+PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair",
+          "/unsubscribe", "/ls/stats", "/ls/errors"}  # fmt: skip
 
 
 class ConfigError(ValueError):

@@ -5,6 +5,11 @@ a tablet goes through ``Mixer.set`` like any other and reaches the audio
 plane as a published change set. ``handle_datagram`` is a plain function
 from one datagram to the replies it causes, so the fuzz tests drive it
 without sockets.
+
+It answers as an X32 does: every address of the X32's tree (``x32tree``:
+the registry where livesound has the concept, the X32's default elsewhere),
+``/node`` text, subscriptions and meter banks, and no reply to what it
+refuses unless the client asked for ``/ls/error`` replies.
 """
 
 import asyncio
@@ -48,6 +53,7 @@ MAX_BUNDLE = 128  # messages per datagram
 MAX_FUTURE_S = 10.0  # bundles timed further ahead than this are refused
 METER_PERIOD_S = 0.05  # X32 sends meters every 50 ms (times the time factor)
 MAX_TIME_FACTOR = 99  # X32: a time factor outside 1..99 counts as 1
+MAX_FORMAT = 128  # values in one /formatsubscribe blob (names: 32 bytes each)
 X32_MODEL, X32_VERSION = "X32", "4.06"
 
 
