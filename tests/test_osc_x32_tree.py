@@ -328,6 +328,14 @@ def test_node_eq_dynamics_and_preamp(srv):
     assert fields[8:10] == ["8.00", "71"] and fields[11] == "538"
 
 
+def test_input_delay_is_linear_on_the_wire(srv):
+    """The X32's /ch/NN/delay/time is linf 0.3..500 ms."""
+    assert send(srv, "/ch/03/delay/time", 0.5) == []
+    assert srv.mixer.get("/ch/03/delay/time") == pytest.approx(250.15)
+    srv.mixer.set("/ch/03/delay/time", 100.0)
+    assert send(srv, "/ch/03/delay/time")[0].arg == pytest.approx(99.7 / 499.7)
+
+
 def test_node_solo_and_stat(srv):
     srv.mixer.set("/-stat/solosw/03", 1)
     fields = node(srv, "-stat/solosw").split()[1:]

@@ -248,7 +248,8 @@ class Registry:
             target=("hpf", c), key="hpf.slope_db_oct")  # fmt: skip
         add(f"{p}/delay/on", "int", 0, 0, 1, group="delay", target=strip,
             key="delay.on")  # fmt: skip
-        add(f"{p}/delay/time", "float", 0.3, 0.3, 500.0, "ms", "log", group="delay",
+        # Linear 0..1 on the wire, as the X32's (linf 0.3..500 ms).
+        add(f"{p}/delay/time", "float", 0.3, 0.3, 500.0, "ms", group="delay",
             target=strip, key="delay.time_ms")  # fmt: skip
         g = f"{p}/gate"
         add(f"{g}/on", "int", 0, 0, 1, group="dynamics", target=strip, key="gate.on")

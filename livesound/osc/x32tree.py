@@ -102,7 +102,6 @@ def _level(default: float = -math.inf) -> Spec:
 _STR = Spec("str", "", "str")
 _BITS8, _BITS6 = _int(0, 0, 255, "bits8"), _int(0, 0, 63, "bits6")
 _PAN = _lin(0.0, -100.0, 100.0, "pan")
-_FREQ = _log(1000.0, 20.0, 20000.0, "freq", "Hz")
 
 # Node layouts: node name -> [(leaf, spec)] in the X32's field order.
 Layout = list[tuple[str, Spec]]
