@@ -419,6 +419,24 @@ def test_formatsubscribe_blob(srv):
     assert struct.unpack("<5i", m.arg) == (20, 1, 0, 1, 1)
 
 
+def test_formatsubscribe_names_and_limits(srv):
+    srv.mixer.set("/ch/02/config/name", "Snare")
+    t0 = time.time()
+    assert send(srv, "/formatsubscribe", "/names", "/ch/**/config/name", 1, 2, 1,
+                now=t0) == []  # fmt: skip
+    blob = parse(srv.feeds[(ME, "/names")].packet(None)).arg
+    assert struct.unpack_from("<i", blob)[0] == len(blob) == 4 + 2 * 32
+    assert blob[36:41] == b"Snare" and blob[41:68] == b"\0" * 27
+    cues = "/-show/showfile/cue/***/name"
+    assert send(srv, "/formatsubscribe", "/cues", cues, 0, 99, 1) == []  # 100 fit
+    assert (ME, "/cues") in srv.feeds
+    assert send(srv, "/ls/errors", 1)[0].args == (1,)
+    numbers = "/-show/showfile/cue/***/numb"
+    (error,) = send(srv, "/formatsubscribe", "/all", cues, numbers, 0, 99, 1)
+    assert error.address == "/ls/error"  # 200 values in one blob would not
+    assert (ME, "/all") not in srv.feeds
+
+
 def test_batchsubscribe_meters_under_an_alias(srv):
     with ServerThread(srv) as st, Client(st.port) as c:
         c.send("/batchsubscribe", "/x_meters_0", "/meters/0", 0, 69, 1)

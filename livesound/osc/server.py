@@ -501,13 +501,14 @@ class OscServer:
         return []
 
     def _add_feed(
-        self, addr: Address, name: str, feed: Feed, now: float
+        self, addr: Address, name: str, feed: Feed, now: float, command: str
     ) -> list[bytes]:
+        """Start (or restart) stream ``name`` for ``addr``, if there is room."""
         self._expire(now)
         key = (addr, name)
         if key not in self.feeds and len(self.feeds) >= MAX_SUBSCRIBERS:
             text = f"{MAX_SUBSCRIBERS} subscriptions already"
-            return self._refuse(addr, "/meters", text)
+            return self._refuse(addr, command, text)
         feed.due = now
         self.feeds[key] = feed
         return []
@@ -521,7 +522,7 @@ class OscServer:
         if feed is None:
             return self._refuse(addr, "/meters", f"ask for one of {BANK_NAMES} or "
                                 "/ls/meters/mix/NN")  # fmt: skip
-        return self._add_feed(addr, bank, feed, now)
+        return self._add_feed(addr, bank, feed, now, "/meters")
 
     def _batchsubscribe(self, addr, role, args, now) -> list[bytes]:
         """``,ssiii alias bank arg0 arg1 tf``: a meter bank under ``alias``."""
@@ -532,7 +533,7 @@ class OscServer:
         feed = self._meter_feed(alias, _feed_name(args[1]), args[2:4], args[4], now)
         if feed is None or not alias.startswith("/"):
             return self._refuse(addr, "/batchsubscribe", "unknown meter bank or alias")
-        return self._add_feed(addr, alias, feed, now)
+        return self._add_feed(addr, alias, feed, now, "/batchsubscribe")
 
     def _meter_feed(
         self, address: str, bank: str, args: list, factor: Any, now: float
@@ -570,7 +571,7 @@ class OscServer:
 
         period = time_factor(args[1] if len(args) > 1 else 1)
         feed = Feed(now + SUBSCRIPTION_S, period, packet, meters=False, key=(address,))
-        return self._add_feed(addr, address, feed, now)
+        return self._add_feed(addr, address, feed, now, "/subscribe")
 
     def _formatsubscribe(self, addr, role, args, now) -> list[bytes]:
         """``,ss..siii alias address... first last tf``: one blob of every
@@ -586,7 +587,7 @@ class OscServer:
         ]
         if (
             not addresses
-            or len(addresses) > 256
+            or len(addresses) > MAX_FORMAT
             or not all(
                 self.param_at(a) is not None and role.may_read(a) for a in addresses
             )
@@ -600,7 +601,7 @@ class OscServer:
             return message(alias, ("b", struct.pack("<i", len(body) + 4) + body))
 
         feed = Feed(now + SUBSCRIPTION_S, time_factor(ints[2]), packet, meters=False)
-        return self._add_feed(addr, alias, feed, now)
+        return self._add_feed(addr, alias, feed, now, "/formatsubscribe")
 
     def _post_fader_gains(self) -> np.ndarray:
         """Each input's fader and mute as a linear gain (post-fader meters)."""
