@@ -392,20 +392,22 @@ def test_recall_pushes_the_current_scene(srv, tmp_path):
 # -- subscriptions ----------------------------------------------------------------------
 
 
+def count_for(client, seconds: float, stop: tuple) -> list:
+    """What ``client`` receives over ``seconds``, then after sending ``stop``."""
+    time.sleep(seconds)
+    client.send(*stop)
+    return client.recv_all(0.5)
+
+
 def test_subscribe_sends_one_value_at_its_time_factor(srv):
     with ServerThread(srv) as st, Client(st.port) as c:
-        c.send("/subscribe", "/ch/01/mix/on", 2)  # every 100 ms
-        first = c.recv(2.0)
-        assert (first.address, first.args) == ("/ch/01/mix/on", (1,))
-        t0 = time.monotonic()
-        for _ in range(3):
-            assert c.recv(2.0).address == "/ch/01/mix/on"
-        took = time.monotonic() - t0
-        c.send("/unsubscribe", "/ch/01/mix/on")
-        time.sleep(0.2)
-        c.drain()
-        assert c.recv_all(0.3) == []
-    assert took >= 0.25  # three periods of 100 ms, never faster
+        c.send("/subscribe", "/ch/01/mix/on", 4)  # every 200 ms
+        got = count_for(c, 1.0, ("/unsubscribe", "/ch/01/mix/on"))
+        time.sleep(0.3)
+        assert c.recv_all(0.3) == []  # stopped
+    assert {(m.address, m.args) for m in got} == {("/ch/01/mix/on", (1,))}
+    # ~5 in 1 s; at 50 ms it would be ~20. Slack for a late unsubscribe.
+    assert 1 <= len(got) <= 10
 
 
 def test_formatsubscribe_blob(srv):
@@ -500,14 +502,8 @@ def test_meter_banks_have_the_x32_sizes_and_values(srv):
 def test_meter_time_factor_is_honoured(srv):
     with ServerThread(srv) as st, Client(st.port) as fast, Client(st.port) as slow:
         fast.send("/meters", "/meters/1")
-        slow.send("/meters", "/meters/1", 10)  # 500 ms
-        slow.recv(2.0)
-        t0 = time.monotonic()
-        slow.recv(2.0)
-        slow_period = time.monotonic() - t0
-        fast.drain()
-        fast_count = len(fast.recv_all(0.5))
-        for c in (fast, slow):
-            c.send("/unsubscribe")
-    assert slow_period >= 0.45  # never faster than asked
-    assert fast_count >= 3  # at 50 ms, several in 0.5 s even on a loaded machine
+        slow.send("/meters", "/meters/1", 10)  # every 500 ms
+        got_slow = count_for(slow, 1.0, ("/unsubscribe",))
+        got_fast = count_for(fast, 0.0, ("/unsubscribe",))
+    assert 1 <= len(got_slow) <= 4  # ~2 in 1 s; never the 20 of 50 ms
+    assert len(got_fast) >= 2 * len(got_slow)

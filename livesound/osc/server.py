@@ -777,8 +777,9 @@ class OscServer:
             m = self.meters() if wants else None
             packets: dict[tuple, bytes | None] = {}  # built once per tick
             for (addr, _), feed in due:
-                # A late tick must not bunch up the next ones.
-                feed.due = max(feed.due + feed.period, now + feed.period / 2)
+                # On time, keep the cadence; late, never send the next one
+                # sooner than (nearly) a period from now: no bunching.
+                feed.due = max(feed.due + feed.period, now + 0.9 * feed.period)
                 key = feed.key or (id(feed),)
                 if key not in packets:
                     packets[key] = feed.packet(m)
