@@ -332,6 +332,7 @@ def test_refused_scene_commands_leave_the_show_untouched(tmp_path):
     proc = engine(scenes, state, discovery=True)
     try:
         with Client(proc.port) as c:
+            assert c.request("/ls/errors", 1).args == (1,)  # goscene is the X32's
             (scenes / "cuelist.toml").write_text("cues = [\n")  # broken mid-show
             (scenes / "bad.toml").write_text(scene_text(-2.0) + "fader_db = 1\n")
             before = live(proc.port)

@@ -1,4 +1,5 @@
-"""The generated OSC reference covers exactly the registry, deterministically."""
+"""The generated OSC reference covers exactly the registry and the X32
+addresses answered without a parameter, deterministically."""
 
 import itertools
 import re
@@ -7,6 +8,7 @@ import pytest
 
 from livesound.control.registry import Registry
 from livesound.osc.docs import osc_map_markdown
+from livesound.osc.x32tree import tree_for
 
 
 def expand(pattern: str) -> set[str]:
@@ -45,7 +47,10 @@ def test_reference_rows_expand_to_exactly_the_registry(n_in, n_bus):
     text = osc_map_markdown(registry)
     rows = re.findall(r"^\| `([^`]+)` \|", text, flags=re.M)
     covered = set().union(*(expand(r) for r in rows))
-    assert covered == {p.address for p in registry}
+    x32_only = set(tree_for(registry).params)
+    assert covered == {p.address for p in registry} | x32_only
+    for status in ("X32 compatibility, no effect", "not yet mixed"):
+        assert f"| {status} |" in text
 
 
 def test_reference_is_deterministic_and_documents_the_dialect():

@@ -81,6 +81,10 @@ def srv(engine, show_file):
         load_permissions(show_file, N_BUS),
         meters=lambda: fake_meters(N_IN, N_BUS),
     )
+    # These tests read the reasons: the clients ask for /ls/error, which the
+    # X32's own addresses do not send otherwise.
+    for client in (ENG, PERF2, VIEWER, STRANGER):
+        server.handle_datagram(msg("/ls/errors", 1), client)
     yield server
     server.close()
 
@@ -218,6 +222,7 @@ def test_default_role_from_config(engine, tmp_path):
     path.write_text('[osc]\ndefault_role = "viewer"\n')
     server = OscServer(engine.mixer, load_permissions(path, N_BUS))
     try:
+        ask(server, STRANGER, "/ls/errors", 1)
         (reply,) = ask(server, STRANGER, "/ch/01/mix/on")
         assert reply.address == "/ls/error" and "viewer" in reply.args[1]
         # without a file: this machine is the engineer, everyone else read-only
@@ -241,7 +246,7 @@ def test_viewer_gets_meters_only(srv):
     assert ask(srv, VIEWER, "/xinfo")[0].address == "/xinfo"
     assert ask(srv, VIEWER, "/status")[0].address == "/status"
     assert ask(srv, VIEWER, "/meters", "/meters/1") == []
-    assert (VIEWER, "/meters/1") in srv.meter_subscriptions
+    assert (VIEWER, "/meters/1") in srv.feeds
     # subscribed to /xremote, a viewer still hears no parameter changes
     assert ask(srv, VIEWER, "/xremote") == []
     mixer.set("/ch/01/mix/fader", 0.0)
@@ -265,6 +270,7 @@ def test_viewer_over_socket_gets_meter_blobs_but_no_values(engine, show_file):
         assert len(parse_meter_blob(blob.arg)) == 96  # the X32's slot count
         viewer.send("/unsubscribe")
         time.sleep(0.1)
+        assert viewer.request("/ls/errors", 1).args == (1,)
         reply = viewer.request("/ch/01/mix/fader")
         assert (reply.address, reply.args[0]) == ("/ls/error", "/ch/01/mix/fader")
 
@@ -274,6 +280,8 @@ def test_viewer_over_socket_gets_meter_blobs_but_no_values(engine, show_file):
 
 def test_pairing_code_grants_role(srv):
     tablet = ("10.0.0.80", 50000)
+    for client in (tablet, ("10.0.0.81", 50000)):
+        ask(srv, client, "/ls/errors", 1)
     replies, changed = try_write(srv, tablet, "/bus/03/mix/fader")
     assert changed == set() and replies[0].address == "/ls/error"
     (reply,) = ask(srv, tablet, "/ls/pair", "1234")  # wrong code
@@ -297,6 +305,7 @@ def test_pairing_code_grants_role(srv):
 
 def test_pairing_a_viewer_code(srv):
     tablet = ("10.0.0.90", 1)
+    ask(srv, tablet, "/ls/errors", 1)
     assert ask(srv, tablet, "/ch/01/mix/on")[0].address == "/ch/01/mix/on"
     assert ask(srv, tablet, "/ls/pair", "look")[0].args == ("viewer",)
     assert ask(srv, tablet, "/ch/01/mix/on")[0].address == "/ls/error"
@@ -394,6 +403,8 @@ def test_engine_process_performer_permissions(show_file):
             Client(proc.port, ip="127.0.0.2") as perf,
             Client(proc.port, ip="127.0.0.3") as stranger,
         ):
+            for client in (perf, stranger):  # to read the reasons
+                assert client.request("/ls/errors", 1).args == (1,)
             perf.send("/ch/01/mix/02/level", 0.75)
             perf.send("/bus/02/eq/2/g", 1.0)
             wait_until(lambda: eng.query("/bus/02/eq/2/g") == 1.0, 5, "the EQ")
@@ -423,6 +434,7 @@ def test_flooding_client_is_limited_others_pass(engine):
     try:
         flood, calm = ("10.0.0.50", 1), ("10.0.0.51", 1)
         now = time.time()
+        srv.handle_datagram(msg("/ls/errors", 1), flood, now - 1.0)
         sets = srv.stats["sets"]
         replies = []
         for k in range(5000):

@@ -120,6 +120,7 @@ def test_pairing_cannot_be_guessed_from_many_addresses(engine_proc):
     assert texts[:PAIR_WRONG_LIMIT] == ["unknown pairing code"] * PAIR_WRONG_LIMIT
     assert all("pairing closed" in t for t in texts[PAIR_WRONG_LIMIT:])
     with Client(port, ip="127.0.1.151") as lucky:  # the one that sent 0150
+        lucky.request("/ls/errors", 1)  # X32 refusals are quiet unless asked for
         assert lucky.request("/ch/01/mix/on", 0).address == "/ls/error"
 
     # The status says so, and so does the log.
@@ -243,12 +244,12 @@ def test_meter_streams_to_unknown_hosts_are_budgeted():
             with Client(st.port, ip=f"127.0.4.{k + 1}") as other:
                 other.send("/meters", "/meters/2")
         wait_until(lambda: srv.stats["datagrams"] >= 44, 5, "every request")
-        mine = [b for a, b in srv.meter_subscriptions if a == stranger.addr]
+        mine = [b for a, b in srv.feeds if a == stranger.addr]
         assert sorted(mine) == ["/ls/meters", "/meters/1"]
-        strangers = [a for a, _ in srv.meter_subscriptions if a[0] != HOST]
+        strangers = [a for a, _ in srv.feeds if a[0] != HOST]
         assert len(strangers) == 32
         console.send("/meters", "/meters/1")
-        wait_until(lambda: ((console.addr, "/meters/1") in srv.meter_subscriptions), 5,
+        wait_until(lambda: ((console.addr, "/meters/1") in srv.feeds), 5,
                    "the console's second stream")  # fmt: skip
 
 
@@ -357,6 +358,8 @@ def test_linked_pair_belongs_to_the_odd_mix_performer_and_mirrors():
         def bus_gains() -> np.ndarray:
             return gain_matrix(engine)[:2, 0]  # ch 1 into bus 1 and bus 2
 
+        for surface in (perf1, perf2):  # refusals are quiet unless asked for
+            surface.request("/ls/errors", 1)
         # Unlinked: each performer has their own mix.
         assert perf1.request("/ch/01/mix/02/level", 0.5).address == "/ls/error"
         perf2.send("/ch/01/mix/02/level", 0.75)

@@ -213,8 +213,9 @@ ABSURD_VALUES = [
 ]
 ABSURD = [pytest.param(a, v, id=f"{a}={v!r}"[:50]) for a, v in ABSURD_VALUES] + [
     pytest.param("/ch/01/mix/fader", 10**400, id="/ch/01/mix/fader=huge-int"),
-    pytest.param("/ch/01/config/name", "", id="/ch/01/config/name=empty"),
-    pytest.param("/ch/01/config/name", "   ", id="/ch/01/config/name=blank"),
+    # (an empty name is the X32's default and accepted)
+    pytest.param("/ch/01/config/name", "x" * 33, id="/ch/01/config/name=too long"),
+    pytest.param("/ch/01/config/name", "a\nb", id="/ch/01/config/name=newline"),
 ]
 
 

@@ -134,7 +134,7 @@ BAD = {
     "not a number": (_bad(10, 'fader_db = "loud"'), 10, "ch.01.fader_db"),
     "nan": (_bad(10, "fader_db = nan"), 10, "ch.01.fader_db"),
     "name not text": (_bad(11, "name = 7"), 11, "ch.01.name"),
-    "empty name": (_bad(11, 'name = ""'), 11, "ch.01.name"),
+    "name too long": (_bad(11, f'name = "{"x" * 33}"'), 11, "ch.01.name"),
     "unknown enum": (_bad(16, 'type = "Bell"'), 16, "ch.01.eq.2.type"),
     "table, not value": (_bad(10, "fader_db = { x = 1 }"), 0, "fader_db"),
     "array, not value": (_bad(15, "gain_db = [1, 2]"), 15, "ch.01.eq.2.gain_db"),

@@ -141,6 +141,7 @@ def test_osc_recall_is_for_the_engineer_only(show):
     c.send(FADER, fader_norm(0.0))
     index = c.request("/ls/scene/list").args.index("roles")
     with Client(engine.port, ip="127.0.0.2") as stranger:  # read-only by default
+        assert stranger.request("/ls/errors", 1).args == (1,)  # goscene is the X32's
         for args in (("/ls/scene/recall", "roles"), ("/-action/goscene", index)):
             reply = stranger.request(*args)
             assert reply.address == "/ls/error", reply
@@ -168,6 +169,8 @@ def served(tmp_path):
     server = OscServer(e.mixer, perms)
     scenes = SceneManager(e.mixer, tmp_path)
     remote.register(server, scenes, lambda: 0.0)
+    for client in (PERFORMER, ENGINEER_ADDR):  # /-action/goscene refuses quietly
+        server.handle_datagram(msg("/ls/errors", 1), client)
     e.mixer.set(FADER, -12.0)
     scenes.save("a")
     scenes.save("b")

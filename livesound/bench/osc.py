@@ -22,9 +22,11 @@ import numpy as np
 
 from livesound.audio import layout as L
 from livesound.bench.common import free_port
+from livesound.control.registry import Registry
 from livesound.enginehost import Engine, EngineConfig
 from livesound.osc.client import Client, osc
 from livesound.osc.server import SUBSCRIPTION_S, OscServer
+from livesound.osc.x32tree import tree_for
 
 RATES = (1000, 2500, 5000, 10000, 20000)
 CLIENTS = 10
@@ -150,6 +152,41 @@ def amplification(port: int) -> dict:
             "ratios": ratios, "max_ratio": ratios[worst], "worst": worst}  # fmt: skip
 
 
+def tree_read(port: int, window: int = 64) -> dict:
+    """A client reading the X32's whole tree at connect, as X32 apps and
+    libraries do: ``window`` queries in flight, and whatever went unanswered
+    (UDP loss, the per-client rate limit) asked again, up to 5 rounds."""
+    addresses = tree_for(Registry()).leaves()
+    probe = Client(port)
+    before = stats(probe)["osc"].get("rate_limited", 0)
+    c = Client(port)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    c.sock.settimeout(0.3)
+    got: set[str] = set()
+    asked = 0
+    t0 = time.perf_counter()
+    missing = addresses
+    for _ in range(5):
+        for start in range(0, len(missing), window):
+            batch = missing[start : start + window]
+            for address in batch:
+                c.send(osc(address))
+            asked += len(batch)
+            for _ in batch:
+                try:
+                    got.add(c.receive().address)
+                except OSError:
+                    break
+        missing = [a for a in addresses if a not in got]
+        if not missing:
+            break
+    elapsed = time.perf_counter() - t0
+    c.close()
+    limited = stats(probe)["osc"].get("rate_limited", 0) - before
+    return {"addresses": len(addresses), "answered": len(got & set(addresses)),
+            "asked": asked, "rate_limited": limited, "seconds": elapsed}  # fmt: skip
+
+
 def fader_to_audio(n: int = 300) -> dict:
     """From sending a fader message to the audio plane taking the change."""
     engine = Engine(EngineConfig(virtual=True))
@@ -193,6 +230,12 @@ def run(emit=print, quick: bool = False) -> dict:
     port = free_port()
     report: dict = {}
     with engine_process(port):
+        tr = tree_read(port)
+        report["tree_read"] = tr
+        emit(f"a client reads the whole X32 tree at connect: {tr['answered']} of "
+             f"{tr['addresses']} addresses in {tr['seconds']:.2f} s "
+             f"({tr['asked']} queries, 64 in flight; {tr['rate_limited']} dropped "
+             f"by the per-client rate limit and asked again)")  # fmt: skip
         rt = round_trip(port)
         report["round_trip"] = rt
         emit(f"set+query round trip on loopback: median {rt['median_ms']:.3f} ms, "

@@ -322,6 +322,8 @@ class Link:
         if address == "/ls/error":
             self._error(str(args[0]) if args else "", str(args[-1]) if args else "")
             return
+        if address == "/ls/errors":  # our request for error replies, confirmed
+            return
         if address.endswith("/fbs/spectrum"):
             if args and isinstance(args[0], bytes):
                 o = self._output_of(address)
@@ -527,5 +529,7 @@ class Link:
 
     def _subscribe(self) -> None:
         self.send("/xremote")
+        # The engine refuses X32 addresses quietly, as an X32, unless asked.
+        self.send("/ls/errors", 1)
         if self.meters:
             self.send("/meters", "/ls/meters")

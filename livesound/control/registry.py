@@ -37,6 +37,10 @@ DYN_RATIOS = (
 HPF_SLOPES = ("12", "24")
 OSC_TYPES = ("sine", "pink")
 SOLO_MODES = ("PFL", "AFL")
+X32_COLORS = ("OFF", "RD", "GN", "YE", "BL", "MG", "CY", "WH",
+              "OFFi", "RDi", "GNi", "YEi", "BLi", "MGi", "CYi", "WHi")  # fmt: skip
+"""Scribble-strip colours, as the X32 numbers them (``i``: inverted)."""
+X32_ICONS = 74  # the X32's strip icons are numbered 1..74
 FBS_MODES = ("off", "speech", "music", "ringout")
 
 
@@ -74,8 +78,9 @@ class Param:
             if not isinstance(value, str):
                 raise ParamError(f"{self.address} takes text, got {value!r}")
             text = value.strip()
-            if not 1 <= len(text) <= 32 or not text.isprintable():
-                raise ParamError(f"{self.address}: name must be 1-32 printable chars")
+            # Empty is allowed: it is the X32's default name.
+            if len(text) > 32 or not text.isprintable():
+                raise ParamError(f"{self.address}: name must be 0-32 printable chars")
             return text
         if self.kind == "enum" and isinstance(value, str):
             if value not in self.choices:
@@ -199,6 +204,14 @@ class Registry:
             tuple(choices), doc,
         )  # fmt: skip
 
+    def _look(self, prefix: str, color: str) -> None:
+        """Scribble-strip colour and icon: stored and recalled, no sound."""
+        self._add(f"{prefix}/config/icon", "int", 1, 1, X32_ICONS, group="config",
+                  key="icon", doc="X32 strip icon 1..74")  # fmt: skip
+        self._add(f"{prefix}/config/color", "enum", X32_COLORS.index(color),
+                  choices=X32_COLORS, group="config", key="color",
+                  doc="X32 scribble-strip colour")  # fmt: skip
+
     def _eq(self, prefix: str, bands: int, target: tuple) -> None:
         self._add(f"{prefix}/eq/on", "int", 1, 0, 1, group="eq", target=target,
                   key="eq.on")  # fmt: skip
@@ -222,6 +235,7 @@ class Registry:
         strip, row = ("in", c), ("row", c)
         add = self._add
         add(f"{p}/config/name", "str", f"Ch {c + 1}", group="config", key="name")
+        self._look(p, "YE")
         add(f"{p}/preamp/trim", "float", 0.0, -18.0, 18.0, "dB", group="preamp",
             target=strip, key="trim_db")  # fmt: skip
         add(f"{p}/preamp/invert", "int", 0, 0, 1, group="preamp", target=strip,
@@ -234,7 +248,8 @@ class Registry:
             target=("hpf", c), key="hpf.slope_db_oct")  # fmt: skip
         add(f"{p}/delay/on", "int", 0, 0, 1, group="delay", target=strip,
             key="delay.on")  # fmt: skip
-        add(f"{p}/delay/time", "float", 0.3, 0.3, 500.0, "ms", "log", group="delay",
+        # Linear 0..1 on the wire, as the X32's (linf 0.3..500 ms).
+        add(f"{p}/delay/time", "float", 0.3, 0.3, 500.0, "ms", group="delay",
             target=strip, key="delay.time_ms")  # fmt: skip
         g = f"{p}/gate"
         add(f"{g}/on", "int", 0, 0, 1, group="dynamics", target=strip, key="gate.on")
@@ -293,6 +308,7 @@ class Registry:
         add = self._add
         if prefix.startswith("/bus"):
             add(f"{prefix}/config/name", "str", name, group="config", key="name")
+            self._look(prefix, "CY")
         self._eq(prefix, 6, ("out_eq", o))
         add(f"{prefix}/mix/on", "int", 1, 0, 1, group="mute", target=out, key="on")
         add(f"{prefix}/mix/fader", "float", 0.0, -90.0, 10.0, "dB", "fader",

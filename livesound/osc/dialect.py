@@ -46,14 +46,52 @@ def decode(param: Param, args: list[Any]) -> Any:
     return param.validate(int(arg))
 
 
-def format_node_value(param: Param, value: Any) -> str:
-    """One value as the X32 ``/node`` text shows it."""
-    if param.kind == "str":
+def format_field(fmt: str, param: Param, value: Any) -> str:
+    """One value as the X32's ``/node`` text prints it; ``fmt`` names the
+    X32's format for that field (see ``x32tree``)."""
+    if fmt == "str":
         return f'"{value}"'
-    if param.kind == "enum":
+    if fmt == "enum":
         return param.choices[value]
-    if param.kind == "int":
-        return ("ON" if value else "OFF") if param.hi == 1 else str(value)
-    if param.taper == "fader":
-        return "-oo" if value == -math.inf or value <= -90.0 else f"{value:+.1f}"
-    return f"{value:g}"
+    if fmt == "onoff":
+        return "ON" if value else "OFF"
+    if fmt in ("bits8", "bits6"):
+        return "%" + format(int(value), f"0{fmt[-1]}b")
+    if fmt == "int":
+        return str(int(value))
+    return _NUMBER[fmt](float(value))
+
+
+def _level(db: float) -> str:
+    # Right-aligned in 5 characters, as the X32 prints faders and sends.
+    if db == -math.inf or db <= -90.0:
+        return "  -oo"
+    return f"{db:+5.1f}" if round(db, 1) else "  0.0"
+
+
+def _ms(ms: float) -> str:
+    # Gate and compressor hold and release: precision by size, 4 wide.
+    text = f"{ms:.2f}" if ms < 10 else f"{ms:.1f}" if ms < 100 else f"{ms:.0f}"
+    return f"{text:>4}"
+
+
+def _freq(hz: float) -> str:
+    # Kilohertz with the k as the decimal point: 1k97, 10k02, 20k00.
+    return f"{hz:.1f}" if hz < 1000 else f"{hz / 1000:.2f}".replace(".", "k")
+
+
+_NUMBER = {
+    "level": _level,
+    "ms": _ms,
+    "freq": _freq,
+    "pan": lambda v: f"{round(v):+d}",
+    "sdb1": lambda v: f"{v:+.1f}",
+    "sdb2": lambda v: f"{v:+.2f}",
+    "db1": lambda v: f"{v:.1f}",
+    "db2": lambda v: f"{v:.2f}",
+    "q": lambda v: f"{v:.1f}",
+    "lin0": lambda v: f"{v:.0f}",
+    "time": lambda v: f"{v:5.1f}",
+    "hpf": lambda v: f"{v:3.0f}",
+    "g": lambda v: f"{v:g}",
+}

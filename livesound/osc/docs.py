@@ -7,11 +7,13 @@ their numbers written as ranges: ``/ch/[01..32]/mix/[01..16]/level``.
 """
 
 import re
+from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
 from livesound.control import taper
 from livesound.control.registry import Param, Registry
+from livesound.osc.x32tree import COMPAT, NOT_YET, tree_for
 
 # A numbered path segment: channel, bus, band or notch number, or a bus pair.
 _INDEX = re.compile(r"\d+(?:-\d+)?")
@@ -42,7 +44,7 @@ _COLUMNS = (
 def value_range(param: Param) -> str:
     """The range a parameter takes in engineering units, e.g. ``20..400 Hz``."""
     if param.kind == "str":
-        return "1..32 printable characters"
+        return "0..32 printable characters"
     if param.kind == "enum":
         return f"{len(param.choices)} choices"
     if param.kind == "int":
@@ -81,14 +83,18 @@ def notes(param: Param) -> str:
     """Enum choices by index, then the parameter's own documentation."""
     parts = []
     if param.kind == "enum":
-        parts.append(", ".join(f"{i} = {c}" for i, c in enumerate(param.choices)))
+        named = [f"{i} = {c}" for i, c in enumerate(param.choices)]
+        # Long lists (the X32's 72 strips) by their ends.
+        parts.append(", ".join(named if len(named) <= 24 else [*named[:3], "…",
+                                                               named[-1]]))  # fmt: skip
     if param.doc:
         parts.append(param.doc)
     return "; ".join(parts)
 
 
 def osc_map_markdown(registry: Registry) -> str:
-    """The whole OSC address space of ``registry`` as a Markdown reference."""
+    """The whole OSC address space of ``registry`` as a Markdown reference,
+    then the X32 addresses livesound answers without a parameter of its own."""
     rows = _rows(registry)
     out = [_intro(registry)]
     for title, _ in _SECTIONS:
@@ -98,7 +104,35 @@ def osc_map_markdown(registry: Registry) -> str:
         out += [f"## {title}", "", _table_head()]
         out += [_table_row(members) for members in section]
         out.append("")
+    tree = _rows(tree_for(registry).params.values())
+    for title, text in _X32_SECTIONS:
+        section = [r for r in tree if _x32_section(r[0][1].doc) == title]
+        out += [f"## {title}", "", text, "", _table_head()]
+        out += [_table_row(members) for members in section]
+        out.append("")
     return "\n".join(out)
+
+
+_X32_SECTIONS = (
+    ("X32 addresses holding livesound's state",
+     "X32 status and show addresses that answer from livesound: solo, the "
+     "selected strip, the console's name and address, and the scene list."),
+    ("Not yet mixed",
+     f"X32 mixing livesound does not do yet: DCAs, mute groups, matrices, the "
+     f"mono bus, bus and main pan. Reads answer the X32's default; writes are "
+     f"taken and have no effect (notes: \"{NOT_YET}\")."),
+    ("X32 compatibility, no effect",
+     f"X32 concepts livesound does not have (FX returns, aux inputs, inserts, "
+     f"bus and main dynamics, head amps, tape, preferences, ...). Reads answer "
+     f"the X32's default; writes are taken and have no effect (notes: "
+     f"\"{COMPAT}\")."),
+)  # fmt: skip
+
+
+def _x32_section(doc: str) -> str:
+    if doc == NOT_YET:
+        return _X32_SECTIONS[1][0]
+    return _X32_SECTIONS[2][0] if doc == COMPAT else _X32_SECTIONS[0][0]
 
 
 # -- grouping -----------------------------------------------------------------
@@ -111,10 +145,10 @@ def _split(address: str) -> tuple[tuple[str | None, ...], tuple[str, ...]]:
     return template, tuple(s for s in segments if _INDEX.fullmatch(s))
 
 
-def _rows(registry: Registry) -> list[list[tuple[tuple[str, ...], Param]]]:
-    """Parameters grouped by address template, in registry order."""
+def _rows(params: Iterable[Param]) -> list[list[tuple[tuple[str, ...], Param]]]:
+    """Parameters grouped by address template, in the order given."""
     groups: dict[tuple, list[tuple[tuple[str, ...], Param]]] = {}
-    for p in registry:
+    for p in params:
         template, numbers = _split(p.address)
         groups.setdefault(template, []).append((numbers, p))
     return list(groups.values())
@@ -239,12 +273,18 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
 - `/xremote` subscribes the sender to pushes of every change made by anyone
   else. A subscription lasts 10 s: send `/xremote` again about every 9 s.
   At least 32 clients can subscribe at once.
-- `/meters ,s <bank>` asks for periodic meter blobs (the X32 layout: an
-  int32 count, then little-endian float32 values) for 10 s; renew with
-  `/renew ,s <bank>`. `/meters/1` holds the inputs, `/meters/2` the buses
-  and main, `/ls/meters` every livesound meter in dB.
-- `/node ,s ch/01/mix` answers with the values directly under that node as
-  one line of text, as the X32 does.
+- `/meters ,s <bank> [args] [factor]` asks for periodic meter blobs (the
+  X32 layout: an int32 count, then little-endian float32 values) for 10 s,
+  one every 50 ms × factor (1..99); renew with `/renew ,s <bank>`. X32 banks
+  `/meters/0`, `/1`, `/2`, `/5`, `/6` and `/13` with the X32's slot counts,
+  `/ls/meters` every livesound meter in dB. `/subscribe`, `/formatsubscribe`
+  and `/batchsubscribe` work as on the X32; `/unsubscribe` stops them.
+- `/node ,s ch/01/mix` answers with a node's (or one leaf's) values as one
+  line of text in the X32's format and field order.
+- **The X32's whole tree answers**: the sections after livesound's own list
+  the X32 addresses it answers without a parameter of its own: some hold
+  livesound's state; the others answer the X32's default and take writes
+  without effect ("not yet mixed", "X32 compatibility, no effect").
 - **`/ls/...`** holds what the X32 has no address for: output limiters,
   alignment delays, the feedback suppressor's notches, the oscillator
   switch, and livesound's own commands (`/ls/pair`, `/ls/stats`,
@@ -273,7 +313,9 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
   (fault, device, since, fallback).
 - **Errors**: a message that is refused (unknown address, wrong type tag,
   value out of range, or not allowed for the client's role) changes
-  nothing and is answered with `/ls/error ,ss <address> <reason>`.
+  nothing. Like the X32, the server does not answer refusals of X32
+  addresses; `/ls/...` requests, and every request of a client that sent
+  `/ls/errors ,i 1`, are answered with `/ls/error ,ss <address> <reason>`.
   Malformed packets are dropped and counted.
 
 What a client may change depends on the role the show gives it: the

@@ -20,7 +20,7 @@ from pathlib import Path
 KINDS = ("engineer", "performer", "readonly", "viewer")
 # Always allowed, for every role: discovery, subscriptions and meters.
 PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair",
-          "/unsubscribe", "/ls/stats"}  # fmt: skip
+          "/unsubscribe", "/ls/stats", "/ls/errors"}  # fmt: skip
 # What a performer may change, the mix number in group 1.
 _PERFORMER = (
     re.compile(r"/ch/\d\d/mix/(\d\d)/(?:on|level|pan|type)"),

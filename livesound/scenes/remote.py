@@ -11,24 +11,43 @@
 | `/ls/scene/delete` | `,s name` | delete a scene file |
 | `/ls/scene/safe` | `,si item 0/1` | make a strip (`ch.07`) or group (`eq`) recall-safe |
 | `/ls/scene/safes` | | replies `/ls/scene/safes ,s...` with every safe |
-| `/-action/goscene` | `,i N` | X32: recall scene N of the list (0-based) |
+| `/-action/goscene` | `,i N` or `,s "N"` | X32: recall scene N of the list (0-based) |
 | `/ls/state/restore` | `,i N` | load autosave generation N (0 = newest) into the show |
 | `/ls/status/storage` | | replies `,s` the storage fault ("" when clear); pushed to `/xremote` subscribers when it changes |
 
-Every command is answered: its reply, or `/ls/error ,ss address reason`
-(a write that failed says why: disk full, read-only, permission denied).
-A refused command changes nothing in the show.
+Every `/ls/` command is answered: its reply, or `/ls/error ,ss address
+reason` (a write that failed says why: disk full, read-only, permission
+denied); `/-action/goscene` refuses quietly, as the X32, unless the client
+asked for errors. A refused command changes nothing in the show.
+
+The X32's show addresses answer from the scene list: `/-show/showfile/show/name`
+(the scene folder's name), `/-show/showfile/scene/NNN/name` and `/hasdata`
+(scene NNN of the list, the `goscene` number) and `/-show/prepos/current`
+(the current scene's number, -1 for none), which is also pushed to `/xremote`
+subscribers on every recall, as X32 scene-watching tools expect.
 """
 
+import functools
 import threading
 from collections.abc import Callable
 
 from livesound.osc.server import OscServer
+from livesound.osc.x32tree import SHOW_SLOTS
 from livesound.scenes.files import SceneError
 from livesound.scenes.manager import SceneManager
 from livesound.scenes.storage import describe
 
 STORAGE_STATUS = "/ls/status/storage"
+PREPOS = "/-show/prepos/current"
+
+
+def _slot_name(scenes: SceneManager, k: int) -> str:
+    names = scenes.names()
+    return names[k] if k < len(names) else ""
+
+
+def _slot_used(scenes: SceneManager, k: int) -> int:
+    return int(k < len(scenes.names()))
 
 
 def _text(args: list, count: int = 1) -> list[str]:
@@ -59,10 +78,15 @@ def register(
     def current() -> list[tuple]:
         return [("/ls/scene/current", scenes.current or "", scenes.next_cue() or "")]
 
+    def current_number() -> int:
+        names = scenes.names()
+        return names.index(scenes.current) if scenes.current in names else -1
+
     def after_recall() -> list[tuple]:
         # Read and derive the next cue off the request path, so GO lands
         # in the next audio block.
         threading.Thread(target=scenes.prepare_next, daemon=True).start()
+        server.push(PREPOS, current_number())
         return current()
 
     def recall(args: list) -> list[tuple]:
@@ -90,13 +114,13 @@ def register(
 
     def goscene(args: list) -> list[tuple]:
         names = scenes.names()
-        if (
-            len(args) != 1
-            or not isinstance(args[0], int)
-            or not 0 <= args[0] < len(names)
-        ):
+        # X32 clients send the number as an int or as a string ("1").
+        number = args[0] if len(args) == 1 else None
+        if isinstance(number, str) and number.strip().isdigit():
+            number = int(number)
+        if not isinstance(number, int) or not 0 <= number < len(names):
             raise SceneError(f"takes a scene number 0..{len(names) - 1}")
-        scenes.recall(names[args[0]], clock())
+        scenes.recall(names[number], clock())
         return after_recall()
 
     def rename(args: list) -> list[tuple]:
@@ -147,6 +171,12 @@ def register(
         server.add_command(address, _answered(handler))
     for address, handler in queries.items():
         server.add_command(address, _answered(handler), write=False)
+    server.provide(PREPOS, current_number)
+    server.provide("/-show/showfile/show/name", lambda: scenes.folder.name)
+    for k in range(SHOW_SLOTS):
+        slot = f"/-show/showfile/scene/{k:03d}"
+        server.provide(f"{slot}/name", functools.partial(_slot_name, scenes, k))
+        server.provide(f"{slot}/hasdata", functools.partial(_slot_used, scenes, k))
     scenes.storage.listeners.append(lambda text: server.push(STORAGE_STATUS, text))
     server.add_stats(
         "storage", lambda: scenes.storage.fault and scenes.storage.fault.report()
