@@ -184,16 +184,68 @@ def true_peak_fir() -> np.ndarray:
 
 
 OUTPUT_EXTRA = ("L", "R", "CL", "CR")  # after the buses: main L/R, cue L/R
+N_OUTPUT_EXTRA = len(OUTPUT_EXTRA)
 
 
 def n_outputs(n_bus: int) -> int:
     """Outputs of an engine with ``n_bus`` mix buses (the buses, main, cue)."""
-    return n_bus + len(OUTPUT_EXTRA)
+    return n_bus + N_OUTPUT_EXTRA
 
 
 def output_names(n_bus: int) -> list[str]:
     """Names of the outputs in engine order: 1..n_bus, L, R, CL, CR."""
     return [str(b + 1) for b in range(n_bus)] + list(OUTPUT_EXTRA)
+
+
+# Element type of the arrays that are not float64.
+ARRAY_DTYPES = {"in_map": np.int64, "out_map": np.int64, "hist": np.int64,
+                "taps": np.float32}  # fmt: skip
+
+
+def array_shapes(hdr):
+    """The shape of every array, in ARRAYS order, from the sizes in ``hdr``.
+
+    The one statement of the shapes: ``EngineMemory`` allocates by it and
+    the kernels compile this very function to find the arrays through the
+    header (``kernels.state_from_header``), so it is plain integer
+    arithmetic, nothing numba could not compile.
+    """
+    ni, nb, nl = hdr[H_NI], hdr[H_NB], hdr[H_N_LANES]
+    no = nb + N_OUTPUT_EXTRA
+    nm = no  # matrix columns: one per output
+    blk, dly, la = hdr[H_MAX_BLOCK], hdr[H_DLY_RING], hdr[H_LA_RING]
+    return (
+        (N_GLOB,),  # glob
+        (N_IN_FIELDS, ni),  # ins
+        (N_OUT_FIELDS, no),  # outs
+        (3, S_IN, 5, ni),  # bq_in
+        (S_IN, 2, ni),  # bq_in_z
+        (S_IN,),  # bq_in_ramp
+        (3, S_OUT, 5, nl),  # bq_out
+        (S_OUT, 2, nl),  # bq_out_z
+        (S_OUT,),  # bq_out_ramp
+        (3, ni + 1, nm),  # mix
+        (dly, ni),  # dly_in
+        (dly, no),  # dly_out
+        (la, no),  # la_x
+        (la, no),  # la_g
+        (la, no),  # la_h
+        (la, no),  # la_s
+        (blk, ni + 1),  # work_in
+        (blk, max(nm, nl)),  # work_out
+        (blk, ni),  # work_gr
+        (hdr[H_PHYS_IN],),  # in_map
+        (hdr[H_PHYS_OUT],),  # out_map
+        (3, TP_TAPS),  # tp_fir
+        (HIST_US,),  # hist
+        (N_GLOB_PARAMS,),  # mail_glob
+        (N_IN_PARAMS, ni),  # mail_ins
+        (N_OUT_PARAMS, no),  # mail_outs
+        (S_IN, 5, ni),  # mail_bq_in
+        (S_OUT, 5, nl),  # mail_bq_out
+        (ni + 1, nm),  # mail_mix
+        (TAP_RING, no),  # taps
+    )
 
 
 @dataclass(frozen=True)
@@ -252,51 +304,18 @@ class EngineMemory:
 
     def __post_init__(self) -> None:
         d = self.dims
-        ni, no, nm, nl = d.n_in, d.n_out, d.n_mix, d.n_out_lanes
+        ni, nm = d.n_in, d.n_mix
         dly = _pow2_at_least(round(d.max_delay_ms * d.sample_rate / 1000) + 2)
         la = _pow2_at_least(d.lookahead + TP_TAPS + 2)
-        shapes = {
-            "glob": (N_GLOB,),
-            "ins": (N_IN_FIELDS, ni),
-            "outs": (N_OUT_FIELDS, no),
-            "bq_in": (3, S_IN, 5, ni),
-            "bq_in_z": (S_IN, 2, ni),
-            "bq_in_ramp": (S_IN,),
-            "bq_out": (3, S_OUT, 5, nl),
-            "bq_out_z": (S_OUT, 2, nl),
-            "bq_out_ramp": (S_OUT,),
-            "mix": (3, ni + 1, nm),
-            "dly_in": (dly, ni),
-            "dly_out": (dly, no),
-            "la_x": (la, no),
-            "la_g": (la, no),
-            "la_h": (la, no),
-            "la_s": (la, no),
-            "work_in": (d.max_block, ni + 1),
-            "work_out": (d.max_block, max(nm, nl)),
-            "work_gr": (d.max_block, ni),
-            "in_map": (d.phys_in,),
-            "out_map": (d.phys_out,),
-            "tp_fir": (3, TP_TAPS),
-            "hist": (HIST_US,),
-            "mail_glob": (N_GLOB_PARAMS,),
-            "mail_ins": (N_IN_PARAMS, ni),
-            "mail_outs": (N_OUT_PARAMS, no),
-            "mail_bq_in": (S_IN, 5, ni),
-            "mail_bq_out": (S_OUT, 5, nl),
-            "mail_mix": (ni + 1, nm),
-            "taps": (TAP_RING, no),
-        }
-        dtypes = {"in_map": np.int64, "out_map": np.int64, "hist": np.int64,
-                  "taps": np.float32}  # fmt: skip
-        for name in ARRAYS:
-            dtype = dtypes.get(name, np.float64)
-            self.arrays[name] = np.zeros(shapes[name], dtype)
         h = self.hdr
         h[H_NI], h[H_NB] = ni, d.n_bus
         h[H_PHYS_IN], h[H_PHYS_OUT] = d.phys_in, d.phys_out
         h[H_MAX_BLOCK], h[H_DLY_RING], h[H_LA_RING] = d.max_block, dly, la
-        h[H_N_LANES] = nl
+        h[H_N_LANES] = d.n_out_lanes
+        shapes = array_shapes(h)
+        for name, shape in zip(ARRAYS, shapes, strict=True):
+            dtype = ARRAY_DTYPES.get(name, np.float64)
+            self.arrays[name] = np.zeros(tuple(int(n) for n in shape), dtype)
         h[H_RNG] = 0x2545F4914F6CDD1D
         h[H_CB_MIN] = np.iinfo(np.int64).max
         for k, name in enumerate(ARRAYS):

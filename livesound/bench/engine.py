@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from livesound.audio.layout import Dims
+from livesound.audio.layout import Dims, n_outputs
 from livesound.bench.common import machine
 from livesound.control import derive
 from livesound.control.offline import BlockEngine
@@ -64,12 +64,12 @@ def measure(n_in: int = 32, n_bus: int = 16, block: int = 64, sample_rate: int =
             seconds: float = SECONDS) -> dict[str, float]:  # fmt: skip
     """Callback time per block of the reference show, from the callback's timer."""
     dims = Dims(n_in=n_in, n_bus=n_bus, sample_rate=sample_rate, max_block=1024,
-                phys_in=n_in, phys_out=n_bus + 4)  # fmt: skip
+                phys_in=n_in, phys_out=n_outputs(n_bus))  # fmt: skip
     engine = BlockEngine(dims)
     engine.mixer.set_many(reference_show(n_in, n_bus))
     n_blocks = max(50, int(seconds * sample_rate / block))
     x = _signal(block * 64, n_in, sample_rate)
-    out = np.empty((block, n_bus + 4), np.float32)
+    out = np.empty((block, dims.n_out), np.float32)
     core = engine.core
     for k in range(64):  # warm caches, let the first change set land
         core.run(x[k * block : (k + 1) * block], out)
@@ -99,10 +99,10 @@ def scipy_chain(n_in: int = 32, n_bus: int = 16, block: int = 64,
     """
     from scipy import signal
 
-    engine = BlockEngine(n_in=n_in, n_bus=n_bus, phys_in=n_in, phys_out=n_bus + 4)
+    n_out = n_outputs(n_bus)
+    engine = BlockEngine(n_in=n_in, n_bus=n_bus, phys_in=n_in, phys_out=n_out)
     engine.mixer.set_many(reference_show(n_in, n_bus))
     v = engine.mixer.values
-    n_out = n_bus + 4
 
     def sos(rows: np.ndarray) -> np.ndarray:
         return np.hstack([rows[:, :3], np.ones((len(rows), 1)), rows[:, 3:]])
