@@ -294,28 +294,25 @@ def gate_bank(buf, ins, det_fall, n, nch):
     attack is the time to open fully, release the time to close fully, as
     on a hardware gate. Off means a gain of exactly 1.
     """
-    p = ins[L.IP_GATE_ON : L.IP_GATE_REL + 1]
-    st = ins[L.IS_GATE_ENV : L.IM_GATE_GR + 1]
-    on, thr, floor, up, hold_len, down = 0, 1, 2, 3, 4, 5
-    env, g, hold, gmin = 0, 1, 2, 3
+    # Parameter rows, then state and meter rows, each named from the layout.
+    on, thr, floor = ins[L.IP_GATE_ON], ins[L.IP_GATE_THR], ins[L.IP_GATE_RANGE]
+    up, hold_len, down = ins[L.IP_GATE_ATT], ins[L.IP_GATE_HOLD], ins[L.IP_GATE_REL]
+    env, g, hold = ins[L.IS_GATE_ENV], ins[L.IS_GATE_G], ins[L.IS_GATE_HOLD]
+    gmin = ins[L.IM_GATE_GR]
     for t in range(n):
         for c in range(nch):
             x = buf[t, c]
             a = abs(x)
-            e = a if a > st[env, c] else st[env, c] + (a - st[env, c]) * det_fall
-            st[env, c] = e
-            is_open = e >= p[thr, c]
-            target = 1.0 if (is_open or st[hold, c] > 0.0) else p[floor, c]
-            st[hold, c] = p[hold_len, c] if is_open else max(st[hold, c] - 1.0, 0.0)
-            gc = st[g, c]
-            gc = (
-                min(gc * p[up, c], target)
-                if target > gc
-                else max(gc * p[down, c], target)
-            )
-            gc = gc * p[on, c] + (1.0 - p[on, c])
-            st[g, c] = gc
-            st[gmin, c] = min(st[gmin, c], gc)
+            e = a if a > env[c] else env[c] + (a - env[c]) * det_fall
+            env[c] = e
+            is_open = e >= thr[c]
+            target = 1.0 if (is_open or hold[c] > 0.0) else floor[c]
+            hold[c] = hold_len[c] if is_open else max(hold[c] - 1.0, 0.0)
+            gc = g[c]
+            gc = min(gc * up[c], target) if target > gc else max(gc * down[c], target)
+            gc = gc * on[c] + (1.0 - on[c])
+            g[c] = gc
+            gmin[c] = min(gmin[c], gc)
             buf[t, c] = x * gc
 
 
@@ -327,21 +324,21 @@ def compressor_bank(buf, ins, gr, n, nch):
     attack/release smoothing (a recursion in time, independent per
     channel), dB -> gain. ``gr`` is scratch.
     """
-    p = ins[L.IP_COMP_ON : L.IP_COMP_MAKEUP + 1]
-    st = ins[L.IS_COMP_G : L.IM_COMP_GR + 1]
-    on, thr, ratio, knee, att, rel, makeup = 0, 1, 2, 3, 4, 5, 6
+    on, thr, ratio = ins[L.IP_COMP_ON], ins[L.IP_COMP_THR], ins[L.IP_COMP_RATIO]
+    knee, att, rel = ins[L.IP_COMP_KNEE], ins[L.IP_COMP_ATT], ins[L.IP_COMP_REL]
+    makeup, smoothed, gmin = ins[L.IP_COMP_MAKEUP], ins[L.IS_COMP_G], ins[L.IM_COMP_GR]
     for t in range(n):
         for c in range(nch):
             level = DB_PER_LOG2 * fast_log2(abs(buf[t, c]) + 1e-30)
-            gr[t, c] = compressor_curve(level, p[thr, c], p[ratio, c], p[knee, c])
+            gr[t, c] = compressor_curve(level, thr[c], ratio[c], knee[c])
     for t in range(n):
         for c in range(nch):
             gc = gr[t, c]
-            sm = st[0, c]
-            sm = (sm + (gc - sm) * (p[att, c] if gc < sm else p[rel, c])) * p[on, c]
-            st[0, c] = sm
-            st[1, c] = min(st[1, c], sm)
-            gr[t, c] = (sm + p[makeup, c]) * (p[on, c] / DB_PER_LOG2)
+            sm = smoothed[c]
+            sm = (sm + (gc - sm) * (att[c] if gc < sm else rel[c])) * on[c]
+            smoothed[c] = sm
+            gmin[c] = min(gmin[c], sm)
+            gr[t, c] = (sm + makeup[c]) * (on[c] / DB_PER_LOG2)
     for t in range(n):
         for c in range(nch):
             buf[t, c] *= fast_exp2(gr[t, c])

@@ -104,11 +104,11 @@ IS_GAIN_STEP = 16
 IS_D_OLD = 17  # delay crossfade: old tap, new tap, position 0..1
 IS_D_NEW = 18
 IS_D_XF = 19
-IS_GATE_ENV = 20  # gate state, then its meter (kept adjacent: the kernel
-IS_GATE_G = 21  # takes them as one block). Gain, linear: 1 = open
+IS_GATE_ENV = 20  # gate state: key detector level
+IS_GATE_G = 21  # gain, linear: 1 = open
 IS_GATE_HOLD = 22
 IM_GATE_GR = 23  # lowest gate gain, linear
-IS_COMP_G = 24  # compressor: smoothed gain (dB), then its meter
+IS_COMP_G = 24  # compressor: smoothed gain (dB)
 IM_COMP_GR = 25  # lowest compressor gain, dB (<= 0)
 IS_MS = 26  # running mean square of the input meter
 IM_PEAK = 27  # meters: since the last reset
