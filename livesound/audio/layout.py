@@ -153,6 +153,8 @@ S_IN = N_HPF + N_IN_EQ
 S_OUT = N_OUT_EQ + N_NOTCH
 C_CUR, C_TGT, C_STEP = 0, 1, 2  # first axis of bq_* and mix
 
+GAIN_RAMP_S = 0.010  # every gain change ramps linearly over this long
+COEF_RAMP_S = 0.020  # and every filter change over this long
 GATE_DETECT_S = 0.005  # fall time of the gates' key detector
 TAP_RING = 1 << 17  # output taps: ~2.7 s at 48 kHz of every output, float32
 HIST_US = 4096  # callback-time histogram: 1 us bins, last bin = overflow
@@ -326,8 +328,8 @@ class EngineMemory:
         a["tp_fir"][:] = true_peak_fir()
         g = a["glob"]
         g[G_SR] = d.sample_rate
-        g[G_GAIN_RAMP] = max(1, round(0.010 * d.sample_rate))
-        g[G_COEF_RAMP] = max(1, round(0.020 * d.sample_rate))
+        g[G_GAIN_RAMP] = max(1, round(GAIN_RAMP_S * d.sample_rate))
+        g[G_COEF_RAMP] = max(1, round(COEF_RAMP_S * d.sample_rate))
         g[G_LOOKAHEAD] = d.lookahead
         g[G_TP_DELAY] = TP_DELAY
         g[G_MS_COEF] = 1.0 - np.exp(-1.0 / (0.3 * d.sample_rate))

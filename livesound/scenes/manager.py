@@ -14,6 +14,7 @@ from typing import Any
 
 import tomli_w
 
+from livesound.audio.layout import GAIN_RAMP_S
 from livesound.control.mixer import Mixer, Prepared
 from livesound.scenes import autosave as generations
 from livesound.scenes import files
@@ -23,7 +24,6 @@ from livesound.scenes.storage import Storage, keep_aside
 log = logging.getLogger("livesound.scenes")
 
 AUTOSAVE_EVERY_S = 2.0
-GAIN_RAMP_S = 0.010  # the audio plane's gain ramp (layout.G_GAIN_RAMP)
 CUE_FILE = "cuelist.toml"
 SOURCE = "scene"
 
