@@ -11,9 +11,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
+from livesound.audio import design
 from livesound.console.screens.dialogs import Prompt
 from livesound.console.state import ConsoleState
-from livesound.console.widgets.plot import FreqPlot, biquad_db, log_freqs
+from livesound.console.widgets.plot import FreqPlot, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.control import derive
@@ -147,7 +148,7 @@ class DetailScreen(Screen):
         p = f"/ch/{self.channel + 1:02d}"
         coeffs = np.vstack([derive.hpf_coeffs(st.values, self.channel, sr),
                             derive.eq_coeffs(st.values, p, 4, sr)])  # fmt: skip
-        return biquad_db(coeffs, log_freqs(points), sr)
+        return design.response_db(coeffs, log_freqs(points), sr)
 
     # -- actions -----------------------------------------------------------------
 
