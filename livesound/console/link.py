@@ -22,13 +22,12 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from livesound.console.state import ConsoleState, Status, out_prefixes
 from livesound.control.registry import ParamError
 from livesound.osc import dialect
+from livesound.osc.wire import bundle, message
 
 TICK_S = 0.05
 LOST_S = 1.5  # meters come every 50 ms: this much silence means the engine is gone
@@ -42,31 +41,6 @@ SYNC_PER_TICK = 80
 MAX_BUNDLE = 100
 MAX_IN, MAX_BUS = 128, 16
 PROBE_S = 0.4
-
-
-def _message(address: str, *args: Any) -> OscMessageBuilder:
-    b = OscMessageBuilder(address)
-    for a in args:
-        if isinstance(a, tuple):
-            b.add_arg(a[1], a[0])
-        else:
-            b.add_arg(a)
-    return b
-
-
-def encode(address: str, *args: Any) -> bytes:
-    """One OSC message; ``(tag, value)`` pairs or plain Python values."""
-    return _message(address, *args).build().dgram
-
-
-def bundle(messages: list[bytes]) -> bytes:
-    """Several messages in one datagram (one syscall, one engine wake-up)."""
-    from pythonosc.osc_message import OscMessage
-
-    b = OscBundleBuilder(IMMEDIATELY)
-    for m in messages:
-        b.add_content(OscMessage(m))
-    return b.build().dgram
 
 
 def sync_order(state: ConsoleState) -> list[str]:
@@ -156,7 +130,7 @@ class Link:
 
     def send(self, address: str, *args: Any) -> None:
         """Send one message; never waits (UDP, buffered by the loop)."""
-        self.send_raw(encode(address, *args))
+        self.send_raw(message(address, *args))
 
     def send_raw(self, data: bytes) -> None:
         if self.transport is not None:
@@ -193,13 +167,13 @@ class Link:
                 continue
             value = p.validate(value)
             self.state.put(address, value)
-            msgs.append(encode(address, dialect.encode(p, value)))
+            msgs.append(message(address, dialect.encode(p, value)))
         for k in range(0, len(msgs), MAX_BUNDLE):
             self.send_raw(bundle(msgs[k : k + MAX_BUNDLE]))
 
     def query(self, addresses: list[str]) -> None:
         """Ask for the values of ``addresses`` (answers arrive later)."""
-        msgs = [encode(a) for a in addresses]
+        msgs = [message(a) for a in addresses]
         for k in range(0, len(msgs), MAX_BUNDLE):
             self.send_raw(bundle(msgs[k : k + MAX_BUNDLE]))
 

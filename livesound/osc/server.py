@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from livesound.audio.meters import Meters
@@ -32,6 +30,7 @@ from livesound.control.taper import db_to_fader
 from livesound.osc import dialect
 from livesound.osc.discovery import ipv4_addresses
 from livesound.osc.roles import Permissions, Role, load_permissions
+from livesound.osc.wire import bundle, message
 
 log = logging.getLogger("livesound.osc")
 
@@ -46,14 +45,6 @@ MAX_BUNDLE = 128  # messages per datagram
 MAX_FUTURE_S = 10.0  # bundles timed further ahead than this are refused
 METER_PERIOD_S = 0.05  # X32 sends meters every 50 ms
 X32_MODEL, X32_VERSION = "X32", "4.06"
-
-
-def message(address: str, *args: tuple[str, Any]) -> bytes:
-    """An OSC message from ``(typetag, value)`` pairs."""
-    b = OscMessageBuilder(address)
-    for tag, value in args:
-        b.add_arg(value, tag)
-    return b.build().dgram
 
 
 def _grow_receive_buffer(sock: socket.socket, size: int = 1 << 22) -> None:
@@ -414,14 +405,12 @@ class OscServer:
         if mix is None:
             blob = meter_blob(METER_BANKS[bank](m, self.registry.n_bus))
             return message(bank, ("b", blob))
-        bundle = OscBundleBuilder(IMMEDIATELY)
         levels = [*m.in_peak_db, m.out_peak_db[mix - 1]]
         names = [f"ch/{c + 1:02d}" for c in range(len(m.in_peak_db))] + ["master"]
-        for name, db in zip(names, levels, strict=True):
-            msg = OscMessageBuilder(f"{bank}/{name}")
-            msg.add_arg(db_to_fader(float(db)), "f")
-            bundle.add_content(msg.build())
-        return bundle.build().dgram
+        return bundle(
+            message(f"{bank}/{name}", ("f", db_to_fader(float(db))))
+            for name, db in zip(names, levels, strict=True)
+        )
 
     def _renew(self, addr, role, args, now) -> list[bytes]:
         if (
