@@ -1,10 +1,13 @@
 """The one OSC builder: what it writes is what python-osc (and so every
-X32 app built on a standard OSC library) reads back."""
+X32 app built on a standard OSC library) reads back; the ``/ls/meters``
+blob reads back as written."""
 
+import numpy as np
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_packet import OscPacket
 
+from livesound.osc import meterblob
 from livesound.osc.wire import bundle, message
 
 
@@ -25,3 +28,20 @@ def test_a_bundle_is_the_standard_immediate_bundle():
         "/a", "/b/c", "/xinfo"
     ]  # fmt: skip
     assert bundle([]) == OscBundleBuilder(IMMEDIATELY).build().dgram
+
+
+def test_the_meter_blob_round_trips_and_refuses_other_sizes():
+    n_in, n_bus = 3, 2
+    n_out = n_bus + 4  # buses, main L/R, cue L/R
+    rng = np.random.default_rng(0)
+    sent = meterblob.Reading(
+        *(rng.uniform(-90, 0, n) for n in [n_in] * 4 + [n_out] * 3)
+    )
+    data = meterblob.encode(sent)
+    got = meterblob.decode(data, n_in, n_bus)
+    for name in meterblob.INPUT_FIELDS + meterblob.OUTPUT_FIELDS:
+        np.testing.assert_allclose(getattr(got, name), getattr(sent, name), rtol=1e-6)
+    assert meterblob.decode(data, n_in + 1, n_bus) is None
+    assert meterblob.decode(data, n_in, n_bus - 1) is None
+    assert meterblob.decode(data[:-4], n_in, n_bus) is None  # count says more
+    assert meterblob.decode(b"\x01", n_in, n_bus) is None

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import struct
 import time
 from collections import deque
 from typing import Any
@@ -26,7 +25,7 @@ from pythonosc.osc_packet import OscPacket
 
 from livesound.console.state import ConsoleState, Status, out_prefixes
 from livesound.control.registry import ParamError
-from livesound.osc import dialect
+from livesound.osc import dialect, meterblob
 from livesound.osc.wire import bundle, message
 
 TICK_S = 0.05
@@ -199,11 +198,9 @@ class Link:
     def _message(self, address: str, args: list, now: float) -> None:
         st = self.state
         if address == "/ls/meters" and args and isinstance(args[0], bytes):
-            blob = args[0]
-            if len(blob) >= 4:
-                (count,) = struct.unpack_from("<i", blob, 0)
-                if 0 <= count <= (len(blob) - 4) // 4:
-                    st.take_meters(np.frombuffer(blob, "<f4", count, 4).astype(float))
+            reading = meterblob.decode(args[0], st.n_in, st.n_bus)
+            if reading is not None:
+                st.take_meters(reading)
             return
         if address == "/ls/undo" and len(args) == 2:
             st.notice(f"undone: {args[0]} back to {args[1]}")

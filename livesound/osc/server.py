@@ -27,7 +27,7 @@ from livesound.audio.meters import Meters
 from livesound.control.mixer import Mixer
 from livesound.control.registry import ParamError
 from livesound.control.taper import db_to_fader
-from livesound.osc import dialect
+from livesound.osc import dialect, meterblob
 from livesound.osc.discovery import ipv4_addresses
 from livesound.osc.roles import Permissions, Role, load_permissions
 from livesound.osc.wire import bundle, message
@@ -107,12 +107,6 @@ def _tagged(value: Any) -> tuple[str, Any]:
     if isinstance(value, bool | int):
         return "i", int(value)
     return "f", float(value)
-
-
-def meter_blob(values: np.ndarray) -> bytes:
-    """X32 meter blob: int32 count, then little-endian float32 values."""
-    v = np.ascontiguousarray(values, dtype="<f4")
-    return struct.pack("<i", v.size) + v.tobytes()
 
 
 @dataclass
@@ -403,7 +397,7 @@ class OscServer:
         widgets expect) plus the mix master."""
         mix = self._mix_meter(bank)
         if mix is None:
-            blob = meter_blob(METER_BANKS[bank](m, self.registry.n_bus))
+            blob = meterblob.blob(METER_BANKS[bank](m, self.registry.n_bus))
             return message(bank, ("b", blob))
         levels = [*m.in_peak_db, m.out_peak_db[mix - 1]]
         names = [f"ch/{c + 1:02d}" for c in range(len(m.in_peak_db))] + ["master"]
@@ -570,15 +564,5 @@ METER_BANKS: dict[str, Callable[[Meters, int], np.ndarray]] = {
             [0.0],
         ]  # fmt: skip
     ),
-    "/ls/meters": lambda m, nb: np.concatenate(
-        [
-            m.in_peak_db,
-            m.in_rms_db,
-            m.gate_gr_db,
-            m.comp_gr_db,
-            m.out_peak_db,
-            m.out_rms_db,
-            m.limiter_gr_db,
-        ]  # fmt: skip
-    ),
+    "/ls/meters": lambda m, nb: meterblob.values(m),
 }
