@@ -17,13 +17,8 @@ import numpy as np
 from livesound.audio import layout as L
 from livesound.audio.atomics import bump_sequence
 from livesound.control import derive
+from livesound.control.events import LOCAL, Change, Source, Subscriber
 from livesound.control.registry import Param, ParamError, Registry
-
-# Called after every change with (address, value, source); ``source`` is
-# whatever the caller of ``set`` passed (an OSC client's address, ...), so a
-# surface can skip echoing a change back to where it came from.
-Subscriber = Callable[[str, Any, object], None]
-
 
 STALL_S = 0.25  # the audio plane has not taken a change set for this long
 
@@ -96,17 +91,18 @@ class Mixer:
 
     # -- writing ------------------------------------------------------------
 
-    def set(self, address: str, value: Any, *, source: object = None) -> Any:
+    def set(self, address: str, value: Any, *, source: Source = LOCAL) -> Any:
         """Validate and apply one change; returns the stored value."""
         return self.set_many({address: value}, source=source)[address]
 
-    def set_many(self, changes: Mapping[str, Any], *, source: object = None) -> dict:
+    def set_many(self, changes: Mapping[str, Any], *, source: Source = LOCAL) -> dict:
         """Apply several changes atomically: all land in the same audio block.
 
         Every value is validated first; if any is refused nothing changes.
         """
         checked = {a: self.registry[a].validate(v) for a, v in changes.items()}
         with self._lock:
+            events = [Change(a, self.values[a], v, source) for a, v in checked.items()]
             for address, value in checked.items():
                 self.values[address] = value
                 target = self.registry[address].target
@@ -116,13 +112,13 @@ class Mixer:
                 prepared.touched.update(checked)
             self.changes += len(checked)
             self._flush()
-        self._notify(checked, source)
+        self._notify(events)
         return checked
 
-    def _notify(self, checked: Mapping[str, Any], source: object) -> None:
-        for address, value in checked.items():
+    def _notify(self, events: list[Change]) -> None:
+        for event in events:
             for fn in list(self._subscribers):
-                fn(address, value, source)
+                fn(event)
 
     def prepare(self, changes: Mapping[str, Any]) -> "Prepared":
         """Validate and derive a big change (a scene) ahead of time.
@@ -142,7 +138,7 @@ class Mixer:
             self._prepared.append(prepared)
         return prepared
 
-    def apply(self, prepared: "Prepared", *, source: object = None) -> dict:
+    def apply(self, prepared: "Prepared", *, source: Source = LOCAL) -> dict:
         """Land a prepared change set (see ``prepare``) in one change set;
         returns (and tells subscribers) what it actually changed."""
         with self._lock:
@@ -163,7 +159,7 @@ class Mixer:
                 self._dirty = set()
             self._publish()
         changed = {a: v for a, v in prepared.changes.items() if before[a] != v}
-        self._notify(changed, source)
+        self._notify([Change(a, before[a], v, source) for a, v in changed.items()])
         return changed
 
     def discard(self, prepared: "Prepared") -> None:
@@ -173,8 +169,8 @@ class Mixer:
                 self._prepared.remove(prepared)
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        """Call ``fn(address, value, source)`` after every change; returns
-        the function that unsubscribes."""
+        """Call ``fn(change)`` after every change (a ``Change``: address, old,
+        new, source); returns the function that unsubscribes."""
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn)
 

@@ -2,9 +2,9 @@
 
 A fader drag arrives as dozens of messages: consecutive changes to one
 address from one surface within ``gesture_s`` are one step, and undoing it
-puts back the value from before the drag. Scenes, fades and the feedback
-suppressor are not surfaces: their changes are not steps (a scene is undone
-by recalling another), but they keep the journal's copy of the show current.
+puts back the value from before the drag (the ``old`` of the drag's first
+change). Scenes, fades and the feedback suppressor are not surfaces: their
+changes are not steps (a scene is undone by recalling another).
 """
 
 import threading
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from livesound.control.events import UNDO, Change, Source
 from livesound.control.mixer import Mixer
 
 
@@ -21,13 +22,8 @@ from livesound.control.mixer import Mixer
 class Step:
     address: str
     before: Any
-    source: object
+    source: Source
     at: float
-
-
-def from_surface(source: object) -> bool:
-    """OSC surfaces are known by their (host, port)."""
-    return isinstance(source, tuple)
 
 
 class UndoJournal:
@@ -37,16 +33,14 @@ class UndoJournal:
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.mixer, self.gesture_s, self.clock = mixer, gesture_s, clock
         self.steps: deque[Step] = deque(maxlen=depth)
-        self._shadow = mixer.snapshot()
         self._lock = threading.Lock()
         mixer.subscribe(self._changed)
 
-    def _changed(self, address: str, value: Any, source: object) -> None:
+    def _changed(self, change: Change) -> None:
+        if not change.source.from_surface or change.old == change.new:
+            return
+        address, source = change.address, change.source
         with self._lock:
-            before = self._shadow.get(address)
-            self._shadow[address] = value
-            if not from_surface(source) or before == value:
-                return
             now = self.clock()
             last = self.steps[-1] if self.steps else None
             if (
@@ -56,7 +50,7 @@ class UndoJournal:
             ):
                 last.at = now  # the same gesture goes on
             else:
-                self.steps.append(Step(address, before, source, now))
+                self.steps.append(Step(address, change.old, source, now))
 
     def undo(self) -> tuple[str, Any]:
         """Take the newest step back; returns (address, restored value)."""
@@ -64,5 +58,5 @@ class UndoJournal:
             if not self.steps:
                 raise ValueError("nothing to undo")
             step = self.steps.pop()
-        self.mixer.set(step.address, step.before, source=self)
+        self.mixer.set(step.address, step.before, source=UNDO)
         return step.address, step.before

@@ -23,6 +23,7 @@ import numpy as np
 
 from livesound.audio.core import AudioCore
 from livesound.audio.taps import TapReader
+from livesound.control.events import SUPPRESSOR, Change, Origin
 from livesound.control.mixer import Mixer
 from livesound.control.registry import FBS_MODES, Registry
 from livesound.feedback.detect import HowlDetector, spectra_db
@@ -183,11 +184,12 @@ class Suppressor:
             changes.update(
                 notch_values(self.mixer.registry, out.prefix, action.slot, action.notch)
             )
-        self.mixer.set_many(changes, source=self)
+        self.mixer.set_many(changes, source=SUPPRESSOR)
 
-    def _changed(self, address: str, value: object, source: object) -> None:
+    def _changed(self, change: Change) -> None:
         """Someone else (engineer, scene) edited a notch: take it as it is."""
-        if source is self or "/notch/" not in address:
+        address = change.address
+        if change.source.origin is Origin.SUPPRESSOR or "/notch/" not in address:
             return
         prefix = address.split("/notch/")[0]
         out = self.by_prefix.get(prefix)
@@ -228,7 +230,7 @@ class Suppressor:
             for slot in gone:
                 changes.update(notch_values(self.mixer.registry, prefix, slot, None))
             if changes:
-                self.mixer.set_many(changes, source=self)
+                self.mixer.set_many(changes, source=SUPPRESSOR)
         return len(gone)
 
     def spectrum(self, prefix: str) -> np.ndarray:

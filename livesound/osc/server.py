@@ -24,6 +24,7 @@ import numpy as np
 from pythonosc.osc_packet import OscPacket
 
 from livesound.audio.meters import Meters
+from livesound.control.events import Change, Source
 from livesound.control.mixer import Mixer
 from livesound.control.registry import ParamError
 from livesound.control.taper import db_to_fader
@@ -326,7 +327,7 @@ class OscServer:
             return [self._error(addr, address, f"read-only for role {role}")]
         try:
             value = dialect.decode(param, args)
-            self.mixer.set(address, value, source=addr)
+            self.mixer.set(address, value, source=Source.surface(addr))
         except ParamError as exc:
             return [self._error(addr, address, str(exc))]
         self.stats.counts["sets"] += 1
@@ -485,6 +486,9 @@ class OscServer:
     def push(self, address: str, *values: Any) -> None:
         """Push a status message (not a parameter) to every /xremote
         subscriber; safe from any thread."""
+        if self._elsewhere():
+            self._post(self.push, address, *values)
+            return
         self._expire(time.time())
         data = message(address, *(_tagged(v) for v in values))
         for addr in list(self.subscribers):
@@ -505,14 +509,30 @@ class OscServer:
         for k in [k for k, t in self.meter_subscriptions.items() if t < now]:
             del self.meter_subscriptions[k]
 
-    def _push_change(self, address: str, value: Any, source: object) -> None:
-        """Tell every /xremote subscriber (but the sender) about a change."""
+    def _elsewhere(self) -> bool:
+        """Whether this thread is not the network loop's (which alone
+        touches the subscriber tables) while that loop runs."""
+        return self._loop is not None and threading.get_ident() != self._loop_thread
+
+    def _post(self, fn: Callable, *args: Any) -> None:
+        """Run ``fn(*args)`` on the network loop's thread, soon."""
+        # A loop that has closed has nobody left to tell.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _push_change(self, change: Change) -> None:
+        """Tell every /xremote subscriber (but the sender) about a change,
+        from the network loop's thread whichever thread made it."""
+        if self._elsewhere():
+            self._post(self._push_change, change)
+            return
         if not self.subscribers:
             return
         self._expire(time.time())
-        data = message(address, dialect.encode(self.registry[address], value))
+        address, sender = change.address, change.source.peer
+        data = message(address, dialect.encode(self.registry[address], change.new))
         for addr in list(self.subscribers):
-            if addr != source and self.permissions.role_for(addr[0]).may_read(address):
+            if addr != sender and self.permissions.role_for(addr[0]).may_read(address):
                 self._send(data, addr)
                 self.stats.counts["pushes"] += 1
 

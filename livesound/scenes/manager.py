@@ -15,6 +15,7 @@ from typing import Any
 import tomli_w
 
 from livesound.audio.layout import GAIN_RAMP_S
+from livesound.control.events import SCENE
 from livesound.control.mixer import Mixer, Prepared
 from livesound.scenes import autosave as generations
 from livesound.scenes import files
@@ -25,7 +26,6 @@ log = logging.getLogger("livesound.scenes")
 
 AUTOSAVE_EVERY_S = 2.0
 CUE_FILE = "cuelist.toml"
-SOURCE = "scene"
 
 
 @dataclass
@@ -239,10 +239,10 @@ class SceneManager:
                     del fade.moves[address]
         if ready is not None:
             self._ready = None
-            changed = self.mixer.apply(ready.prepared, source=SOURCE)
+            changed = self.mixer.apply(ready.prepared, source=SCENE)
         else:
             changed = {a: v for a, v in at_once.items() if get(a) != v}
-            self.mixer.set_many(changed, source=SOURCE)
+            self.mixer.set_many(changed, source=SCENE)
         if moves:
             # The audio plane ramps every fader step over GAIN_RAMP_S: end
             # the steps that much early so the sound arrives at the fade time.
@@ -273,7 +273,7 @@ class SceneManager:
         self.fades = [f for f in self.fades if now < f.begin + f.duration and f.moves]
         changes = {a: self.registry[a].validate(v) for a, v in changes.items()}
         if changes:
-            self.mixer.set_many(changes, source=SOURCE)
+            self.mixer.set_many(changes, source=SCENE)
 
     # -- cue list ---------------------------------------------------------------
 
@@ -422,5 +422,5 @@ class SceneManager:
         )
         for problem in refused:
             log.warning("autosave value not restored: %s", problem)
-        self.mixer.set_many(scene.values, source=SOURCE)
+        self.mixer.set_many(scene.values, source=SCENE)
         return refused
