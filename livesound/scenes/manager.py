@@ -17,6 +17,7 @@ import tomli_w
 from livesound.audio.layout import GAIN_RAMP_S
 from livesound.control.events import SCENE
 from livesound.control.mixer import Mixer, Prepared
+from livesound.control.registry import Param
 from livesound.scenes import autosave as generations
 from livesound.scenes import files
 from livesound.scenes.files import FADED_GROUPS, GROUPS, Scene, SceneError, Scope
@@ -35,8 +36,8 @@ class Safes:
     strips: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
 
-    def protects(self, address: str, group: str) -> bool:
-        return group in self.groups or files.strip_of(address) in self.strips
+    def protects(self, param: Param) -> bool:
+        return param.group in self.groups or param.strip.name in self.strips
 
 
 @dataclass
@@ -175,9 +176,7 @@ class SceneManager:
         faded: dict[str, Any] = {}
         for address, value in scene.values.items():
             param = self.registry[address]
-            if not scene.scope.covers(param) or self.safes.protects(
-                address, param.group
-            ):
+            if not scene.scope.covers(param) or self.safes.protects(param):
                 continue
             if (
                 scene.fade_s > 0
@@ -326,7 +325,7 @@ class SceneManager:
         Safes belong to the show, not to a scene: they are kept with the
         autosave state and survive a restart.
         """
-        known = {files.strip_of(p.address) for p in self.registry}
+        known = {p.strip.name for p in self.registry}
         safes = Safes(set(self.safes.strips), set(self.safes.groups))
         if item in GROUPS:
             target = safes.groups
