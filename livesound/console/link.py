@@ -24,7 +24,7 @@ import numpy as np
 from pythonosc.osc_packet import OscPacket
 
 from livesound.console.state import ConsoleState, Status, out_prefixes
-from livesound.control.registry import ParamError
+from livesound.control.registry import ParamError, Target
 from livesound.osc import dialect, meterblob
 from livesound.osc.wire import bundle, message
 
@@ -52,7 +52,7 @@ def sync_order(state: ConsoleState) -> list[str]:
     for o in range(state.n_bus + 1):
         x32, extra = out_prefixes(o, state.n_bus)
         first += [f"{x32}/mix/fader", f"{x32}/mix/on", f"{extra}/fbs/mode"]
-    sends = [a for a in state.registry.params if "/mix/" in a and a.startswith("/ch/")]
+    sends = [p.address for p in state.registry if p.target is Target.ROW]
     rest = [a for a in state.registry.params if a not in set(first) | set(sends)]
     order = first + sends + rest
     return [a for a in order if a in state.registry.params or a.endswith("/fbs/mode")]
@@ -230,11 +230,10 @@ class Link:
             self._error(str(args[0]) if args else "", str(args[-1]) if args else "")
             return
         if address.endswith("/fbs/spectrum"):
-            if args and isinstance(args[0], bytes):
-                o = self._output_of(address)
-                if o is not None:
-                    st.spectra[o] = np.frombuffer(args[0], "<f4").astype(float)
-                    st.version += 1
+            o = self._output_of_spectrum(address)
+            if o is not None and args and isinstance(args[0], bytes):
+                st.spectra[o] = np.frombuffer(args[0], "<f4").astype(float)
+                st.version += 1
             return
         if now < self._probe_until and address.endswith("/config/name"):
             self._probe_names[address] = args[0] if args else ""
@@ -270,11 +269,12 @@ class Link:
             return
         st.notice(f"engine refused {address}: {text}")
 
-    def _output_of(self, address: str) -> int | None:
-        if address.startswith("/ls/main/st/"):
-            return self.state.n_bus
-        with contextlib.suppress(ValueError, IndexError):
-            return int(address.split("/")[3]) - 1
+    def _output_of_spectrum(self, address: str) -> int | None:
+        """The output whose spectrum ``address`` carries, if any."""
+        n_bus = self.state.n_bus
+        for o in range(n_bus + 1):
+            if address == f"{out_prefixes(o, n_bus)[1]}/fbs/spectrum":
+                return o
         return None
 
     # -- the timer ------------------------------------------------------------------

@@ -34,10 +34,18 @@ LIMITING_DB = 2.0  # within this of its ceiling an output is held by its limiter
 SPECTRUM_BANDS = 96  # log-spaced bands of the spectrum served for the console
 
 
+NOTCH_FIELDS = ("on", "f", "depth", "width", "fixed")
+
+
+def notch_address(prefix: str, slot: int) -> str:
+    """Where notch slot ``slot`` (0-based) of the bank at ``prefix`` lives."""
+    return f"{prefix}/notch/{slot + 1:02d}"
+
+
 def notch_values(registry: Registry, prefix: str, slot: int,
                  notch: Notch | None) -> dict[str, object]:  # fmt: skip
     """The parameters of notch slot ``slot`` (0-based) of the bank at ``prefix``."""
-    n = f"{prefix}/notch/{slot + 1:02d}"
+    n = notch_address(prefix, slot)
     if notch is None:
         return {f"{n}/on": 0, f"{n}/fixed": 0}
     return {
@@ -75,6 +83,14 @@ class Suppressor:
         self.outputs.append(Output("/ls/main/st", (self.n_bus, self.n_bus + 1),
                                    NotchPlanner(self.n_notch)))  # fmt: skip
         self.by_prefix = {o.prefix: o for o in self.outputs}
+        # The bank and slot of every notch parameter, so an edit is placed
+        # without taking its address apart.
+        self._slot_of = {
+            f"{notch_address(o.prefix, slot)}/{name}": (o, slot)
+            for o in self.outputs
+            for slot in range(self.n_notch)
+            for name in NOTCH_FIELDS
+        }
         frame = max(m.detector.frame for m in MODES.values())
         self.hop = min(m.detector.hop for m in MODES.values())
         self.taps = TapReader(core)
@@ -188,18 +204,16 @@ class Suppressor:
 
     def _changed(self, change: Change) -> None:
         """Someone else (engineer, scene) edited a notch: take it as it is."""
-        address = change.address
-        if change.source.origin is Origin.SUPPRESSOR or "/notch/" not in address:
+        if change.source.origin is Origin.SUPPRESSOR:
             return
-        prefix = address.split("/notch/")[0]
-        out = self.by_prefix.get(prefix)
-        if out is not None:
-            self._load(out, int(address.split("/notch/")[1][:2]) - 1)
+        slot = self._slot_of.get(change.address)
+        if slot is not None:
+            self._load(*slot)
 
     def _load(self, out: Output, only: int | None = None) -> None:
         get = self.mixer.get
         for slot in range(self.n_notch) if only is None else (only,):
-            n = f"{out.prefix}/notch/{slot + 1:02d}"
+            n = notch_address(out.prefix, slot)
             if not get(f"{n}/on"):
                 out.planner.slots[slot] = None
                 continue
