@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from pythonosc.osc_packet import OscPacket
 
-from livesound.console.state import ConsoleState, Status, out_prefixes
-from livesound.control.registry import ParamError, Target
+from livesound.console.state import ConsoleState, Status
+from livesound.control.registry import ParamError, Target, ch_prefix, out_prefixes
 from livesound.osc import dialect, meterblob
 from livesound.osc.wire import bundle, message
 
@@ -46,7 +46,7 @@ def sync_order(state: ConsoleState) -> list[str]:
     """Every address of the show, what the mixer view shows first."""
     first = []
     for c in range(state.n_in):
-        p = f"/ch/{c + 1:02d}"
+        p = ch_prefix(c)
         first += [f"{p}/mix/fader", f"{p}/mix/on", f"{p}/mix/pan",
                   f"/-stat/solosw/{c + 1:02d}"]  # fmt: skip
     for o in range(state.n_bus + 1):

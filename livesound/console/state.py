@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from livesound.audio.layout import n_outputs
-from livesound.control.registry import Param, Registry
+from livesound.control.registry import Param, Registry, out_prefixes
 from livesound.osc.meterblob import Reading
 
 METER_FLOOR_DB = -90.0
@@ -22,19 +22,6 @@ HOLD_S = 2.0  # peak hold, as on most digital desks
 CLIP_DB = -0.1  # a peak this close to full scale lights the clip indicator
 CLIP_LATCH_S = 3.0
 FALL_DB_PER_S = 26.0  # peak fall-back of the displayed bar (IEC PPM-like)
-FBS_MODES = ("off", "speech", "music", "ringout")
-
-
-def ch(c: int) -> str:
-    """Address prefix of input ``c`` (0-based)."""
-    return f"/ch/{c + 1:02d}"
-
-
-def out_prefixes(o: int, n_bus: int) -> tuple[str, str]:
-    """X32 and /ls prefixes of output ``o`` (0-based; ``n_bus`` is the main)."""
-    if o == n_bus:
-        return "/main/st", "/ls/main/st"
-    return f"/bus/{o + 1:02d}", f"/ls/bus/{o + 1:02d}"
 
 
 @dataclass

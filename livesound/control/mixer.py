@@ -18,7 +18,7 @@ from livesound.audio import layout as L
 from livesound.audio.atomics import bump_sequence
 from livesound.control import derive
 from livesound.control.events import LOCAL, Change, Source, Subscriber
-from livesound.control.registry import Param, ParamError, Registry, Target
+from livesound.control.registry import Param, ParamError, Registry, Target, ch_prefix
 
 # What a change set must derive again: per target, the strips (inputs or
 # outputs, by index) it touched; a global target has no strips.
@@ -212,7 +212,7 @@ class Mixer:
         for c in ins if everything else dirty.get(Target.HPF, ()):
             st["mail_bq_in"][: L.N_HPF, :, c] = derive.hpf_coeffs(v, c, sr)
         for c in ins if everything else dirty.get(Target.IN_EQ, ()):
-            eq = derive.eq_coeffs(v, derive.ch(c), L.N_IN_EQ, sr)
+            eq = derive.eq_coeffs(v, ch_prefix(c), L.N_IN_EQ, sr)
             st["mail_bq_in"][L.N_HPF :, :, c] = eq
         # A linked pair shares its odd bus's settings: touching either side
         # (or the link itself) re-derives both.

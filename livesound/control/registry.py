@@ -48,6 +48,20 @@ class ParamError(ValueError):
     """A value or address the registry refuses."""
 
 
+def ch_prefix(c: int) -> str:
+    """Address prefix of input ``c`` (0-based): ``/ch/01``."""
+    return f"/ch/{c + 1:02d}"
+
+
+def out_prefixes(o: int, n_bus: int) -> tuple[str, str]:
+    """X32 and livesound address prefixes of output ``o`` (0-based; ``n_bus``
+    and above are the main): ``/bus/03``, ``/ls/bus/03`` or ``/main/st``,
+    ``/ls/main/st``."""
+    if o >= n_bus:
+        return "/main/st", "/ls/main/st"
+    return f"/bus/{o + 1:02d}", f"/ls/bus/{o + 1:02d}"
+
+
 class Target(Enum):
     """The part of the audio plane a parameter drives: what the Mixer derives
     again when it changes (for one strip, or for all of them)."""
@@ -204,8 +218,8 @@ class Registry:
         for c in range(n_in):
             self._input(c)
         for b in range(n_bus):
-            self._output(f"/bus/{b + 1:02d}", f"/ls/bus/{b + 1:02d}", b, f"Bus {b + 1}")
-        self._output("/main/st", "/ls/main/st", n_bus, "Main")
+            self._output(*out_prefixes(b, n_bus), b, f"Bus {b + 1}")
+        self._output(*out_prefixes(n_bus, n_bus), n_bus, "Main")
         for b in range(0, n_bus - 1, 2):
             self._add(Strip(StripKind.BUSLINK, b), f"/config/buslink/{b + 1}-{b + 2}",
                       "int", 0, 0, 1, group="routing", target=Target.LINKS,
@@ -280,7 +294,7 @@ class Registry:
                 target=target, key=e + "q")  # fmt: skip
 
     def _input(self, c: int) -> None:
-        p = f"/ch/{c + 1:02d}"
+        p = ch_prefix(c)
         inp, row = Target.INPUT, Target.ROW
         add = partial(self._add, Strip(StripKind.CH, c))
         add(f"{p}/config/name", "str", f"Ch {c + 1}", group="config", key="name")

@@ -25,7 +25,7 @@ from livesound.audio.core import AudioCore
 from livesound.audio.taps import TapReader
 from livesound.control.events import SUPPRESSOR, Change, Origin
 from livesound.control.mixer import Mixer
-from livesound.control.registry import FBS_MODES, Registry
+from livesound.control.registry import FBS_MODES, Registry, out_prefixes
 from livesound.feedback.detect import HowlDetector, spectra_db
 from livesound.feedback.notches import MODES, Action, Notch, NotchPlanner
 
@@ -77,10 +77,11 @@ class Suppressor:
         reg = mixer.registry
         self.n_bus, self.n_notch = reg.n_bus, reg.n_notch
         self.outputs = [
-            Output(f"/ls/bus/{b + 1:02d}", (b,), NotchPlanner(self.n_notch))
+            Output(out_prefixes(b, self.n_bus)[1], (b,), NotchPlanner(self.n_notch))
             for b in range(self.n_bus)
         ]
-        self.outputs.append(Output("/ls/main/st", (self.n_bus, self.n_bus + 1),
+        main = out_prefixes(self.n_bus, self.n_bus)[1]
+        self.outputs.append(Output(main, (self.n_bus, self.n_bus + 1),
                                    NotchPlanner(self.n_notch)))  # fmt: skip
         self.by_prefix = {o.prefix: o for o in self.outputs}
         # The bank and slot of every notch parameter, so an edit is placed

@@ -18,13 +18,13 @@ from livesound.console.widgets.plot import FreqPlot, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.control import derive
-from livesound.control.registry import Param
+from livesound.control.registry import Param, ch_prefix
 
 
 def strip_rows(c: int) -> list[tuple[str, str]]:
     """(label, address) of every parameter of input ``c`` (0-based), in
     signal-flow order."""
-    p = f"/ch/{c + 1:02d}"
+    p = ch_prefix(c)
     rows = [("Name", f"{p}/config/name"), ("Trim", f"{p}/preamp/trim"),
             ("Polarity invert", f"{p}/preamp/invert"), ("Delay", f"{p}/delay/on"),
             ("Delay time", f"{p}/delay/time"), ("High-pass", f"{p}/preamp/hpon"),

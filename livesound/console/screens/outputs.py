@@ -18,11 +18,12 @@ from textual.widgets import Static
 
 from livesound.audio import design
 from livesound.console.screens.detail import step_value
-from livesound.console.state import FBS_MODES, ConsoleState, out_prefixes
+from livesound.console.state import ConsoleState
 from livesound.console.widgets.plot import FreqPlot, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.control import derive
+from livesound.control.registry import FBS_MODES, out_prefixes
 
 
 def gr_bar(gr_db: float, width: int = 8) -> str:
