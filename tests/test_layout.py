@@ -31,3 +31,21 @@ def test_output_count_and_names_agree():
         assert dims.n_out == L.n_outputs(n_bus) == len(L.output_names(n_bus))
         assert L.output_names(n_bus)[dims.main_l] == "L"
         assert L.output_names(n_bus)[dims.cue_l] == "CL"
+
+
+def test_dynamics_rows_are_named_ranges_that_do_not_overlap():
+    ranges = {
+        "gate params": range(L.IP_GATE, L.IP_GATE + L.N_GATE_PARAMS),
+        "comp params": range(L.IP_COMP, L.IP_COMP + L.N_COMP_PARAMS),
+        "gate state": range(L.IS_GATE, L.IS_GATE + L.N_GATE_STATE),
+        "comp state": range(L.IS_COMP, L.IS_COMP + L.N_COMP_STATE),
+    }
+    rows = [r for span in ranges.values() for r in span]
+    assert len(rows) == len(set(rows))
+    # Parameters travel in the mailbox; state never does.
+    assert max(ranges["gate params"]) < L.N_IN_PARAMS
+    assert max(ranges["comp params"]) < L.N_IN_PARAMS
+    assert min(ranges["gate state"]) >= L.N_IN_PARAMS
+    assert max(ranges["comp state"]) < L.N_IN_FIELDS
+    assert L.IP_GATE_REL == L.IP_GATE + L.GATE_REL
+    assert L.IM_COMP_GR == L.IS_COMP + L.COMP_GR

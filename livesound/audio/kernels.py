@@ -294,25 +294,29 @@ def gate_bank(buf, ins, det_fall, n, nch):
     attack is the time to open fully, release the time to close fully, as
     on a hardware gate. Off means a gain of exactly 1.
     """
-    # Parameter rows, then state and meter rows, each named from the layout.
-    on, thr, floor = ins[L.IP_GATE_ON], ins[L.IP_GATE_THR], ins[L.IP_GATE_RANGE]
-    up, hold_len, down = ins[L.IP_GATE_ATT], ins[L.IP_GATE_HOLD], ins[L.IP_GATE_REL]
-    env, g, hold = ins[L.IS_GATE_ENV], ins[L.IS_GATE_G], ins[L.IS_GATE_HOLD]
-    gmin = ins[L.IM_GATE_GR]
+    p = ins[L.IP_GATE : L.IP_GATE + L.N_GATE_PARAMS]
+    st = ins[L.IS_GATE : L.IS_GATE + L.N_GATE_STATE]
+    on, thr, floor, up = L.GATE_ON, L.GATE_THR, L.GATE_RANGE, L.GATE_ATT
+    hold_len, down = L.GATE_HOLD, L.GATE_REL
+    env, g, hold, gmin = L.GATE_ENV, L.GATE_GAIN, L.GATE_HOLD_LEFT, L.GATE_GR
     for t in range(n):
         for c in range(nch):
             x = buf[t, c]
             a = abs(x)
-            e = a if a > env[c] else env[c] + (a - env[c]) * det_fall
-            env[c] = e
-            is_open = e >= thr[c]
-            target = 1.0 if (is_open or hold[c] > 0.0) else floor[c]
-            hold[c] = hold_len[c] if is_open else max(hold[c] - 1.0, 0.0)
-            gc = g[c]
-            gc = min(gc * up[c], target) if target > gc else max(gc * down[c], target)
-            gc = gc * on[c] + (1.0 - on[c])
-            g[c] = gc
-            gmin[c] = min(gmin[c], gc)
+            e = a if a > st[env, c] else st[env, c] + (a - st[env, c]) * det_fall
+            st[env, c] = e
+            is_open = e >= p[thr, c]
+            target = 1.0 if (is_open or st[hold, c] > 0.0) else p[floor, c]
+            st[hold, c] = p[hold_len, c] if is_open else max(st[hold, c] - 1.0, 0.0)
+            gc = st[g, c]
+            gc = (
+                min(gc * p[up, c], target)
+                if target > gc
+                else max(gc * p[down, c], target)
+            )
+            gc = gc * p[on, c] + (1.0 - p[on, c])
+            st[g, c] = gc
+            st[gmin, c] = min(st[gmin, c], gc)
             buf[t, c] = x * gc
 
 
@@ -324,21 +328,22 @@ def compressor_bank(buf, ins, gr, n, nch):
     attack/release smoothing (a recursion in time, independent per
     channel), dB -> gain. ``gr`` is scratch.
     """
-    on, thr, ratio = ins[L.IP_COMP_ON], ins[L.IP_COMP_THR], ins[L.IP_COMP_RATIO]
-    knee, att, rel = ins[L.IP_COMP_KNEE], ins[L.IP_COMP_ATT], ins[L.IP_COMP_REL]
-    makeup, smoothed, gmin = ins[L.IP_COMP_MAKEUP], ins[L.IS_COMP_G], ins[L.IM_COMP_GR]
+    p = ins[L.IP_COMP : L.IP_COMP + L.N_COMP_PARAMS]
+    st = ins[L.IS_COMP : L.IS_COMP + L.N_COMP_STATE]
+    on, thr, ratio, knee = L.COMP_ON, L.COMP_THR, L.COMP_RATIO, L.COMP_KNEE
+    att, rel, makeup = L.COMP_ATT, L.COMP_REL, L.COMP_MAKEUP
     for t in range(n):
         for c in range(nch):
             level = DB_PER_LOG2 * fast_log2(abs(buf[t, c]) + 1e-30)
-            gr[t, c] = compressor_curve(level, thr[c], ratio[c], knee[c])
+            gr[t, c] = compressor_curve(level, p[thr, c], p[ratio, c], p[knee, c])
     for t in range(n):
         for c in range(nch):
             gc = gr[t, c]
-            sm = smoothed[c]
-            sm = (sm + (gc - sm) * (att[c] if gc < sm else rel[c])) * on[c]
-            smoothed[c] = sm
-            gmin[c] = min(gmin[c], sm)
-            gr[t, c] = (sm + makeup[c]) * (on[c] / DB_PER_LOG2)
+            sm = st[L.COMP_GAIN, c]
+            sm = (sm + (gc - sm) * (p[att, c] if gc < sm else p[rel, c])) * p[on, c]
+            st[L.COMP_GAIN, c] = sm
+            st[L.COMP_GR, c] = min(st[L.COMP_GR, c], sm)
+            gr[t, c] = (sm + p[makeup, c]) * (p[on, c] / DB_PER_LOG2)
     for t in range(n):
         for c in range(nch):
             buf[t, c] *= fast_exp2(gr[t, c])

@@ -82,39 +82,56 @@ G_LIM_POS = 21  # position in the limiter's sliding-minimum block
 G_GATE_FALL = 22  # per-sample fall of the gates' key detector
 N_GLOB = 23
 
+# --- the gate's and the compressor's rows of ins -----------------------------
+# Each owns a contiguous range of parameter rows and one of state rows (the
+# state, then its meter); its kernel takes a range as one block and finds a
+# row by the offsets named here. The absolute rows below are built from them.
+GATE_ON, GATE_THR, GATE_RANGE, GATE_ATT, GATE_HOLD, GATE_REL = range(6)
+N_GATE_PARAMS = 6
+GATE_ENV, GATE_GAIN, GATE_HOLD_LEFT, GATE_GR = range(4)
+N_GATE_STATE = 4
+COMP_ON, COMP_THR, COMP_RATIO, COMP_KNEE, COMP_ATT, COMP_REL, COMP_MAKEUP = range(7)
+N_COMP_PARAMS = 7
+COMP_GAIN, COMP_GR = range(2)
+N_COMP_STATE = 2
+
 # --- ins: per input channel, [field, channel] -------------------------------
 IP_GAIN = 0  # trim x polarity, linear
 IP_DELAY = 1  # samples
-IP_GATE_ON = 2
-IP_GATE_THR = 3  # linear
-IP_GATE_RANGE = 4  # gain when closed, linear
-IP_GATE_ATT = 5  # gain factor per sample while opening (attack) / closing
-IP_GATE_HOLD = 6  # samples
-IP_GATE_REL = 7
-IP_COMP_ON = 8
-IP_COMP_THR = 9  # dB
-IP_COMP_RATIO = 10
-IP_COMP_KNEE = 11  # dB
-IP_COMP_ATT = 12
-IP_COMP_REL = 13
-IP_COMP_MAKEUP = 14  # dB
-N_IN_PARAMS = 15
-IS_GAIN = 15  # current trim gain and its ramp step
-IS_GAIN_STEP = 16
-IS_D_OLD = 17  # delay crossfade: old tap, new tap, position 0..1
-IS_D_NEW = 18
-IS_D_XF = 19
-IS_GATE_ENV = 20  # gate state: key detector level
-IS_GATE_G = 21  # gain, linear: 1 = open
-IS_GATE_HOLD = 22
-IM_GATE_GR = 23  # lowest gate gain, linear
-IS_COMP_G = 24  # compressor: smoothed gain (dB)
-IM_COMP_GR = 25  # lowest compressor gain, dB (<= 0)
-IS_MS = 26  # running mean square of the input meter
-IM_PEAK = 27  # meters: since the last reset
-IM_RMS = 28
-IM_CLIP = 29  # input samples at or above full scale
-N_IN_FIELDS = 30
+IP_GATE = 2  # the gate's parameters
+IP_GATE_ON = IP_GATE + GATE_ON
+IP_GATE_THR = IP_GATE + GATE_THR  # linear
+IP_GATE_RANGE = IP_GATE + GATE_RANGE  # gain when closed, linear
+IP_GATE_ATT = IP_GATE + GATE_ATT  # gain factor per sample while opening (attack)
+IP_GATE_HOLD = IP_GATE + GATE_HOLD  # samples
+IP_GATE_REL = IP_GATE + GATE_REL  # gain factor per sample while closing
+IP_COMP = IP_GATE + N_GATE_PARAMS  # the compressor's parameters
+IP_COMP_ON = IP_COMP + COMP_ON
+IP_COMP_THR = IP_COMP + COMP_THR  # dB
+IP_COMP_RATIO = IP_COMP + COMP_RATIO
+IP_COMP_KNEE = IP_COMP + COMP_KNEE  # dB
+IP_COMP_ATT = IP_COMP + COMP_ATT  # one-pole coefficients per sample
+IP_COMP_REL = IP_COMP + COMP_REL
+IP_COMP_MAKEUP = IP_COMP + COMP_MAKEUP  # dB
+N_IN_PARAMS = IP_COMP + N_COMP_PARAMS
+IS_GAIN = N_IN_PARAMS  # current trim gain and its ramp step
+IS_GAIN_STEP = IS_GAIN + 1
+IS_D_OLD = IS_GAIN + 2  # delay crossfade: old tap, new tap, position 0..1
+IS_D_NEW = IS_GAIN + 3
+IS_D_XF = IS_GAIN + 4
+IS_GATE = IS_GAIN + 5  # the gate's state
+IS_GATE_ENV = IS_GATE + GATE_ENV  # key detector level
+IS_GATE_G = IS_GATE + GATE_GAIN  # gain, linear: 1 = open
+IS_GATE_HOLD = IS_GATE + GATE_HOLD_LEFT  # samples of hold left
+IM_GATE_GR = IS_GATE + GATE_GR  # lowest gate gain, linear
+IS_COMP = IS_GATE + N_GATE_STATE  # the compressor's state
+IS_COMP_G = IS_COMP + COMP_GAIN  # smoothed gain, dB
+IM_COMP_GR = IS_COMP + COMP_GR  # lowest compressor gain, dB (<= 0)
+IS_MS = IS_COMP + N_COMP_STATE  # running mean square of the input meter
+IM_PEAK = IS_MS + 1  # meters: since the last reset
+IM_RMS = IS_MS + 2
+IM_CLIP = IS_MS + 3  # input samples at or above full scale
+N_IN_FIELDS = IS_MS + 4
 
 # --- outs: per output (buses, main L, main R, cue L, cue R) -----------------
 OP_GAIN = 0  # master fader x mute, linear
