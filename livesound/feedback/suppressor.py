@@ -181,15 +181,11 @@ class Suppressor:
         """The outputs a bank hears, and whether it is the even bus of a linked
         pair (its odd partner's bank then serves both)."""
         first = out.channels[0]
-        if not out.prefix.startswith("/ls/bus/"):
+        if first >= self.n_bus:  # the main pair
             return out.channels, False
+        linked = self.mixer.topology.linked(self.mixer.values, first)
         if first % 2:
-            return (first,), bool(
-                self.mixer.get(f"/config/buslink/{first}-{first + 1}")
-            )
-        linked = first + 1 < self.n_bus and self.mixer.get(
-            f"/config/buslink/{first + 1}-{first + 2}"
-        )
+            return (first,), linked
         return ((first, first + 1) if linked else (first,)), False
 
     # -- the notch bank as Mixer parameters --------------------------------------
