@@ -211,6 +211,16 @@ def n_outputs(n_bus: int) -> int:
     return n_bus + N_OUTPUT_EXTRA
 
 
+def main_outputs(n_bus: int) -> tuple[int, int]:
+    """The engine outputs of main L and R."""
+    return n_bus + OUTPUT_EXTRA.index("L"), n_bus + OUTPUT_EXTRA.index("R")
+
+
+def cue_outputs(n_bus: int) -> tuple[int, int]:
+    """The engine outputs of cue (headphone) L and R."""
+    return n_bus + OUTPUT_EXTRA.index("CL"), n_bus + OUTPUT_EXTRA.index("CR")
+
+
 def output_names(n_bus: int) -> list[str]:
     """Names of the outputs in engine order: 1..n_bus, L, R, CL, CR."""
     return [str(b + 1) for b in range(n_bus)] + list(OUTPUT_EXTRA)
@@ -301,11 +311,11 @@ class Dims:
 
     @property
     def main_l(self) -> int:
-        return self.n_bus
+        return main_outputs(self.n_bus)[0]
 
     @property
     def cue_l(self) -> int:
-        return self.n_bus + 2
+        return cue_outputs(self.n_bus)[0]
 
     @property
     def lookahead(self) -> int:

@@ -134,8 +134,8 @@ class Topology:
     def __init__(self, n_in: int, n_bus: int) -> None:
         self.n_in, self.n_bus = n_in, n_bus
         self.n_out = L.n_outputs(n_bus)
-        self.main_l, self.main_r = n_bus, n_bus + 1
-        self.cue_l, self.cue_r = n_bus + 2, n_bus + 3
+        self.main_l, self.main_r = L.main_outputs(n_bus)
+        self.cue_l, self.cue_r = L.cue_outputs(n_bus)
 
     def linked(self, v: Values, b: int) -> bool:
         """Whether bus ``b`` (0-based) is half of a stereo-linked pair."""

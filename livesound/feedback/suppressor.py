@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livesound.audio.core import AudioCore
+from livesound.audio.layout import main_outputs
 from livesound.audio.taps import TapReader
 from livesound.control.events import SUPPRESSOR, Change, Origin
 from livesound.control.mixer import Mixer
@@ -81,7 +82,7 @@ class Suppressor:
             for b in range(self.n_bus)
         ]
         main = out_prefixes(self.n_bus, self.n_bus)[1]
-        self.outputs.append(Output(main, (self.n_bus, self.n_bus + 1),
+        self.outputs.append(Output(main, main_outputs(self.n_bus),
                                    NotchPlanner(self.n_notch)))  # fmt: skip
         self.by_prefix = {o.prefix: o for o in self.outputs}
         # The bank and slot of every notch parameter, so an edit is placed
