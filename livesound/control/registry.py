@@ -218,8 +218,8 @@ class Registry:
         for c in range(n_in):
             self._input(c)
         for b in range(n_bus):
-            self._output(*out_prefixes(b, n_bus), b, f"Bus {b + 1}")
-        self._output(*out_prefixes(n_bus, n_bus), n_bus, "Main")
+            self._output(Strip(StripKind.BUS, b))
+        self._output(Strip(StripKind.MAIN, n_bus))
         for b in range(0, n_bus - 1, 2):
             self._add(Strip(StripKind.BUSLINK, b), f"/config/buslink/{b + 1}-{b + 2}",
                       "int", 0, 0, 1, group="routing", target=Target.LINKS,
@@ -364,12 +364,13 @@ class Registry:
                     doc="IN/LC, <-EQ, EQ-> and PRE tap before the fader; POST and "
                     "GRP after it")  # fmt: skip
 
-    def _output(self, prefix: str, extra: str, o: int, name: str) -> None:
+    def _output(self, strip: Strip) -> None:
+        prefix, extra = out_prefixes(strip.index, self.n_bus)
         out = Target.OUTPUT
-        kind = StripKind.BUS if prefix.startswith("/bus") else StripKind.MAIN
-        add = partial(self._add, Strip(kind, o))
-        if prefix.startswith("/bus"):
-            add(f"{prefix}/config/name", "str", name, group="config", key="name")
+        add = partial(self._add, strip)
+        if strip.kind is StripKind.BUS:
+            add(f"{prefix}/config/name", "str", f"Bus {strip.index + 1}",
+                group="config", key="name")  # fmt: skip
         self._eq(add, prefix, 6, Target.OUT_EQ)
         add(f"{prefix}/mix/on", "int", 1, 0, 1, group="mute", target=out, key="on")
         add(f"{prefix}/mix/fader", "float", 0.0, -90.0, 10.0, "dB", "fader",
