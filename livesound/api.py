@@ -3,12 +3,15 @@ evaluations import from here, whatever moves underneath.
 
 - ``BlockEngine``: the engine without a device, fed block by block
   (``out = engine.process(inp)``); its ``mixer`` is the ``Mixer``.
-- ``Mixer``: ``set``/``set_many``/``get`` on the parameter tree.
+- ``Mixer``: ``set``/``set_many``/``get`` on the parameter tree;
+  ``subscribe(fn)`` calls ``fn`` with a ``Change`` (address, old, new,
+  ``Source``) after every change.
 - ``Suppressor``: the feedback suppressor on an engine's outputs.
 - ``FeedbackLoop``, ``Path``, ``stage_path``, ``room_ir``: closed acoustic
   loops around a ``BlockEngine`` (the virtual stage's simulator).
 """
 
+from livesound.control.events import Change, Source
 from livesound.control.mixer import Mixer
 from livesound.control.offline import BlockEngine
 from livesound.feedback.suppressor import Suppressor
@@ -16,9 +19,11 @@ from livesound.virtual.sim import FeedbackLoop, Path, room_ir, stage_path
 
 __all__ = [
     "BlockEngine",
+    "Change",
     "FeedbackLoop",
     "Mixer",
     "Path",
+    "Source",
     "Suppressor",
     "room_ir",
     "stage_path",

@@ -125,7 +125,8 @@ class Checker:
         self.replies = Counter()
         self.packets = 0
 
-    def _changed(self, address, value, source) -> None:
+    def _changed(self, change) -> None:
+        address, value = change.address, change.new
         param = self.registry[address]
         try:
             ok = param.validate(value) == value  # NaN != NaN, and refused anyway
@@ -133,7 +134,7 @@ class Checker:
             ok = False
         if not ok:
             self.bad_values.append((address, value))
-        self.changes.append((address, value, source))
+        self.changes.append((address, value, change.source.peer))
 
     def close(self) -> None:
         self.unsubscribe()

@@ -252,7 +252,7 @@ def test_absurd_value_is_refused_and_changes_nothing(address, value):
     e.mixer.set_many({"/ch/01/mix/fader": -3.0, "/ch/02/eq/1/g": 2.0})
     e.render(np.zeros((256, 4)))
     heard = []
-    e.mixer.subscribe(lambda a, v: heard.append(a))
+    e.mixer.subscribe(lambda change: heard.append(change.address))
     before = engine_state(e)
     with pytest.raises(ParamError):
         e.mixer.set(address, value)

@@ -89,11 +89,9 @@ def test_scope_strips_only_those_strips_change(tmp_path):
     m.recall("two strips", 0.0)
     moved = changed(before, e.mixer.snapshot())
     assert moved, "the scene changed nothing"
-    assert {files.strip_of(a) for a in moved} == {"ch.02", "bus.01"}
+    assert {reg[a].strip.name for a in moved} == {"ch.02", "bus.01"}
     for p in reg:
-        want = (
-            scene_values if files.strip_of(p.address) in ("ch.02", "bus.01") else before
-        )
+        want = scene_values if p.strip.name in ("ch.02", "bus.01") else before
         assert e.mixer.get(p.address) == want[p.address], p.address
 
 
@@ -146,7 +144,7 @@ def test_safe_strip_is_not_touched_by_a_recall_or_its_fade(tmp_path):
     m.tick(2.5)
     moved = changed(before, e.mixer.snapshot())
     assert len(moved) > 500
-    assert not {a for a in moved if files.strip_of(a) == "ch.07"}
+    assert not {a for a in moved if e.mixer.registry[a].strip.name == "ch.07"}
     assert e.mixer.get("/ch/07/mix/fader") == -12.0
     assert e.mixer.get("/ch/07/preamp/trim") == before["/ch/07/preamp/trim"]
 

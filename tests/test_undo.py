@@ -4,10 +4,12 @@ import pytest
 from osc_helpers import Client, EngineProcess, fader_norm
 
 from livesound.audio.layout import Dims, EngineMemory
+from livesound.control.events import SCENE, SUPPRESSOR, Source
 from livesound.control.mixer import Mixer
 from livesound.control.undo import UndoJournal
 
-CONSOLE, TABLET = ("127.0.0.1", 50000), ("10.0.0.7", 9000)
+CONSOLE = Source.surface(("127.0.0.1", 50000))
+TABLET = Source.surface(("10.0.0.7", 9000))
 
 
 class Clock:
@@ -56,8 +58,8 @@ def test_steps_come_back_newest_first_across_surfaces(mixer_and_journal):
 
 def test_scenes_and_the_suppressor_are_not_steps_but_are_remembered(mixer_and_journal):
     mixer, journal, clock = mixer_and_journal
-    mixer.set("/ch/01/mix/fader", -4.0, source="scene")
-    mixer.set("/ls/bus/01/notch/01/on", 1, source=object())
+    mixer.set("/ch/01/mix/fader", -4.0, source=SCENE)
+    mixer.set("/ls/bus/01/notch/01/on", 1, source=SUPPRESSOR)
     assert not journal.steps
     mixer.set("/ch/01/mix/fader", -9.0, source=CONSOLE)
     # Undo restores what the scene had set, not the default.
@@ -69,7 +71,7 @@ def test_a_recall_is_a_barrier(mixer_and_journal):
     mixer.set("/ch/01/mix/on", 0, source=CONSOLE)
     clock.now = 5.0
     mixer.set("/ch/02/mix/fader", -6.0, source=TABLET)
-    mixer.set_many({"/ch/03/mix/fader": -3.0}, source="scene")  # the next song
+    mixer.set_many({"/ch/03/mix/fader": -3.0}, source=SCENE)  # the next song
     journal.barrier()  # the scene manager says it was a recall
     assert journal.peek() is None
     with pytest.raises(ValueError, match="nothing to undo"):

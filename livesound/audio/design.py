@@ -127,10 +127,21 @@ def notch(fs: float, f0: float, depth_db: float, bandwidth_oct: float) -> np.nda
     return peaking(fs, f0, -abs(depth_db), octaves_to_q(bandwidth_oct, fs, f0))
 
 
-def cascade_response(rows: np.ndarray, n_fft: int) -> np.ndarray:
-    """Complex response of biquads in series at the ``n_fft//2 + 1`` rfft bins."""
-    z = np.exp(-2j * np.pi * np.arange(n_fft // 2 + 1) / n_fft)  # z^-1
+def response(rows: np.ndarray, freqs_hz, fs: float) -> np.ndarray:
+    """Complex response at ``freqs_hz`` of biquads ``[b0, b1, b2, a1, a2]`` in
+    series (one row or several)."""
+    z = np.exp(-2j * np.pi * np.asarray(freqs_hz) / fs)  # z^-1
     h = np.ones_like(z)
     for b0, b1, b2, a1, a2 in np.reshape(rows, (-1, 5)):
         h *= (b0 + z * (b1 + z * b2)) / (1.0 + z * (a1 + z * a2))
     return h
+
+
+def response_db(rows: np.ndarray, freqs_hz, fs: float) -> np.ndarray:
+    """Magnitude in dB of ``response``, -180 dB at the deepest."""
+    return 20.0 * np.log10(np.maximum(np.abs(response(rows, freqs_hz, fs)), 1e-9))
+
+
+def cascade_response(rows: np.ndarray, n_fft: int) -> np.ndarray:
+    """Complex response of biquads in series at the ``n_fft//2 + 1`` rfft bins."""
+    return response(rows, np.arange(n_fft // 2 + 1), n_fft)

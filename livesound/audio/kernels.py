@@ -294,10 +294,11 @@ def gate_bank(buf, ins, det_fall, n, nch):
     attack is the time to open fully, release the time to close fully, as
     on a hardware gate. Off means a gain of exactly 1.
     """
-    p = ins[L.IP_GATE_ON : L.IP_GATE_REL + 1]
-    st = ins[L.IS_GATE_ENV : L.IM_GATE_GR + 1]
-    on, thr, floor, up, hold_len, down = 0, 1, 2, 3, 4, 5
-    env, g, hold, gmin = 0, 1, 2, 3
+    p = ins[L.IP_GATE : L.IP_GATE + L.N_GATE_PARAMS]
+    st = ins[L.IS_GATE : L.IS_GATE + L.N_GATE_STATE]
+    on, thr, floor, up = L.GATE_ON, L.GATE_THR, L.GATE_RANGE, L.GATE_ATT
+    hold_len, down = L.GATE_HOLD, L.GATE_REL
+    env, g, hold, gmin = L.GATE_ENV, L.GATE_GAIN, L.GATE_HOLD_LEFT, L.GATE_GR
     for t in range(n):
         for c in range(nch):
             x = buf[t, c]
@@ -327,9 +328,10 @@ def compressor_bank(buf, ins, gr, n, nch):
     attack/release smoothing (a recursion in time, independent per
     channel), dB -> gain. ``gr`` is scratch.
     """
-    p = ins[L.IP_COMP_ON : L.IP_COMP_MAKEUP + 1]
-    st = ins[L.IS_COMP_G : L.IM_COMP_GR + 1]
-    on, thr, ratio, knee, att, rel, makeup = 0, 1, 2, 3, 4, 5, 6
+    p = ins[L.IP_COMP : L.IP_COMP + L.N_COMP_PARAMS]
+    st = ins[L.IS_COMP : L.IS_COMP + L.N_COMP_STATE]
+    on, thr, ratio, knee = L.COMP_ON, L.COMP_THR, L.COMP_RATIO, L.COMP_KNEE
+    att, rel, makeup = L.COMP_ATT, L.COMP_REL, L.COMP_MAKEUP
     for t in range(n):
         for c in range(nch):
             level = DB_PER_LOG2 * fast_log2(abs(buf[t, c]) + 1e-30)
@@ -337,10 +339,10 @@ def compressor_bank(buf, ins, gr, n, nch):
     for t in range(n):
         for c in range(nch):
             gc = gr[t, c]
-            sm = st[0, c]
+            sm = st[L.COMP_GAIN, c]
             sm = (sm + (gc - sm) * (p[att, c] if gc < sm else p[rel, c])) * p[on, c]
-            st[0, c] = sm
-            st[1, c] = min(st[1, c], sm)
+            st[L.COMP_GAIN, c] = sm
+            st[L.COMP_GR, c] = min(st[L.COMP_GR, c], sm)
             gr[t, c] = (sm + p[makeup, c]) * (p[on, c] / DB_PER_LOG2)
     for t in range(n):
         for c in range(nch):
@@ -646,7 +648,7 @@ def process_chunk(state, hdr, inp, out, off, n):
     if glob[L.G_CUE_MAIN] != 0.0:
         # Nothing soloed: the cue (headphone) bus carries the main mix as
         # the engineer hears it, after its EQ, notches and fader.
-        ml = no - 4
+        ml = no - L.N_OUTPUT_EXTRA
         for t in range(n):
             work_out[t, ml + 2] = work_out[t, ml]
             work_out[t, ml + 3] = work_out[t, ml + 1]
@@ -719,55 +721,34 @@ def process_block(state, hdr, inp, out):
     store_release(hdr, L.H_BLOCKS, hdr[L.H_BLOCKS] + 1)
 
 
+array_shapes = kernel(L.array_shapes)
+
+
 @kernel
-def _state_from_header(hdr):
-    """Rebuild the tuple of arrays from the addresses in the header."""
-    ni = hdr[L.H_NI]
-    no = hdr[L.H_NB] + 4
-    nm = no
-    nl = hdr[L.H_N_LANES]
-    blk = hdr[L.H_MAX_BLOCK]
-    dly = hdr[L.H_DLY_RING]
-    la = hdr[L.H_LA_RING]
+def state_from_header(hdr):
+    """Rebuild the tuple of arrays (``EngineMemory.state``) from the header:
+    the addresses it holds, the shapes ``layout.array_shapes`` gives, the
+    element types of ``layout.ARRAY_DTYPES``."""
+    s = array_shapes(hdr)
 
-    def f64(k, shape):
-        return carray(f64_pointer(hdr[L.H_ADDR + k]), shape)
+    def f64(k):
+        return carray(f64_pointer(hdr[L.H_ADDR + k]), s[k])
 
-    def i64(k, shape):
-        return carray(i64_pointer(hdr[L.H_ADDR + k]), shape)
+    def i64(k):
+        return carray(i64_pointer(hdr[L.H_ADDR + k]), s[k])
+
+    def f32(k):
+        return carray(f32_pointer(hdr[L.H_ADDR + k]), s[k])
 
     return (
-        f64(0, (L.N_GLOB,)),
-        f64(1, (L.N_IN_FIELDS, ni)),
-        f64(2, (L.N_OUT_FIELDS, no)),
-        f64(3, (3, L.S_IN, 5, ni)),
-        f64(4, (L.S_IN, 2, ni)),
-        f64(5, (L.S_IN,)),
-        f64(6, (3, L.S_OUT, 5, nl)),
-        f64(7, (L.S_OUT, 2, nl)),
-        f64(8, (L.S_OUT,)),
-        f64(9, (3, ni + 1, nm)),
-        f64(10, (dly, ni)),
-        f64(11, (dly, no)),
-        f64(12, (la, no)),
-        f64(13, (la, no)),
-        f64(14, (la, no)),
-        f64(15, (la, no)),
-        f64(16, (blk, ni + 1)),
-        f64(17, (blk, max(nm, nl))),
-        f64(18, (blk, ni)),
-        i64(19, (hdr[L.H_PHYS_IN],)),
-        i64(20, (hdr[L.H_PHYS_OUT],)),
-        f64(21, (3, L.TP_TAPS)),
-        i64(22, (L.HIST_US,)),
-        f64(23, (L.N_GLOB_PARAMS,)),
-        f64(24, (L.N_IN_PARAMS, ni)),
-        f64(25, (L.N_OUT_PARAMS, no)),
-        f64(26, (L.S_IN, 5, ni)),
-        f64(27, (L.S_OUT, 5, nl)),
-        f64(28, (ni + 1, nm)),
-        carray(f32_pointer(hdr[L.H_ADDR + 29]), (L.TAP_RING, no)),
-    )
+        f64(L.A_GLOB), f64(L.A_INS), f64(L.A_OUTS), f64(L.A_BQ_IN), f64(L.A_BQ_IN_Z),
+        f64(L.A_BQ_IN_RAMP), f64(L.A_BQ_OUT), f64(L.A_BQ_OUT_Z), f64(L.A_BQ_OUT_RAMP),
+        f64(L.A_MIX), f64(L.A_DLY_IN), f64(L.A_DLY_OUT), f64(L.A_LA_X), f64(L.A_LA_G),
+        f64(L.A_LA_H), f64(L.A_LA_S), f64(L.A_WORK_IN), f64(L.A_WORK_OUT),
+        f64(L.A_WORK_GR), i64(L.A_IN_MAP), i64(L.A_OUT_MAP), f64(L.A_TP_FIR),
+        i64(L.A_HIST), f64(L.A_MAIL_GLOB), f64(L.A_MAIL_INS), f64(L.A_MAIL_OUTS),
+        f64(L.A_MAIL_BQ_IN), f64(L.A_MAIL_BQ_OUT), f64(L.A_MAIL_MIX), f32(L.A_TAPS),
+    )  # fmt: skip
 
 
 CALLBACK_SIG = types.int32(
@@ -782,7 +763,7 @@ def audio_callback(inp_ptr, out_ptr, frames, time_info, status, user_data):
     t0 = cycle_counter()
     fpu = flush_denormals()
     hdr = carray(user_data, (L.N_HDR,), np.int64)
-    state = _state_from_header(hdr)
+    state = state_from_header(hdr)
     inp = carray(inp_ptr, (frames, hdr[L.H_PHYS_IN]), np.float32)
     out = carray(out_ptr, (frames, hdr[L.H_PHYS_OUT]), np.float32)
     if status & XRUN_FLAGS:

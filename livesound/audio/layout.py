@@ -82,39 +82,56 @@ G_LIM_POS = 21  # position in the limiter's sliding-minimum block
 G_GATE_FALL = 22  # per-sample fall of the gates' key detector
 N_GLOB = 23
 
+# --- the gate's and the compressor's rows of ins -----------------------------
+# Each owns a contiguous range of parameter rows and one of state rows (the
+# state, then its meter); its kernel takes a range as one block and finds a
+# row by the offsets named here. The absolute rows below are built from them.
+GATE_ON, GATE_THR, GATE_RANGE, GATE_ATT, GATE_HOLD, GATE_REL = range(6)
+N_GATE_PARAMS = 6
+GATE_ENV, GATE_GAIN, GATE_HOLD_LEFT, GATE_GR = range(4)
+N_GATE_STATE = 4
+COMP_ON, COMP_THR, COMP_RATIO, COMP_KNEE, COMP_ATT, COMP_REL, COMP_MAKEUP = range(7)
+N_COMP_PARAMS = 7
+COMP_GAIN, COMP_GR = range(2)
+N_COMP_STATE = 2
+
 # --- ins: per input channel, [field, channel] -------------------------------
 IP_GAIN = 0  # trim x polarity, linear
 IP_DELAY = 1  # samples
-IP_GATE_ON = 2
-IP_GATE_THR = 3  # linear
-IP_GATE_RANGE = 4  # gain when closed, linear
-IP_GATE_ATT = 5  # gain factor per sample while opening (attack) / closing
-IP_GATE_HOLD = 6  # samples
-IP_GATE_REL = 7
-IP_COMP_ON = 8
-IP_COMP_THR = 9  # dB
-IP_COMP_RATIO = 10
-IP_COMP_KNEE = 11  # dB
-IP_COMP_ATT = 12
-IP_COMP_REL = 13
-IP_COMP_MAKEUP = 14  # dB
-N_IN_PARAMS = 15
-IS_GAIN = 15  # current trim gain and its ramp step
-IS_GAIN_STEP = 16
-IS_D_OLD = 17  # delay crossfade: old tap, new tap, position 0..1
-IS_D_NEW = 18
-IS_D_XF = 19
-IS_GATE_ENV = 20  # gate state, then its meter (kept adjacent: the kernel
-IS_GATE_G = 21  # takes them as one block). Gain, linear: 1 = open
-IS_GATE_HOLD = 22
-IM_GATE_GR = 23  # lowest gate gain, linear
-IS_COMP_G = 24  # compressor: smoothed gain (dB), then its meter
-IM_COMP_GR = 25  # lowest compressor gain, dB (<= 0)
-IS_MS = 26  # running mean square of the input meter
-IM_PEAK = 27  # meters: since the last reset
-IM_RMS = 28
-IM_CLIP = 29  # input samples at or above full scale
-N_IN_FIELDS = 30
+IP_GATE = 2  # the gate's parameters
+IP_GATE_ON = IP_GATE + GATE_ON
+IP_GATE_THR = IP_GATE + GATE_THR  # linear
+IP_GATE_RANGE = IP_GATE + GATE_RANGE  # gain when closed, linear
+IP_GATE_ATT = IP_GATE + GATE_ATT  # gain factor per sample while opening (attack)
+IP_GATE_HOLD = IP_GATE + GATE_HOLD  # samples
+IP_GATE_REL = IP_GATE + GATE_REL  # gain factor per sample while closing
+IP_COMP = IP_GATE + N_GATE_PARAMS  # the compressor's parameters
+IP_COMP_ON = IP_COMP + COMP_ON
+IP_COMP_THR = IP_COMP + COMP_THR  # dB
+IP_COMP_RATIO = IP_COMP + COMP_RATIO
+IP_COMP_KNEE = IP_COMP + COMP_KNEE  # dB
+IP_COMP_ATT = IP_COMP + COMP_ATT  # one-pole coefficients per sample
+IP_COMP_REL = IP_COMP + COMP_REL
+IP_COMP_MAKEUP = IP_COMP + COMP_MAKEUP  # dB
+N_IN_PARAMS = IP_COMP + N_COMP_PARAMS
+IS_GAIN = N_IN_PARAMS  # current trim gain and its ramp step
+IS_GAIN_STEP = IS_GAIN + 1
+IS_D_OLD = IS_GAIN + 2  # delay crossfade: old tap, new tap, position 0..1
+IS_D_NEW = IS_GAIN + 3
+IS_D_XF = IS_GAIN + 4
+IS_GATE = IS_GAIN + 5  # the gate's state
+IS_GATE_ENV = IS_GATE + GATE_ENV  # key detector level
+IS_GATE_G = IS_GATE + GATE_GAIN  # gain, linear: 1 = open
+IS_GATE_HOLD = IS_GATE + GATE_HOLD_LEFT  # samples of hold left
+IM_GATE_GR = IS_GATE + GATE_GR  # lowest gate gain, linear
+IS_COMP = IS_GATE + N_GATE_STATE  # the compressor's state
+IS_COMP_G = IS_COMP + COMP_GAIN  # smoothed gain, dB
+IM_COMP_GR = IS_COMP + COMP_GR  # lowest compressor gain, dB (<= 0)
+IS_MS = IS_COMP + N_COMP_STATE  # running mean square of the input meter
+IM_PEAK = IS_MS + 1  # meters: since the last reset
+IM_RMS = IS_MS + 2
+IM_CLIP = IS_MS + 3  # input samples at or above full scale
+N_IN_FIELDS = IS_MS + 4
 
 # --- outs: per output (buses, main L, main R, cue L, cue R) -----------------
 OP_GAIN = 0  # master fader x mute, linear
@@ -153,6 +170,8 @@ S_IN = N_HPF + N_IN_EQ
 S_OUT = N_OUT_EQ + N_NOTCH
 C_CUR, C_TGT, C_STEP = 0, 1, 2  # first axis of bq_* and mix
 
+GAIN_RAMP_S = 0.010  # every gain change ramps linearly over this long
+COEF_RAMP_S = 0.020  # and every filter change over this long
 GATE_DETECT_S = 0.005  # fall time of the gates' key detector
 TAP_RING = 1 << 17  # output taps: ~2.7 s at 48 kHz of every output, float32
 HIST_US = 4096  # callback-time histogram: 1 us bins, last bin = overflow
@@ -184,16 +203,78 @@ def true_peak_fir() -> np.ndarray:
 
 
 OUTPUT_EXTRA = ("L", "R", "CL", "CR")  # after the buses: main L/R, cue L/R
+N_OUTPUT_EXTRA = len(OUTPUT_EXTRA)
 
 
 def n_outputs(n_bus: int) -> int:
     """Outputs of an engine with ``n_bus`` mix buses (the buses, main, cue)."""
-    return n_bus + len(OUTPUT_EXTRA)
+    return n_bus + N_OUTPUT_EXTRA
+
+
+def main_outputs(n_bus: int) -> tuple[int, int]:
+    """The engine outputs of main L and R."""
+    return n_bus + OUTPUT_EXTRA.index("L"), n_bus + OUTPUT_EXTRA.index("R")
+
+
+def cue_outputs(n_bus: int) -> tuple[int, int]:
+    """The engine outputs of cue (headphone) L and R."""
+    return n_bus + OUTPUT_EXTRA.index("CL"), n_bus + OUTPUT_EXTRA.index("CR")
 
 
 def output_names(n_bus: int) -> list[str]:
     """Names of the outputs in engine order: 1..n_bus, L, R, CL, CR."""
     return [str(b + 1) for b in range(n_bus)] + list(OUTPUT_EXTRA)
+
+
+# Element type of the arrays that are not float64.
+ARRAY_DTYPES = {"in_map": np.int64, "out_map": np.int64, "hist": np.int64,
+                "taps": np.float32}  # fmt: skip
+
+
+def array_shapes(hdr):
+    """The shape of every array, in ARRAYS order, from the sizes in ``hdr``.
+
+    The one statement of the shapes: ``EngineMemory`` allocates by it and
+    the kernels compile this very function to find the arrays through the
+    header (``kernels.state_from_header``), so it is plain integer
+    arithmetic, nothing numba could not compile.
+    """
+    ni, nb, nl = hdr[H_NI], hdr[H_NB], hdr[H_N_LANES]
+    no = nb + N_OUTPUT_EXTRA
+    nm = no  # matrix columns: one per output
+    blk, dly, la = hdr[H_MAX_BLOCK], hdr[H_DLY_RING], hdr[H_LA_RING]
+    return (
+        (N_GLOB,),  # glob
+        (N_IN_FIELDS, ni),  # ins
+        (N_OUT_FIELDS, no),  # outs
+        (3, S_IN, 5, ni),  # bq_in
+        (S_IN, 2, ni),  # bq_in_z
+        (S_IN,),  # bq_in_ramp
+        (3, S_OUT, 5, nl),  # bq_out
+        (S_OUT, 2, nl),  # bq_out_z
+        (S_OUT,),  # bq_out_ramp
+        (3, ni + 1, nm),  # mix
+        (dly, ni),  # dly_in
+        (dly, no),  # dly_out
+        (la, no),  # la_x
+        (la, no),  # la_g
+        (la, no),  # la_h
+        (la, no),  # la_s
+        (blk, ni + 1),  # work_in
+        (blk, max(nm, nl)),  # work_out
+        (blk, ni),  # work_gr
+        (hdr[H_PHYS_IN],),  # in_map
+        (hdr[H_PHYS_OUT],),  # out_map
+        (3, TP_TAPS),  # tp_fir
+        (HIST_US,),  # hist
+        (N_GLOB_PARAMS,),  # mail_glob
+        (N_IN_PARAMS, ni),  # mail_ins
+        (N_OUT_PARAMS, no),  # mail_outs
+        (S_IN, 5, ni),  # mail_bq_in
+        (S_OUT, 5, nl),  # mail_bq_out
+        (ni + 1, nm),  # mail_mix
+        (TAP_RING, no),  # taps
+    )
 
 
 @dataclass(frozen=True)
@@ -230,11 +311,11 @@ class Dims:
 
     @property
     def main_l(self) -> int:
-        return self.n_bus
+        return main_outputs(self.n_bus)[0]
 
     @property
     def cue_l(self) -> int:
-        return self.n_bus + 2
+        return cue_outputs(self.n_bus)[0]
 
     @property
     def lookahead(self) -> int:
@@ -252,51 +333,18 @@ class EngineMemory:
 
     def __post_init__(self) -> None:
         d = self.dims
-        ni, no, nm, nl = d.n_in, d.n_out, d.n_mix, d.n_out_lanes
+        ni, nm = d.n_in, d.n_mix
         dly = _pow2_at_least(round(d.max_delay_ms * d.sample_rate / 1000) + 2)
         la = _pow2_at_least(d.lookahead + TP_TAPS + 2)
-        shapes = {
-            "glob": (N_GLOB,),
-            "ins": (N_IN_FIELDS, ni),
-            "outs": (N_OUT_FIELDS, no),
-            "bq_in": (3, S_IN, 5, ni),
-            "bq_in_z": (S_IN, 2, ni),
-            "bq_in_ramp": (S_IN,),
-            "bq_out": (3, S_OUT, 5, nl),
-            "bq_out_z": (S_OUT, 2, nl),
-            "bq_out_ramp": (S_OUT,),
-            "mix": (3, ni + 1, nm),
-            "dly_in": (dly, ni),
-            "dly_out": (dly, no),
-            "la_x": (la, no),
-            "la_g": (la, no),
-            "la_h": (la, no),
-            "la_s": (la, no),
-            "work_in": (d.max_block, ni + 1),
-            "work_out": (d.max_block, max(nm, nl)),
-            "work_gr": (d.max_block, ni),
-            "in_map": (d.phys_in,),
-            "out_map": (d.phys_out,),
-            "tp_fir": (3, TP_TAPS),
-            "hist": (HIST_US,),
-            "mail_glob": (N_GLOB_PARAMS,),
-            "mail_ins": (N_IN_PARAMS, ni),
-            "mail_outs": (N_OUT_PARAMS, no),
-            "mail_bq_in": (S_IN, 5, ni),
-            "mail_bq_out": (S_OUT, 5, nl),
-            "mail_mix": (ni + 1, nm),
-            "taps": (TAP_RING, no),
-        }
-        dtypes = {"in_map": np.int64, "out_map": np.int64, "hist": np.int64,
-                  "taps": np.float32}  # fmt: skip
-        for name in ARRAYS:
-            dtype = dtypes.get(name, np.float64)
-            self.arrays[name] = np.zeros(shapes[name], dtype)
         h = self.hdr
         h[H_NI], h[H_NB] = ni, d.n_bus
         h[H_PHYS_IN], h[H_PHYS_OUT] = d.phys_in, d.phys_out
         h[H_MAX_BLOCK], h[H_DLY_RING], h[H_LA_RING] = d.max_block, dly, la
-        h[H_N_LANES] = nl
+        h[H_N_LANES] = d.n_out_lanes
+        shapes = array_shapes(h)
+        for name, shape in zip(ARRAYS, shapes, strict=True):
+            dtype = ARRAY_DTYPES.get(name, np.float64)
+            self.arrays[name] = np.zeros(tuple(int(n) for n in shape), dtype)
         h[H_RNG] = 0x2545F4914F6CDD1D
         h[H_CB_MIN] = np.iinfo(np.int64).max
         for k, name in enumerate(ARRAYS):
@@ -307,8 +355,8 @@ class EngineMemory:
         a["tp_fir"][:] = true_peak_fir()
         g = a["glob"]
         g[G_SR] = d.sample_rate
-        g[G_GAIN_RAMP] = max(1, round(0.010 * d.sample_rate))
-        g[G_COEF_RAMP] = max(1, round(0.020 * d.sample_rate))
+        g[G_GAIN_RAMP] = max(1, round(GAIN_RAMP_S * d.sample_rate))
+        g[G_COEF_RAMP] = max(1, round(COEF_RAMP_S * d.sample_rate))
         g[G_LOOKAHEAD] = d.lookahead
         g[G_TP_DELAY] = TP_DELAY
         g[G_MS_COEF] = 1.0 - np.exp(-1.0 / (0.3 * d.sample_rate))

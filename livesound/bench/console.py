@@ -30,9 +30,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from livesound.audio.layout import n_outputs
 from livesound.bench.common import free_port
 from livesound.console.app import ConsoleApp
 from livesound.console.launch import engine_answers
+from livesound.osc.meterblob import Reading
 from livesound.virtual.demo import DemoApp
 
 FPS = 30.0
@@ -53,7 +55,7 @@ async def _headless(meters: bool, seconds: float) -> dict:
     app = DemoApp(fps=FPS)
     rng = np.random.default_rng(0)
     st = app.state
-    n, m = st.n_in, st.n_bus + 4
+    n, m = st.n_in, n_outputs(st.n_bus)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.5)
         bank = app.screen.channels
@@ -63,10 +65,12 @@ async def _headless(meters: bool, seconds: float) -> dict:
             if meters:
                 # What the engine sends every 50 ms: a new reading per meter.
                 peak = rng.uniform(-40.0, -3.0, n + m)
-                blob = np.concatenate([peak[:n], peak[:n] - 8, np.zeros(n),
-                                       -rng.uniform(0, 6, n), peak[n:],
-                                       peak[n:] - 8, -rng.uniform(0, 3, m)])  # fmt: skip
-                st.take_meters(blob)
+                st.take_meters(Reading(
+                    in_peak_db=peak[:n], in_rms_db=peak[:n] - 8,
+                    gate_gr_db=np.zeros(n), comp_gr_db=-rng.uniform(0, 6, n),
+                    out_peak_db=peak[n:], out_rms_db=peak[n:] - 8,
+                    limiter_gr_db=-rng.uniform(0, 3, m),
+                ))  # fmt: skip
             await asyncio.sleep(0.05)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         frames = app.frames - frames0

@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from livesound.audio.layout import Dims
+from livesound.audio.layout import Dims, n_outputs
 from livesound.bench.common import machine
 from livesound.control import derive
 from livesound.control.offline import BlockEngine
+from livesound.control.registry import ch_prefix, out_prefixes
 
 BLOCKS = (16, 32, 64, 128, 256)
 INPUT_COUNTS = (8, 32, 64, 128)
@@ -28,7 +29,7 @@ def reference_show(n_in: int, n_bus: int) -> dict[str, Any]:
     """Every processor of every strip engaged, as in a busy show."""
     show: dict[str, Any] = {}
     for c in range(n_in):
-        p = f"/ch/{c + 1:02d}"
+        p = ch_prefix(c)
         show.update({
             f"{p}/preamp/trim": 3.0, f"{p}/preamp/hpon": 1, f"{p}/preamp/hpf": 90.0,
             f"{p}/preamp/hpslope": 1, f"{p}/delay/on": 1, f"{p}/delay/time": 2.0,
@@ -41,8 +42,7 @@ def reference_show(n_in: int, n_bus: int) -> dict[str, Any]:
             show[f"{p}/mix/{b + 1:02d}/level"] = -12.0
             if b % 2 == 0:
                 show[f"{p}/mix/{b + 1:02d}/type"] = 3 if b < n_bus // 2 else 4
-    outs = [(f"/bus/{b + 1:02d}", f"/ls/bus/{b + 1:02d}") for b in range(n_bus)]
-    for x32, extra in [*outs, ("/main/st", "/ls/main/st")]:
+    for x32, extra in (out_prefixes(o, n_bus) for o in range(n_bus + 1)):
         for k, g in enumerate((3.0, -2.0, 1.5, -4.0, 2.0, -1.0), start=1):
             show[f"{x32}/eq/{k}/g"] = g
         show[f"{extra}/delay/time"] = 1.0
@@ -64,12 +64,12 @@ def measure(n_in: int = 32, n_bus: int = 16, block: int = 64, sample_rate: int =
             seconds: float = SECONDS) -> dict[str, float]:  # fmt: skip
     """Callback time per block of the reference show, from the callback's timer."""
     dims = Dims(n_in=n_in, n_bus=n_bus, sample_rate=sample_rate, max_block=1024,
-                phys_in=n_in, phys_out=n_bus + 4)  # fmt: skip
+                phys_in=n_in, phys_out=n_outputs(n_bus))  # fmt: skip
     engine = BlockEngine(dims)
     engine.mixer.set_many(reference_show(n_in, n_bus))
     n_blocks = max(50, int(seconds * sample_rate / block))
     x = _signal(block * 64, n_in, sample_rate)
-    out = np.empty((block, n_bus + 4), np.float32)
+    out = np.empty((block, dims.n_out), np.float32)
     core = engine.core
     for k in range(64):  # warm caches, let the first change set land
         core.run(x[k * block : (k + 1) * block], out)
@@ -99,16 +99,16 @@ def scipy_chain(n_in: int = 32, n_bus: int = 16, block: int = 64,
     """
     from scipy import signal
 
-    engine = BlockEngine(n_in=n_in, n_bus=n_bus, phys_in=n_in, phys_out=n_bus + 4)
+    n_out = n_outputs(n_bus)
+    engine = BlockEngine(n_in=n_in, n_bus=n_bus, phys_in=n_in, phys_out=n_out)
     engine.mixer.set_many(reference_show(n_in, n_bus))
     v = engine.mixer.values
-    n_out = n_bus + 4
 
     def sos(rows: np.ndarray) -> np.ndarray:
         return np.hstack([rows[:, :3], np.ones((len(rows), 1)), rows[:, 3:]])
 
     sos_in = [sos(np.vstack([derive.hpf_coeffs(v, c, sample_rate),
-                             derive.eq_coeffs(v, derive.ch(c), 4, sample_rate)]))
+                             derive.eq_coeffs(v, ch_prefix(c), 4, sample_rate)]))
               for c in range(n_in)]  # fmt: skip
     sos_out = [sos(engine.core.arrays["mail_bq_out"][:, :, o]) for o in range(n_out)]
     zi_in = [np.zeros((s.shape[0], 2)) for s in sos_in]

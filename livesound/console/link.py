@@ -19,20 +19,18 @@ import asyncio
 import contextlib
 import json
 import socket
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-from livesound.console.state import ConsoleState, Status, out_prefixes
-from livesound.control.registry import ParamError
-from livesound.osc import dialect, snapshot
+from livesound.console.state import ConsoleState, Status
+from livesound.control.registry import ParamError, Target, ch_prefix, out_prefixes
+from livesound.osc import dialect, meterblob, snapshot
+from livesound.osc.wire import bundle, message
 
 TICK_S = 0.05
 LOST_S = 1.5  # meters come every 50 ms: this much silence means the engine is gone
@@ -51,42 +49,17 @@ SNAPSHOT_TRIES = 3
 WAIT_NOTE = "reading the show from the engine: keys wait until it is read"
 
 
-def _message(address: str, *args: Any) -> OscMessageBuilder:
-    b = OscMessageBuilder(address)
-    for a in args:
-        if isinstance(a, tuple):
-            b.add_arg(a[1], a[0])
-        else:
-            b.add_arg(a)
-    return b
-
-
-def encode(address: str, *args: Any) -> bytes:
-    """One OSC message; ``(tag, value)`` pairs or plain Python values."""
-    return _message(address, *args).build().dgram
-
-
-def bundle(messages: list[bytes]) -> bytes:
-    """Several messages in one datagram (one syscall, one engine wake-up)."""
-    from pythonosc.osc_message import OscMessage
-
-    b = OscBundleBuilder(IMMEDIATELY)
-    for m in messages:
-        b.add_content(OscMessage(m))
-    return b.build().dgram
-
-
 def sync_order(state: ConsoleState) -> list[str]:
     """Every address of the show, what the mixer view shows first."""
     first = []
     for c in range(state.n_in):
-        p = f"/ch/{c + 1:02d}"
+        p = ch_prefix(c)
         first += [f"{p}/mix/fader", f"{p}/mix/on", f"{p}/mix/pan",
                   f"/-stat/solosw/{c + 1:02d}"]  # fmt: skip
     for o in range(state.n_bus + 1):
         x32, extra = out_prefixes(o, state.n_bus)
         first += [f"{x32}/mix/fader", f"{x32}/mix/on", f"{extra}/fbs/mode"]
-    sends = [a for a in state.registry.params if "/mix/" in a and a.startswith("/ch/")]
+    sends = [p.address for p in state.registry if p.target is Target.ROW]
     placed = set(first) | set(sends)
     rest = [a for a in state.registry.params if a not in placed]
     order = first + sends + rest
@@ -170,7 +143,7 @@ class Link:
 
     def send(self, address: str, *args: Any) -> None:
         """Send one message; never waits (UDP, buffered by the loop)."""
-        self.send_raw(encode(address, *args))
+        self.send_raw(message(address, *args))
 
     def send_raw(self, data: bytes) -> None:
         if self.transport is not None:
@@ -230,14 +203,14 @@ class Link:
                 continue
             value = p.validate(value)
             self.state.put(address, value)
-            msgs.append(encode(address, dialect.encode(p, value)))
+            msgs.append(message(address, dialect.encode(p, value)))
         for k in range(0, len(msgs), MAX_BUNDLE):
             self.send_raw(bundle(msgs[k : k + MAX_BUNDLE]))
         return True
 
     def query(self, addresses: list[str]) -> None:
         """Ask for the values of ``addresses`` (answers arrive later)."""
-        msgs = [encode(a) for a in addresses]
+        msgs = [message(a) for a in addresses]
         for k in range(0, len(msgs), MAX_BUNDLE):
             self.send_raw(bundle(msgs[k : k + MAX_BUNDLE]))
 
@@ -263,11 +236,9 @@ class Link:
     def _message(self, address: str, args: list, now: float) -> None:
         st = self.state
         if address == "/ls/meters" and args and isinstance(args[0], bytes):
-            blob = args[0]
-            if len(blob) >= 4:
-                (count,) = struct.unpack_from("<i", blob, 0)
-                if 0 <= count <= (len(blob) - 4) // 4:
-                    st.take_meters(np.frombuffer(blob, "<f4", count, 4).astype(float))
+            reading = meterblob.decode(args[0], st.n_in, st.n_bus)
+            if reading is not None:
+                st.take_meters(reading)
             return
         if address == snapshot.ADDRESS:
             self._take_snapshot(args)
@@ -325,11 +296,10 @@ class Link:
         if address == "/ls/errors":  # our request for error replies, confirmed
             return
         if address.endswith("/fbs/spectrum"):
-            if args and isinstance(args[0], bytes):
-                o = self._output_of(address)
-                if o is not None:
-                    st.spectra[o] = np.frombuffer(args[0], "<f4").astype(float)
-                    st.version += 1
+            o = self._output_of_spectrum(address)
+            if o is not None and args and isinstance(args[0], bytes):
+                st.spectra[o] = np.frombuffer(args[0], "<f4").astype(float)
+                st.version += 1
             return
         if now < self._probe_until and address.endswith("/config/name"):
             self._probe_names[address] = args[0] if args else ""
@@ -395,11 +365,12 @@ class Link:
             return
         st.notice(f"engine refused {address}: {text}")
 
-    def _output_of(self, address: str) -> int | None:
-        if address.startswith("/ls/main/st/"):
-            return self.state.n_bus
-        with contextlib.suppress(ValueError, IndexError):
-            return int(address.split("/")[3]) - 1
+    def _output_of_spectrum(self, address: str) -> int | None:
+        """The output whose spectrum ``address`` carries, if any."""
+        n_bus = self.state.n_bus
+        for o in range(n_bus + 1):
+            if address == f"{out_prefixes(o, n_bus)[1]}/fbs/spectrum":
+                return o
         return None
 
     # -- the timer ------------------------------------------------------------------

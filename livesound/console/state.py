@@ -13,25 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from livesound.control.registry import Param, Registry
+from livesound.audio.layout import n_outputs
+from livesound.control.registry import Param, Registry, out_prefixes
+from livesound.osc.meterblob import Reading
 
 METER_FLOOR_DB = -90.0
 HOLD_S = 2.0  # peak hold, as on most digital desks
 CLIP_DB = -0.1  # a peak this close to full scale lights the clip indicator
 CLIP_LATCH_S = 3.0
 FALL_DB_PER_S = 26.0  # peak fall-back of the displayed bar (IEC PPM-like)
-
-
-def ch(c: int) -> str:
-    """Address prefix of input ``c`` (0-based)."""
-    return f"/ch/{c + 1:02d}"
-
-
-def out_prefixes(o: int, n_bus: int) -> tuple[str, str]:
-    """X32 and /ls prefixes of output ``o`` (0-based; ``n_bus`` is the main)."""
-    if o == n_bus:
-        return "/main/st", "/ls/main/st"
-    return f"/bus/{o + 1:02d}", f"/ls/bus/{o + 1:02d}"
 
 
 @dataclass
@@ -165,7 +155,7 @@ class ConsoleState:
         self.values: dict[str, Any] = self.registry.defaults()
         self.known: set[str] = set()  # addresses the engine has told us
         self.inputs = MeterBank(n_in)
-        self.outputs = MeterBank(n_bus + 4)
+        self.outputs = MeterBank(n_outputs(n_bus))
         self.meter_stamp = 0.0
         self.version = getattr(self, "version", 0) + 1
 
@@ -251,20 +241,15 @@ class ConsoleState:
 
     # -- meters and status ------------------------------------------------------
 
-    def take_meters(self, values: np.ndarray, now: float | None = None) -> None:
-        """One ``/ls/meters`` blob: in peak, RMS, gate GR, comp GR (inputs),
-        out peak, RMS, limiter GR (buses, main L/R, cue L/R)."""
+    def take_meters(self, m: Reading, now: float | None = None) -> None:
+        """One ``/ls/meters`` reading of this engine's size."""
         now = time.monotonic() if now is None else now
-        n, m = self.n_in, self.n_bus + 4
-        if values.size != 4 * n + 3 * m:
-            return  # another engine's shape: the next resync fixes it
         dt = now - self.meter_stamp if self.meter_stamp else 0.05
         self.meter_stamp = now
-        self.inputs.update(values[:n], values[n : 2 * n], values[3 * n : 4 * n],
-                           values[2 * n : 3 * n], now, dt)  # fmt: skip
-        o = 4 * n
-        self.outputs.update(values[o : o + m], values[o + m : o + 2 * m],
-                            values[o + 2 * m : o + 3 * m], None, now, dt)  # fmt: skip
+        self.inputs.update(m.in_peak_db, m.in_rms_db, m.comp_gr_db, m.gate_gr_db, now,
+                           dt)  # fmt: skip
+        self.outputs.update(m.out_peak_db, m.out_rms_db, m.limiter_gr_db, None, now,
+                            dt)  # fmt: skip
 
     def notice(self, text: str, seconds: float = 5.0) -> None:
         """Show ``text`` in the status bar for a while."""

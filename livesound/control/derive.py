@@ -37,13 +37,9 @@ def pan_gains(pan: float) -> tuple[float, float]:
     return round(math.cos(theta), 15), round(math.sin(theta), 15)
 
 
-def ch(c: int) -> str:
-    return f"/ch/{c + 1:02d}"
-
-
 def input_fields(v: Values, c: int, sr: float) -> dict[int, float]:
     """The ``ins`` parameter fields of input ``c``."""
-    p = ch(c)
+    p = R.ch_prefix(c)
     sign = -1.0 if v[f"{p}/preamp/invert"] else 1.0
     delay = v[f"{p}/delay/time"] * sr / 1000.0 if v[f"{p}/delay/on"] else 0.0
     ratio = float(R.DYN_RATIOS[v[f"{p}/dyn/ratio"]])
@@ -78,7 +74,7 @@ BYPASS_CUT_HZ = 1.0
 
 def hpf_coeffs(v: Values, c: int, sr: float) -> np.ndarray:
     """The two high-pass sections of input ``c``, [2, 5]."""
-    p = ch(c)
+    p = R.ch_prefix(c)
     out = np.tile(design.IDENTITY, (L.N_HPF, 1))
     f0 = v[f"{p}/preamp/hpf"] if v[f"{p}/preamp/hpon"] else BYPASS_CUT_HZ
     if R.HPF_SLOPES[v[f"{p}/preamp/hpslope"]] == "24":
@@ -137,9 +133,9 @@ class Topology:
 
     def __init__(self, n_in: int, n_bus: int) -> None:
         self.n_in, self.n_bus = n_in, n_bus
-        self.n_out = n_bus + 4
-        self.main_l, self.main_r = n_bus, n_bus + 1
-        self.cue_l, self.cue_r = n_bus + 2, n_bus + 3
+        self.n_out = L.n_outputs(n_bus)
+        self.main_l, self.main_r = L.main_outputs(n_bus)
+        self.cue_l, self.cue_r = L.cue_outputs(n_bus)
 
     def linked(self, v: Values, b: int) -> bool:
         """Whether bus ``b`` (0-based) is half of a stereo-linked pair."""
@@ -149,10 +145,8 @@ class Topology:
 
     def prefixes(self, v: Values, o: int) -> tuple[str, str]:
         """X32 prefix and /ls prefix whose values drive output ``o``."""
-        if o >= self.n_bus:
-            return "/main/st", "/ls/main/st"
-        b = o - o % 2 if self.linked(v, o) else o
-        return f"/bus/{b + 1:02d}", f"/ls/bus/{b + 1:02d}"
+        b = o - o % 2 if o < self.n_bus and self.linked(v, o) else o
+        return R.out_prefixes(b, self.n_bus)
 
     def partner(self, v: Values, o: int) -> int:
         """The output whose limiter gain ``o`` shares, or -1."""
@@ -189,7 +183,7 @@ class Topology:
 
     def matrix_row(self, v: Values, c: int, soloing: bool) -> np.ndarray:
         """Gains from input ``c`` into every matrix column (buses, main, cue)."""
-        p = ch(c)
+        p = R.ch_prefix(c)
         row = np.zeros(self.n_out)
         on = float(v[f"{p}/mix/on"])
         fader = db_to_gain(v[f"{p}/mix/fader"])

@@ -17,13 +17,12 @@ import numpy as np
 from livesound.audio import layout as L
 from livesound.audio.atomics import bump_sequence
 from livesound.control import derive
-from livesound.control.registry import Param, ParamError, Registry
+from livesound.control.events import LOCAL, Change, Source, Subscriber
+from livesound.control.registry import Param, ParamError, Registry, Target, ch_prefix
 
-# Called after every change with (address, value, source); ``source`` is
-# whatever the caller of ``set`` passed (an OSC client's address, ...), so a
-# surface can skip echoing a change back to where it came from.
-Subscriber = Callable[[str, Any, object], None]
-
+# What a change set must derive again: per target, the strips (inputs or
+# outputs, by index) it touched; a global target has no strips.
+Dirty = dict[Target, set[int]]
 
 STALL_S = 0.25  # the audio plane has not taken a change set for this long
 
@@ -34,6 +33,14 @@ class EngineStalled(RuntimeError):
 
 def _publish_sequence(hdr: np.ndarray) -> None:
     bump_sequence(hdr, L.H_SEQ)
+
+
+def _mark(dirty: Dirty, params: Iterable[Param]) -> Dirty:
+    """Add what changing ``params`` makes dirty to ``dirty``; returns it."""
+    for p in params:
+        if p.target is not None:
+            dirty.setdefault(p.target, set()).add(p.strip.index)
+    return dirty
 
 
 @dataclass(eq=False)
@@ -61,7 +68,7 @@ class Mixer:
         self._staging = {k: memory.arrays[k].copy() for k in self._mail_names()}
         self._subscribers: list[Subscriber] = []
         self._lock = threading.RLock()
-        self._dirty: set[tuple] = set()
+        self._dirty: Dirty = {}
         self._prepared: list[Prepared] = []
         # True while a device thread runs the callback: then the mailbox may
         # only be written after the audio plane took the previous set, which
@@ -71,7 +78,7 @@ class Mixer:
         self._publisher: threading.Thread | None = None
         self.stalled = False
         self.changes = 0  # sets applied since start (autosave watches this)
-        self._dirty = {("all",)}
+        self._dirty = {Target.ALL: set()}
         self._flush()
 
     @staticmethod
@@ -96,33 +103,32 @@ class Mixer:
 
     # -- writing ------------------------------------------------------------
 
-    def set(self, address: str, value: Any, *, source: object = None) -> Any:
+    def set(self, address: str, value: Any, *, source: Source = LOCAL) -> Any:
         """Validate and apply one change; returns the stored value."""
         return self.set_many({address: value}, source=source)[address]
 
-    def set_many(self, changes: Mapping[str, Any], *, source: object = None) -> dict:
+    def set_many(self, changes: Mapping[str, Any], *, source: Source = LOCAL) -> dict:
         """Apply several changes atomically: all land in the same audio block.
 
         Every value is validated first; if any is refused nothing changes.
         """
         checked = {a: self.registry[a].validate(v) for a, v in changes.items()}
         with self._lock:
+            events = [Change(a, self.values[a], v, source) for a, v in checked.items()]
             for address, value in checked.items():
                 self.values[address] = value
-                target = self.registry[address].target
-                if target:
-                    self._dirty.add(target)
+            _mark(self._dirty, (self.registry[a] for a in checked))
             for prepared in self._prepared:
                 prepared.touched.update(checked)
             self.changes += len(checked)
             self._flush()
-        self._notify(checked, source)
+        self._notify(events)
         return checked
 
-    def _notify(self, checked: Mapping[str, Any], source: object) -> None:
-        for address, value in checked.items():
+    def _notify(self, events: list[Change]) -> None:
+        for event in events:
             for fn in list(self._subscribers):
-                fn(address, value, source)
+                fn(event)
 
     def prepare(self, changes: Mapping[str, Any]) -> "Prepared":
         """Validate and derive a big change (a scene) ahead of time.
@@ -136,13 +142,13 @@ class Mixer:
             # (OSC queries, the console) sees until ``apply``.
             values = {**self.values, **checked}
             staging = {k: v.copy() for k, v in self._staging.items()}
-            self._derive({self.registry[a].target for a in checked} - {()}, values,
+            self._derive(_mark({}, (self.registry[a] for a in checked)), values,
                          staging)  # fmt: skip
             prepared = Prepared(checked, values, staging)
             self._prepared.append(prepared)
         return prepared
 
-    def apply(self, prepared: "Prepared", *, source: object = None) -> dict:
+    def apply(self, prepared: "Prepared", *, source: Source = LOCAL) -> dict:
         """Land a prepared change set (see ``prepare``) in one change set;
         returns (and tells subscribers) what it actually changed."""
         with self._lock:
@@ -156,14 +162,14 @@ class Mixer:
             before = self.values
             self.values = {**prepared.values, **kept}
             self._staging = prepared.staging
-            self._dirty |= {self.registry[a].target for a in kept} - {()}
+            _mark(self._dirty, (self.registry[a] for a in kept))
             self.changes += len(prepared.changes)
             if self._dirty:
                 self._derive(self._dirty)
-                self._dirty = set()
+                self._dirty = {}
             self._publish()
         changed = {a: v for a, v in prepared.changes.items() if before[a] != v}
-        self._notify(changed, source)
+        self._notify([Change(a, before[a], v, source) for a, v in changed.items()])
         return changed
 
     def discard(self, prepared: "Prepared") -> None:
@@ -173,8 +179,8 @@ class Mixer:
                 self._prepared.remove(prepared)
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        """Call ``fn(address, value, source)`` after every change; returns
-        the function that unsubscribes."""
+        """Call ``fn(change)`` after every change (a ``Change``: address, old,
+        new, source); returns the function that unsubscribes."""
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn)
 
@@ -184,38 +190,35 @@ class Mixer:
         if not self._dirty:
             return
         self._derive(self._dirty)
-        self._dirty = set()
+        self._dirty = {}
         self._publish()
 
-    def _derive(self, dirty: "set[tuple]", values: dict | None = None,
+    def _derive(self, dirty: Dirty, values: dict | None = None,
                 staging: dict | None = None) -> None:  # fmt: skip
         """Recompute what ``dirty`` touches into ``staging`` from ``values``
         (the live ones unless given)."""
         v = self.values if values is None else values
         st = self._staging if staging is None else staging
         sr, topo = self.sample_rate, self.topology
-        everything = ("all",) in dirty
+        everything = Target.ALL in dirty
         n_in, n_out = topo.n_in, topo.n_out
-        links = everything or ("links",) in dirty
-        rows = everything or links or ("rows",) in dirty
-        kinds = {}
-        for kind, *idx in dirty:
-            kinds.setdefault(kind, set()).update(idx)
+        links = everything or Target.LINKS in dirty
+        rows = everything or links or Target.ROWS in dirty
         ins = range(n_in)
         outs = range(n_out)
-        for c in ins if everything else kinds.get("in", ()):
+        for c in ins if everything else dirty.get(Target.INPUT, ()):
             for slot, value in derive.input_fields(v, c, sr).items():
                 st["mail_ins"][slot, c] = value
-        for c in ins if everything else kinds.get("hpf", ()):
+        for c in ins if everything else dirty.get(Target.HPF, ()):
             st["mail_bq_in"][: L.N_HPF, :, c] = derive.hpf_coeffs(v, c, sr)
-        for c in ins if everything else kinds.get("in_eq", ()):
-            eq = derive.eq_coeffs(v, derive.ch(c), L.N_IN_EQ, sr)
+        for c in ins if everything else dirty.get(Target.IN_EQ, ()):
+            eq = derive.eq_coeffs(v, ch_prefix(c), L.N_IN_EQ, sr)
             st["mail_bq_in"][L.N_HPF :, :, c] = eq
         # A linked pair shares its odd bus's settings: touching either side
         # (or the link itself) re-derives both.
         touched = set(outs) if links else set()
-        for kind in ("out", "out_eq", "notch"):
-            for o in kinds.get(kind, ()):
+        for target in (Target.OUTPUT, Target.OUT_EQ, Target.NOTCH):
+            for o in dirty.get(target, ()):
                 touched.update((o, topo.partner(v, o)))
         touched.discard(-1)
         for o in sorted(touched):
@@ -231,9 +234,9 @@ class Mixer:
                 v, extra, L.N_NOTCH, sr
             )
         soloing = topo.soloing(v)
-        for c in ins if rows else kinds.get("row", ()):
+        for c in ins if rows else dirty.get(Target.ROW, ()):
             st["mail_mix"][c] = topo.matrix_row(v, c, soloing)
-        if rows or ("osc",) in dirty:
+        if rows or Target.OSCILLATOR in dirty:
             row, kind, freq = topo.oscillator(v)
             st["mail_mix"][n_in] = row
             st["mail_glob"][L.G_OSC_TYPE] = kind

@@ -4,13 +4,17 @@ Addresses follow the Behringer X32 OSC tree wherever the concept is the same
 (``/ch/01/mix/fader``, ``/ch/01/mix/05/level``, ``/bus/05/mix/fader``,
 ``/main/st/mix/fader``); parameters the X32 lacks live under ``/ls/``.
 Values are held in engineering units (dB, Hz, ms); ``to_norm``/``from_norm``
-give the X32's 0..1 floats. Each parameter names the part of the audio
-plane it drives (``target``), so the Mixer knows what to recompute.
+give the X32's 0..1 floats. Each parameter knows its strip (``Strip``:
+an input, a bus, the main, ...) and the part of the audio plane it drives
+(``Target``), so the Mixer knows what to recompute and scenes, the console
+and the suppressor never have to take an address apart.
 """
 
 import math
 import numbers
 from dataclasses import dataclass
+from enum import Enum
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -48,6 +52,70 @@ class ParamError(ValueError):
     """A value or address the registry refuses."""
 
 
+def ch_prefix(c: int) -> str:
+    """Address prefix of input ``c`` (0-based): ``/ch/01``."""
+    return f"/ch/{c + 1:02d}"
+
+
+def out_prefixes(o: int, n_bus: int) -> tuple[str, str]:
+    """X32 and livesound address prefixes of output ``o`` (0-based; ``n_bus``
+    and above are the main): ``/bus/03``, ``/ls/bus/03`` or ``/main/st``,
+    ``/ls/main/st``."""
+    if o >= n_bus:
+        return "/main/st", "/ls/main/st"
+    return f"/bus/{o + 1:02d}", f"/ls/bus/{o + 1:02d}"
+
+
+class Target(Enum):
+    """The part of the audio plane a parameter drives: what the Mixer derives
+    again when it changes (for one strip, or for all of them)."""
+
+    INPUT = "input"  # the input's fields: trim, polarity, delay, dynamics
+    HPF = "hpf"  # the input's high-pass sections
+    IN_EQ = "in_eq"  # the input's EQ
+    ROW = "row"  # the input's matrix row: mute, fader, pan, sends
+    ROWS = "rows"  # every matrix row (solo)
+    OUTPUT = "output"  # the output's fields: master, limiter, delay
+    OUT_EQ = "out_eq"  # the output's EQ
+    NOTCH = "notch"  # the output's feedback notches
+    LINKS = "links"  # bus links: every output and every row
+    OSCILLATOR = "oscillator"
+    ALL = "all"  # everything (the Mixer's first change set)
+
+
+class StripKind(Enum):
+    CH = "ch"  # an input channel
+    BUS = "bus"  # a mix bus
+    MAIN = "main"  # the main L/R
+    BUSLINK = "buslink"  # the stereo link of two buses
+    SOLO = "solo"  # the solo/cue settings
+    OSC = "osc"  # the oscillator
+    X32 = "x32"  # an X32 address answered for compatibility, outside the show
+
+
+@dataclass(frozen=True)
+class Strip:
+    """What a parameter belongs to.
+
+    ``index``: the input (0-based) of a channel, the engine output of a bus
+    or the main (the main is output ``n_bus``), the first bus of a link;
+    0 for the rest.
+    """
+
+    kind: StripKind
+    index: int = 0
+
+    @property
+    def name(self) -> str:
+        """Its name in scene files and recall safes: ``ch.01``, ``bus.03``,
+        ``main``, ``buslink.1-2``, ``solo``, ``osc``."""
+        if self.kind in (StripKind.CH, StripKind.BUS):
+            return f"{self.kind.value}.{self.index + 1:02d}"
+        if self.kind is StripKind.BUSLINK:
+            return f"buslink.{self.index + 1}-{self.index + 2}"
+        return self.kind.value
+
+
 @dataclass(frozen=True)
 class Param:
     """One controllable parameter.
@@ -55,19 +123,21 @@ class Param:
     ``kind``: float, int (0/1 switches and counts), enum (index into
     ``choices``) or str. ``taper``: how a float maps to the X32 0..1 range
     (lin, log, fader). ``group`` is the scene/recall-scope group, ``target``
-    the audio-plane structure it drives, ``key`` its name in scene files
-    (with its unit, like ``fader_db``).
+    the audio-plane structure it drives (None: nothing in the audio plane),
+    ``key`` its name in scene files (with its unit, like ``fader_db``),
+    ``strip`` what it belongs to.
     """
 
     address: str
     kind: str
     default: Any
+    strip: Strip
     lo: float = 0.0
     hi: float = 1.0
     unit: str = ""
     taper: str = "lin"
     group: str = "config"
-    target: tuple = ()
+    target: Target | None = None
     key: str = ""
     choices: tuple[str, ...] = ()
     doc: str = ""
@@ -154,27 +224,29 @@ class Registry:
         for c in range(n_in):
             self._input(c)
         for b in range(n_bus):
-            self._output(f"/bus/{b + 1:02d}", f"/ls/bus/{b + 1:02d}", b, f"Bus {b + 1}")
-        self._output("/main/st", "/ls/main/st", n_bus, "Main")
+            self._output(Strip(StripKind.BUS, b))
+        self._output(Strip(StripKind.MAIN, n_bus))
         for b in range(0, n_bus - 1, 2):
-            self._add(f"/config/buslink/{b + 1}-{b + 2}", "int", 0, 0, 1,
-                      group="routing", target=("links",), key="linked",
+            self._add(Strip(StripKind.BUSLINK, b), f"/config/buslink/{b + 1}-{b + 2}",
+                      "int", 0, 0, 1, group="routing", target=Target.LINKS,
+                      key="linked",
                       doc="Stereo-link two buses (in-ear pair): the odd bus's "
                       "settings drive both")  # fmt: skip
-        self._add("/config/solo/level", "float", 0.0, -90.0, 10.0, "dB", "fader",
-                  group="routing", target=("rows",), key="level_db")  # fmt: skip
-        self._add("/config/solo/chmode", "enum", 0, choices=SOLO_MODES,
-                  group="routing", target=("rows",), key="mode")  # fmt: skip
-        self._add("/ls/osc/on", "int", 0, 0, 1, group="osc", target=("osc",), key="on")
-        self._add("/config/osc/type", "enum", 0, choices=OSC_TYPES, group="osc",
-                  target=("osc",), key="type")  # fmt: skip
-        self._add("/config/osc/f1", "float", 1000.0, 20.0, 20000.0, "Hz", "log",
-                  group="osc", target=("osc",), key="freq_hz")  # fmt: skip
-        self._add("/config/osc/level", "float", -20.0, -60.0, 0.0, "dB", group="osc",
-                  target=("osc",), key="level_db")  # fmt: skip
+        solo = partial(self._add, Strip(StripKind.SOLO), group="routing",
+                       target=Target.ROWS)  # fmt: skip
+        solo("/config/solo/level", "float", 0.0, -90.0, 10.0, "dB", "fader",
+             key="level_db")  # fmt: skip
+        solo("/config/solo/chmode", "enum", 0, choices=SOLO_MODES, key="mode")
+        osc = partial(self._add, Strip(StripKind.OSC), group="osc",
+                      target=Target.OSCILLATOR)  # fmt: skip
+        osc("/ls/osc/on", "int", 0, 0, 1, key="on")
+        osc("/config/osc/type", "enum", 0, choices=OSC_TYPES, key="type")
+        osc("/config/osc/f1", "float", 1000.0, 20.0, 20000.0, "Hz", "log",
+            key="freq_hz")  # fmt: skip
+        osc("/config/osc/level", "float", -20.0, -60.0, 0.0, "dB", key="level_db")
         dests = tuple(f"MixBus{b + 1}" for b in range(n_bus)) + ("L", "R", "L+R")
-        self._add("/config/osc/dest", "enum", n_bus + 2, choices=dests, group="osc",
-                  target=("osc",), key="destination")  # fmt: skip
+        osc("/config/osc/dest", "enum", n_bus + 2, choices=dests, key="destination")
+        self._by_key = {(p.strip, p.key): p for p in self if p.key}
 
     def __getitem__(self, address: str) -> Param:
         try:
@@ -195,89 +267,95 @@ class Registry:
         """Address -> default value for every parameter."""
         return {p.address: p.default for p in self.params.values()}
 
+    def find(self, strip: Strip, key: str) -> Param | None:
+        """The parameter of ``strip`` whose scene key is ``key``, if any."""
+        return self._by_key.get((strip, key))
+
     # -- construction ------------------------------------------------------
 
-    def _add(self, address, kind, default, lo=0.0, hi=1.0, unit="", taper="lin", *,
-             group="config", target=(), key="", choices=(), doc=""):  # fmt: skip
+    def _add(self, strip, address, kind, default, lo=0.0, hi=1.0, unit="",
+             taper="lin", *, group="config", target=None, key="", choices=(),
+             doc=""):  # fmt: skip
         self.params[address] = Param(
-            address, kind, default, lo, hi, unit, taper, group, target, key,
+            address, kind, default, strip, lo, hi, unit, taper, group, target, key,
             tuple(choices), doc,
         )  # fmt: skip
 
-    def _look(self, prefix: str, color: str) -> None:
-        """Scribble-strip colour and icon: stored and recalled, no sound."""
-        self._add(f"{prefix}/config/icon", "int", 1, 1, X32_ICONS, group="config",
-                  key="icon", doc="X32 strip icon 1..74")  # fmt: skip
-        self._add(f"{prefix}/config/color", "enum", X32_COLORS.index(color),
-                  choices=X32_COLORS, group="config", key="color",
-                  doc="X32 scribble-strip colour")  # fmt: skip
+    def _look(self, add, prefix: str, color: str) -> None:
+        """Scribble-strip colour and icon (added with ``add``, the strip's
+        ``_add``): stored and recalled, no sound."""
+        add(f"{prefix}/config/icon", "int", 1, 1, X32_ICONS, group="config",
+            key="icon", doc="X32 strip icon 1..74")  # fmt: skip
+        add(f"{prefix}/config/color", "enum", X32_COLORS.index(color),
+            choices=X32_COLORS, group="config", key="color",
+            doc="X32 scribble-strip colour")  # fmt: skip
 
-    def _eq(self, prefix: str, bands: int, target: tuple) -> None:
-        self._add(f"{prefix}/eq/on", "int", 1, 0, 1, group="eq", target=target,
-                  key="eq.on")  # fmt: skip
+    def _eq(self, add, prefix: str, bands: int, target: Target) -> None:
+        """The EQ at ``prefix``, added with ``add`` (the strip's ``_add``)."""
+        add(f"{prefix}/eq/on", "int", 1, 0, 1, group="eq", target=target, key="eq.on")
         defaults = (("LShv", 100.0), ("PEQ", 250.0), ("PEQ", 1000.0), ("PEQ", 2500.0),
                     ("PEQ", 6000.0), ("HShv", 10000.0))  # fmt: skip
         picks = defaults[: bands - 1] + (defaults[-1],) if bands < 6 else defaults
         for k, (kind, f0) in enumerate(picks, start=1):
             p = f"{prefix}/eq/{k}"
             e = f"eq.{k}."
-            self._add(f"{p}/type", "enum", EQ_TYPES.index(kind), choices=EQ_TYPES,
-                      group="eq", target=target, key=e + "type")  # fmt: skip
-            self._add(f"{p}/f", "float", f0, 20.0, 20000.0, "Hz", "log", group="eq",
-                      target=target, key=e + "freq_hz")  # fmt: skip
-            self._add(f"{p}/g", "float", 0.0, -15.0, 15.0, "dB", group="eq",
-                      target=target, key=e + "gain_db")  # fmt: skip
-            self._add(f"{p}/q", "float", 2.0, 10.0, 0.3, "", "log", group="eq",
-                      target=target, key=e + "q")  # fmt: skip
+            add(f"{p}/type", "enum", EQ_TYPES.index(kind), choices=EQ_TYPES,
+                group="eq", target=target, key=e + "type")  # fmt: skip
+            add(f"{p}/f", "float", f0, 20.0, 20000.0, "Hz", "log", group="eq",
+                target=target, key=e + "freq_hz")  # fmt: skip
+            add(f"{p}/g", "float", 0.0, -15.0, 15.0, "dB", group="eq", target=target,
+                key=e + "gain_db")  # fmt: skip
+            add(f"{p}/q", "float", 2.0, 10.0, 0.3, "", "log", group="eq",
+                target=target, key=e + "q")  # fmt: skip
 
     def _input(self, c: int) -> None:
-        p = f"/ch/{c + 1:02d}"
-        strip, row = ("in", c), ("row", c)
-        add = self._add
+        p = ch_prefix(c)
+        inp, row = Target.INPUT, Target.ROW
+        add = partial(self._add, Strip(StripKind.CH, c))
         add(f"{p}/config/name", "str", f"Ch {c + 1}", group="config", key="name")
-        self._look(p, "YE")
+        self._look(add, p, "YE")
         add(f"{p}/preamp/trim", "float", 0.0, -18.0, 18.0, "dB", group="preamp",
-            target=strip, key="trim_db")  # fmt: skip
-        add(f"{p}/preamp/invert", "int", 0, 0, 1, group="preamp", target=strip,
+            target=inp, key="trim_db")  # fmt: skip
+        add(f"{p}/preamp/invert", "int", 0, 0, 1, group="preamp", target=inp,
             key="polarity_invert")  # fmt: skip
-        add(f"{p}/preamp/hpon", "int", 0, 0, 1, group="eq", target=("hpf", c),
+        add(f"{p}/preamp/hpon", "int", 0, 0, 1, group="eq", target=Target.HPF,
             key="hpf.on")  # fmt: skip
         add(f"{p}/preamp/hpf", "float", 80.0, 20.0, 400.0, "Hz", "log", group="eq",
-            target=("hpf", c), key="hpf.freq_hz")  # fmt: skip
+            target=Target.HPF, key="hpf.freq_hz")  # fmt: skip
         add(f"{p}/preamp/hpslope", "enum", 0, choices=HPF_SLOPES, group="eq",
-            target=("hpf", c), key="hpf.slope_db_oct")  # fmt: skip
-        add(f"{p}/delay/on", "int", 0, 0, 1, group="delay", target=strip,
+            target=Target.HPF, key="hpf.slope_db_oct")  # fmt: skip
+        add(f"{p}/delay/on", "int", 0, 0, 1, group="delay", target=inp,
             key="delay.on")  # fmt: skip
         # Linear 0..1 on the wire, as the X32's (linf 0.3..500 ms).
         add(f"{p}/delay/time", "float", 0.3, 0.3, 500.0, "ms", group="delay",
-            target=strip, key="delay.time_ms")  # fmt: skip
+            target=inp, key="delay.time_ms")  # fmt: skip
         g = f"{p}/gate"
-        add(f"{g}/on", "int", 0, 0, 1, group="dynamics", target=strip, key="gate.on")
+        add(f"{g}/on", "int", 0, 0, 1, group="dynamics", target=inp, key="gate.on")
         add(f"{g}/thr", "float", -80.0, -80.0, 0.0, "dB", group="dynamics",
-            target=strip, key="gate.threshold_db")  # fmt: skip
+            target=inp, key="gate.threshold_db")  # fmt: skip
         add(f"{g}/range", "float", 60.0, 3.0, 60.0, "dB", group="dynamics",
-            target=strip, key="gate.range_db")  # fmt: skip
+            target=inp, key="gate.range_db")  # fmt: skip
         add(f"{g}/attack", "float", 0.5, 0.0, 120.0, "ms", group="dynamics",
-            target=strip, key="gate.attack_ms")  # fmt: skip
+            target=inp, key="gate.attack_ms")  # fmt: skip
         add(f"{g}/hold", "float", 50.0, 0.02, 2000.0, "ms", "log", group="dynamics",
-            target=strip, key="gate.hold_ms")  # fmt: skip
+            target=inp, key="gate.hold_ms")  # fmt: skip
         add(f"{g}/release", "float", 200.0, 5.0, 4000.0, "ms", "log", group="dynamics",
-            target=strip, key="gate.release_ms")  # fmt: skip
+            target=inp, key="gate.release_ms")  # fmt: skip
         d = f"{p}/dyn"
-        add(f"{d}/on", "int", 0, 0, 1, group="dynamics", target=strip, key="comp.on")
+        add(f"{d}/on", "int", 0, 0, 1, group="dynamics", target=inp, key="comp.on")
         add(f"{d}/thr", "float", -20.0, -60.0, 0.0, "dB", group="dynamics",
-            target=strip, key="comp.threshold_db")  # fmt: skip
+            target=inp, key="comp.threshold_db")  # fmt: skip
         add(f"{d}/ratio", "enum", DYN_RATIOS.index("3.0"), choices=DYN_RATIOS,
-            group="dynamics", target=strip, key="comp.ratio")  # fmt: skip
-        add(f"{d}/knee", "float", 2.0, 0.0, 5.0, "dB", group="dynamics", target=strip,
+            group="dynamics", target=inp, key="comp.ratio")  # fmt: skip
+        add(f"{d}/knee", "float", 2.0, 0.0, 5.0, "dB", group="dynamics", target=inp,
             key="comp.knee_db")  # fmt: skip
         add(f"{d}/attack", "float", 10.0, 0.0, 120.0, "ms", group="dynamics",
-            target=strip, key="comp.attack_ms")  # fmt: skip
+            target=inp, key="comp.attack_ms")  # fmt: skip
         add(f"{d}/release", "float", 100.0, 5.0, 4000.0, "ms", "log",
-            group="dynamics", target=strip, key="comp.release_ms")  # fmt: skip
+            group="dynamics", target=inp, key="comp.release_ms")  # fmt: skip
         add(f"{d}/mgain", "float", 0.0, 0.0, 24.0, "dB", group="dynamics",
-            target=strip, key="comp.makeup_db")  # fmt: skip
-        self._eq(p, 4, ("in_eq", c))
+            target=inp, key="comp.makeup_db")  # fmt: skip
+        self._eq(add, p, 4, Target.IN_EQ)
         add(f"{p}/mix/on", "int", 1, 0, 1, group="mute", target=row, key="on",
             doc="1 = channel on (not muted), as on the X32")  # fmt: skip
         add(f"{p}/mix/fader", "float", -math.inf, -90.0, 10.0, "dB", "fader",
@@ -286,7 +364,7 @@ class Registry:
         add(f"{p}/mix/pan", "float", 0.0, -100.0, 100.0, "", group="routing",
             target=row, key="pan")  # fmt: skip
         add(f"/-stat/solosw/{c + 1:02d}", "int", 0, 0, 1, group="solo",
-            target=("rows",), key="solo")  # fmt: skip
+            target=Target.ROWS, key="solo")  # fmt: skip
         for b in range(self.n_bus):
             s = f"{p}/mix/{b + 1:02d}"
             add(f"{s}/on", "int", 1, 0, 1, group="sends", target=row,
@@ -303,13 +381,15 @@ class Registry:
                     doc="IN/LC, <-EQ, EQ-> and PRE tap before the fader; POST and "
                     "GRP after it")  # fmt: skip
 
-    def _output(self, prefix: str, extra: str, o: int, name: str) -> None:
-        out = ("out", o)
-        add = self._add
-        if prefix.startswith("/bus"):
-            add(f"{prefix}/config/name", "str", name, group="config", key="name")
-            self._look(prefix, "CY")
-        self._eq(prefix, 6, ("out_eq", o))
+    def _output(self, strip: Strip) -> None:
+        prefix, extra = out_prefixes(strip.index, self.n_bus)
+        out = Target.OUTPUT
+        add = partial(self._add, strip)
+        if strip.kind is StripKind.BUS:
+            add(f"{prefix}/config/name", "str", f"Bus {strip.index + 1}",
+                group="config", key="name")  # fmt: skip
+            self._look(add, prefix, "CY")
+        self._eq(add, prefix, 6, Target.OUT_EQ)
         add(f"{prefix}/mix/on", "int", 1, 0, 1, group="mute", target=out, key="on")
         add(f"{prefix}/mix/fader", "float", 0.0, -90.0, 10.0, "dB", "fader",
             group="fader", target=out, key="fader_db")  # fmt: skip
@@ -337,13 +417,13 @@ class Registry:
         for k in range(self.n_notch):
             n = f"{extra}/notch/{k + 1:02d}"
             e = f"notch.{k + 1:02d}."
-            add(f"{n}/on", "int", 0, 0, 1, group="notches", target=("notch", o),
+            add(f"{n}/on", "int", 0, 0, 1, group="notches", target=Target.NOTCH,
                 key=e + "on")  # fmt: skip
             add(f"{n}/f", "float", 1000.0, 20.0, 20000.0, "Hz", "log", group="notches",
-                target=("notch", o), key=e + "freq_hz")  # fmt: skip
+                target=Target.NOTCH, key=e + "freq_hz")  # fmt: skip
             add(f"{n}/depth", "float", 0.0, -60.0, 0.0, "dB", group="notches",
-                target=("notch", o), key=e + "depth_db")  # fmt: skip
+                target=Target.NOTCH, key=e + "depth_db")  # fmt: skip
             add(f"{n}/width", "float", 0.1, 1.0 / 80.0, 1.0, "oct", "log",
-                group="notches", target=("notch", o), key=e + "width_oct")  # fmt: skip
-            add(f"{n}/fixed", "int", 0, 0, 1, group="notches", target=(),
+                group="notches", target=Target.NOTCH, key=e + "width_oct")  # fmt: skip
+            add(f"{n}/fixed", "int", 0, 0, 1, group="notches", target=None,
                 key=e + "fixed")  # fmt: skip

@@ -2,10 +2,10 @@
 
 A fader drag arrives as dozens of messages: consecutive changes to one
 address from one surface within ``gesture_s`` are one step, and undoing it
-puts back the value from before the drag. Scenes, fades and the feedback
-suppressor are not surfaces: their changes are not steps, but they keep the
-journal's copy of the show current. A scene recall (or a restored autosave)
-is a barrier: undo never reaches back past it into the show before, where a
+puts back the value from before the drag (the ``old`` of the drag's first
+change). Scenes, fades and the feedback suppressor are not surfaces: their
+changes are not steps. A scene recall (or a restored autosave) is a
+barrier: undo never reaches back past it into the show before, where a
 step would bring back one value of another song (a scene is undone by
 recalling another).
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from livesound.control.events import UNDO, Change, Source
 from livesound.control.mixer import Mixer
 
 
@@ -24,13 +25,8 @@ from livesound.control.mixer import Mixer
 class Step:
     address: str
     before: Any
-    source: object
+    source: Source
     at: float
-
-
-def from_surface(source: object) -> bool:
-    """OSC surfaces are known by their (host, port)."""
-    return isinstance(source, tuple)
 
 
 class UndoJournal:
@@ -40,16 +36,14 @@ class UndoJournal:
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.mixer, self.gesture_s, self.clock = mixer, gesture_s, clock
         self.steps: deque[Step] = deque(maxlen=depth)
-        self._shadow = mixer.snapshot()
         self._lock = threading.Lock()
         mixer.subscribe(self._changed)
 
-    def _changed(self, address: str, value: Any, source: object) -> None:
+    def _changed(self, change: Change) -> None:
+        if not change.source.from_surface or change.old == change.new:
+            return
+        address, source = change.address, change.source
         with self._lock:
-            before = self._shadow.get(address)
-            self._shadow[address] = value
-            if not from_surface(source) or before == value:
-                return
             now = self.clock()
             last = self.steps[-1] if self.steps else None
             if (
@@ -59,7 +53,7 @@ class UndoJournal:
             ):
                 last.at = now  # the same gesture goes on
             else:
-                self.steps.append(Step(address, before, source, now))
+                self.steps.append(Step(address, change.old, source, now))
 
     def barrier(self) -> None:
         """A scene was recalled (or an autosave restored): forget every step."""
@@ -72,7 +66,7 @@ class UndoJournal:
             if not self.steps:
                 return None
             step = self.steps[-1]
-            return step.address, self._shadow.get(step.address), step.before
+        return step.address, self.mixer.get(step.address), step.before
 
     def undo(self, expected: str | None = None) -> tuple[str, Any]:
         """Take the newest step back; returns (address, restored value).
@@ -89,5 +83,5 @@ class UndoJournal:
                     f"the newest change is now {self.steps[-1].address}; ask again"
                 )
             step = self.steps.pop()
-        self.mixer.set(step.address, step.before, source=self)
+        self.mixer.set(step.address, step.before, source=UNDO)
         return step.address, step.before

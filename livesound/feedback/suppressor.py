@@ -22,9 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from livesound.audio.core import AudioCore
+from livesound.audio.layout import main_outputs
 from livesound.audio.taps import TapReader
+from livesound.control.events import SUPPRESSOR, Change, Origin
 from livesound.control.mixer import Mixer
-from livesound.control.registry import FBS_MODES, Registry
+from livesound.control.registry import FBS_MODES, Registry, out_prefixes
 from livesound.feedback.detect import HowlDetector, spectra_db
 from livesound.feedback.notches import MODES, Action, Notch, NotchPlanner
 
@@ -33,10 +35,18 @@ LIMITING_DB = 2.0  # within this of its ceiling an output is held by its limiter
 SPECTRUM_BANDS = 96  # log-spaced bands of the spectrum served for the console
 
 
+NOTCH_FIELDS = ("on", "f", "depth", "width", "fixed")
+
+
+def notch_address(prefix: str, slot: int) -> str:
+    """Where notch slot ``slot`` (0-based) of the bank at ``prefix`` lives."""
+    return f"{prefix}/notch/{slot + 1:02d}"
+
+
 def notch_values(registry: Registry, prefix: str, slot: int,
                  notch: Notch | None) -> dict[str, object]:  # fmt: skip
     """The parameters of notch slot ``slot`` (0-based) of the bank at ``prefix``."""
-    n = f"{prefix}/notch/{slot + 1:02d}"
+    n = notch_address(prefix, slot)
     if notch is None:
         return {f"{n}/on": 0, f"{n}/fixed": 0}
     return {
@@ -68,12 +78,21 @@ class Suppressor:
         reg = mixer.registry
         self.n_bus, self.n_notch = reg.n_bus, reg.n_notch
         self.outputs = [
-            Output(f"/ls/bus/{b + 1:02d}", (b,), NotchPlanner(self.n_notch))
+            Output(out_prefixes(b, self.n_bus)[1], (b,), NotchPlanner(self.n_notch))
             for b in range(self.n_bus)
         ]
-        self.outputs.append(Output("/ls/main/st", (self.n_bus, self.n_bus + 1),
+        main = out_prefixes(self.n_bus, self.n_bus)[1]
+        self.outputs.append(Output(main, main_outputs(self.n_bus),
                                    NotchPlanner(self.n_notch)))  # fmt: skip
         self.by_prefix = {o.prefix: o for o in self.outputs}
+        # The bank and slot of every notch parameter, so an edit is placed
+        # without taking its address apart.
+        self._slot_of = {
+            f"{notch_address(o.prefix, slot)}/{name}": (o, slot)
+            for o in self.outputs
+            for slot in range(self.n_notch)
+            for name in NOTCH_FIELDS
+        }
         frame = max(m.detector.frame for m in MODES.values())
         self.hop = min(m.detector.hop for m in MODES.values())
         self.taps = TapReader(core)
@@ -163,15 +182,11 @@ class Suppressor:
         """The outputs a bank hears, and whether it is the even bus of a linked
         pair (its odd partner's bank then serves both)."""
         first = out.channels[0]
-        if not out.prefix.startswith("/ls/bus/"):
+        if first >= self.n_bus:  # the main pair
             return out.channels, False
+        linked = self.mixer.topology.linked(self.mixer.values, first)
         if first % 2:
-            return (first,), bool(
-                self.mixer.get(f"/config/buslink/{first}-{first + 1}")
-            )
-        linked = first + 1 < self.n_bus and self.mixer.get(
-            f"/config/buslink/{first + 1}-{first + 2}"
-        )
+            return (first,), linked
         return ((first, first + 1) if linked else (first,)), False
 
     # -- the notch bank as Mixer parameters --------------------------------------
@@ -183,21 +198,20 @@ class Suppressor:
             changes.update(
                 notch_values(self.mixer.registry, out.prefix, action.slot, action.notch)
             )
-        self.mixer.set_many(changes, source=self)
+        self.mixer.set_many(changes, source=SUPPRESSOR)
 
-    def _changed(self, address: str, value: object, source: object) -> None:
+    def _changed(self, change: Change) -> None:
         """Someone else (engineer, scene) edited a notch: take it as it is."""
-        if source is self or "/notch/" not in address:
+        if change.source.origin is Origin.SUPPRESSOR:
             return
-        prefix = address.split("/notch/")[0]
-        out = self.by_prefix.get(prefix)
-        if out is not None:
-            self._load(out, int(address.split("/notch/")[1][:2]) - 1)
+        slot = self._slot_of.get(change.address)
+        if slot is not None:
+            self._load(*slot)
 
     def _load(self, out: Output, only: int | None = None) -> None:
         get = self.mixer.get
         for slot in range(self.n_notch) if only is None else (only,):
-            n = f"{out.prefix}/notch/{slot + 1:02d}"
+            n = notch_address(out.prefix, slot)
             if not get(f"{n}/on"):
                 out.planner.slots[slot] = None
                 continue
@@ -228,7 +242,7 @@ class Suppressor:
             for slot in gone:
                 changes.update(notch_values(self.mixer.registry, prefix, slot, None))
             if changes:
-                self.mixer.set_many(changes, source=self)
+                self.mixer.set_many(changes, source=SUPPRESSOR)
         return len(gone)
 
     def spectrum(self, prefix: str) -> np.ndarray:

@@ -3,15 +3,10 @@
 import socket
 
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
 
+from livesound.osc.wire import message as osc
 
-def osc(address: str, *args) -> bytes:
-    """An OSC message; argument types follow the Python values."""
-    b = OscMessageBuilder(address)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
+__all__ = ["Client", "osc"]  # ``osc``: the one message builder, by its short name
 
 
 class Client:

@@ -4,7 +4,9 @@ Floats travel as 0..1 on the parameter's taper (the X32 fader law for
 faders and sends), switches and enums as ints, names as strings; an enum
 also takes its value's name (``/ls/bus/01/fbs/mode ,s off``). Decoding
 refuses anything else with a ``ParamError`` naming what was expected; it
-never clamps a bad value into range.
+never clamps a bad value into range. Whether a value is one the parameter
+takes (range, length of a name) is the Mixer's to judge, once, for every
+surface alike.
 """
 
 import math
@@ -23,27 +25,28 @@ def encode(param: Param, value: Any) -> tuple[str, Any]:
 
 
 def decode(param: Param, args: list[Any]) -> Any:
-    """The value one OSC argument sets ``param`` to (engineering units)."""
+    """The value one OSC argument asks ``param`` to take (engineering units),
+    not yet validated: ``Mixer.set`` does that."""
     if len(args) != 1:
         raise ParamError(f"{param.address} takes one argument, got {len(args)}")
     arg = args[0]
     if param.kind == "str":
         if not isinstance(arg, str):
             raise ParamError(f"{param.address} takes a string")
-        return param.validate(arg)
+        return arg
     if param.kind == "enum" and isinstance(arg, str):
-        return param.validate(arg)  # the name of a choice: "off", "music", "PFL"
+        return arg  # the name of a choice ("off", "music", "PFL"): the Mixer checks it
     if isinstance(arg, bool) or not isinstance(arg, int | float):
         raise ParamError(f"{param.address} takes a number, got {type(arg).__name__}")
     if param.kind == "float":
         f = float(arg)
         if not (math.isfinite(f) and 0.0 <= f <= 1.0):
             raise ParamError(f"{param.address} takes a float 0..1, got {f}")
-        return param.validate(param.from_norm(f))
+        return param.from_norm(f)
     # Switches and enums: ints; tablet apps often send 0.0/1.0 floats.
     if isinstance(arg, float) and not (math.isfinite(arg) and arg.is_integer()):
         raise ParamError(f"{param.address} takes a whole number, got {arg}")
-    return param.validate(int(arg))
+    return int(arg)
 
 
 def format_field(fmt: str, param: Param, value: Any) -> str:

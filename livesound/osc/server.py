@@ -27,15 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from livesound.audio.meters import Meters
+from livesound.control.events import Change, Source
 from livesound.control.mixer import Mixer
 from livesound.control.registry import Param, ParamError
 from livesound.control.taper import db_to_fader
-from livesound.osc import dialect, links, snapshot
+from livesound.osc import dialect, links, meterblob, snapshot
 from livesound.osc.discovery import ipv4_addresses
 from livesound.osc.guard import (
     ENGINEER_RATE_FACTOR,
@@ -53,6 +52,7 @@ from livesound.osc.roles import (
     load_permissions,
     parse_role,
 )
+from livesound.osc.wire import bundle, message
 from livesound.osc.x32tree import tree_for
 
 log = logging.getLogger("livesound.osc")
@@ -78,34 +78,6 @@ METER_PERIOD_S = 0.05  # X32 sends meters every 50 ms (times the time factor)
 MAX_TIME_FACTOR = 99  # X32: a time factor outside 1..99 counts as 1
 MAX_FORMAT = 128  # values in one /formatsubscribe blob (names: 32 bytes each)
 X32_MODEL, X32_VERSION = "X32", "4.06"
-
-
-def _padded(data: bytes) -> bytes:
-    """OSC strings end in NUL and are padded to 4 bytes."""
-    return data + b"\0" * (4 - len(data) % 4)
-
-
-_PACK = {"i": struct.Struct(">i").pack, "f": struct.Struct(">f").pack}
-
-
-def message(address: str, *args: tuple[str, Any]) -> bytes:
-    """An OSC message from ``(typetag, value)`` pairs (``i``, ``f``, ``s``,
-    ``b``): encoded directly, as replies are the server's busiest path (a
-    client reading the whole tree asks for thousands at connect)."""
-    out = [
-        _padded(address.encode()),
-        _padded(("," + "".join(t for t, _ in args)).encode()),
-    ]
-    for tag, value in args:
-        if tag in _PACK:
-            out.append(_PACK[tag](value))
-        elif tag == "s":
-            out.append(_padded(value.encode()))
-        elif tag == "b":
-            out.append(_PACK["i"](len(value)) + value + b"\0" * (-len(value) % 4))
-        else:
-            raise ValueError(f"no OSC encoding for type tag {tag!r}")
-    return b"".join(out)
 
 
 def _grow_receive_buffer(sock: socket.socket, size: int = 1 << 22) -> None:
@@ -176,12 +148,6 @@ def _tagged(value: Any) -> tuple[str, Any]:
     if isinstance(value, bool | int):
         return "i", int(value)
     return "f", float(value)
-
-
-def meter_blob(values: np.ndarray) -> bytes:
-    """X32 meter blob: int32 count, then little-endian float32 values."""
-    v = np.ascontiguousarray(values, dtype="<f4")
-    return struct.pack("<i", v.size) + v.tobytes()
 
 
 @dataclass
@@ -478,12 +444,12 @@ class OscServer:
                 if partner in self.registry:
                     changes[partner] = value
                 mirrored = len(changes) - 1
-                self.mixer.set_many(changes, source=addr)
+                self.mixer.set_many(changes, source=Source.surface(addr))
         except ParamError as exc:
             return self._refuse(addr, address, str(exc))
         if address == "/-stat/selidx":
             self._selected = value
-            self._push(address, value, source=addr)
+            self._push(address, value, addr)
         elif address not in self.registry:
             self.stats.counts["x32_compat_writes"] += 1  # taken, no effect
             return []
@@ -632,7 +598,7 @@ class OscServer:
                 return None
             if mix is not None:
                 return _mix_bundle(bank, mix, m)
-            blob = meter_blob(make(m, n_bus, ints, self._post_fader_gains))
+            blob = meterblob.blob(make(m, n_bus, ints, self._post_fader_gains))
             return message(address, ("b", blob))
 
         key = (address, bank, *ints[:2])
@@ -735,7 +701,7 @@ class OscServer:
             return self._refuse(addr, "/-action/clearsolo", f"not allowed for {role}")
         soloed = {a: 0 for a in self._solo_switches() if self.mixer.get(a)}
         if soloed:
-            self.mixer.set_many(soloed, source=addr)
+            self.mixer.set_many(soloed, source=Source.surface(addr))
         return []
 
     def _solo_switches(self) -> list[str]:
@@ -904,16 +870,17 @@ class OscServer:
         for k in [k for k, f in self.feeds.items() if f.expires < now]:
             del self.feeds[k]
 
-    def _push_change(self, address: str, value: Any, source: object) -> None:
-        """Tell every /xremote subscriber (but the sender) about a change;
-        from any thread (the Mixer calls it from whichever changed it)."""
-        if self._handed_over(self._push_change, address, value, source):
+    def _push_change(self, change: Change) -> None:
+        """Tell every /xremote subscriber (but the sender) about a change,
+        from the network loop's thread whichever thread made it."""
+        if self._handed_over(self._push_change, change):
             return
-        self._push(address, value, source)
-        if address.startswith("/-stat/solosw/"):
-            self._push("/-stat/solo", self._soloing(), source)
+        sender = change.source.peer
+        self._push(change.address, change.new, sender)
+        if change.address.startswith("/-stat/solosw/"):
+            self._push("/-stat/solo", self._soloing(), sender)
 
-    def _push(self, address: str, value: Any, source: object) -> None:
+    def _push(self, address: str, value: Any, sender: object) -> None:
         if not self.subscribers:
             return
         now = time.time()
@@ -921,7 +888,7 @@ class OscServer:
         data = message(address, dialect.encode(self.param_at(address), value))
         for addr in list(self.subscribers):
             if (
-                addr != source
+                addr != sender
                 and self.permissions.role_for(addr[0]).may_read(address)
                 and self._affordable(addr[0], len(data), now)
             ):
@@ -981,14 +948,12 @@ def _blob_value(param: Param, value: Any) -> bytes:
 def _mix_bundle(bank: str, mix: int, m: Meters) -> bytes:
     """A performer's mix: one message per input (level on the fader law, as
     tablet meter widgets expect) plus the mix master."""
-    bundle = OscBundleBuilder(IMMEDIATELY)
     levels = [*m.in_peak_db, m.out_peak_db[mix - 1]]
     names = [f"ch/{c + 1:02d}" for c in range(len(m.in_peak_db))] + ["master"]
-    for name, db in zip(names, levels, strict=True):
-        msg = OscMessageBuilder(f"{bank}/{name}")
-        msg.add_arg(db_to_fader(float(db)), "f")
-        bundle.add_content(msg.build())
-    return bundle.build().dgram
+    return bundle(
+        message(f"{bank}/{name}", ("f", db_to_fader(float(db))))
+        for name, db in zip(names, levels, strict=True)
+    )
 
 
 def _x32(values: np.ndarray, slots: int, fill: float = 0.0) -> np.ndarray:
@@ -1074,17 +1039,7 @@ METER_BANKS: dict[str, MeterBank] = {
     "/meters/5": lambda m, nb, a, f: _surface(m, nb, a[0], a[1]),
     "/meters/6": lambda m, nb, a, f: _strip(m, nb, a[0], f),
     "/meters/13": lambda m, nb, a, f: np.concatenate([_ins(m), np.zeros(16)]),
-    "/ls/meters": lambda m, nb, a, f: np.concatenate(
-        [
-            m.in_peak_db,
-            m.in_rms_db,
-            m.gate_gr_db,
-            m.comp_gr_db,
-            m.out_peak_db,
-            m.out_rms_db,
-            m.limiter_gr_db,
-        ]  # fmt: skip
-    ),
+    "/ls/meters": lambda m, nb, a, f: meterblob.values(m),
 }
 BANK_NAMES = ", ".join(METER_BANKS)
 # Int arguments a bank takes before the time factor.

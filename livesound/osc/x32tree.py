@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from livesound.control.registry import X32_COLORS as COLORS
-from livesound.control.registry import Param, Registry
+from livesound.control.registry import Param, Registry, Strip, StripKind
+
+X32_STRIP = Strip(StripKind.X32, 0)  # what a compatibility address belongs to
 
 COMPAT = "X32 compatibility, no effect"
 NOT_YET = "not yet mixed"
@@ -468,8 +470,8 @@ class X32Tree:
     def _param(address: str, spec: Spec) -> Param:
         live = (text for pattern, text in LIVE if re.fullmatch(pattern, address))
         doc = next(live, NOT_YET if _not_yet(address) else COMPAT)
-        return Param(address, spec.kind, spec.default, spec.lo, spec.hi, spec.unit,
-                     spec.taper, "x32", (), "", spec.choices, doc)  # fmt: skip
+        return Param(address, spec.kind, spec.default, X32_STRIP, spec.lo, spec.hi,
+                     spec.unit, spec.taper, "x32", None, "", spec.choices, doc)  # fmt: skip
 
     def __contains__(self, address: str) -> bool:
         return address in self.params

@@ -32,7 +32,7 @@ from typing import Any
 
 import tomli_w
 
-from livesound.control.registry import Param, ParamError, Registry
+from livesound.control.registry import Param, ParamError, Registry, Target
 
 FORMAT = 1
 GROUPS = ("config", "preamp", "eq", "delay", "dynamics", "mute", "fader", "routing",
@@ -45,26 +45,6 @@ class SceneError(ValueError):
     """A scene file refused; the message names the file, line and key."""
 
 
-def strip_of(address: str) -> str:
-    """The scene section an address belongs to (``ch.01``, ``bus.03``, ``main`` …)."""
-    parts = address.strip("/").split("/")
-    if parts[0] == "ch":
-        return f"ch.{parts[1]}"
-    if parts[:2] == ["-stat", "solosw"]:
-        return f"ch.{parts[2]}"
-    if parts[0] == "ls":
-        parts = parts[1:]
-    if parts[0] == "bus":
-        return f"bus.{parts[1]}"
-    if parts[0] == "main":
-        return "main"
-    if parts[:2] == ["config", "buslink"]:
-        return f"buslink.{parts[2]}"
-    if parts[0] == "config":
-        return parts[1]
-    return parts[0]
-
-
 @dataclass
 class Scope:
     """Which strips and which parameter groups a scene applies."""
@@ -75,7 +55,7 @@ class Scope:
     def covers(self, param: Param) -> bool:
         if param.group not in self.groups or not param.key:
             return False
-        return self.strips is None or strip_of(param.address) in self.strips
+        return self.strips is None or param.strip.name in self.strips
 
 
 @dataclass
@@ -97,9 +77,11 @@ def capture(registry: Registry, values: dict[str, Any], name: str, scope: Scope,
     """
     stored = {p.address: values[p.address] for p in registry if scope.covers(p)}
     for address in stored:
-        notch_on = "/notch/" in address and address.endswith("/on")
-        if notch_on and not values[address[: -len("on")] + "fixed"]:
-            stored[address] = 0
+        p = registry[address]
+        if p.target is Target.NOTCH and p.key.endswith(".on"):
+            fixed = registry.find(p.strip, p.key.removesuffix("on") + "fixed")
+            if not values[fixed.address]:
+                stored[address] = 0
     return Scene(name, stored, fade_s, scope)
 
 
@@ -120,7 +102,7 @@ def to_toml(registry: Registry, scene: Scene) -> str:
     for address, value in scene.values.items():
         param = registry[address]
         table = doc
-        *path, leaf = [*strip_of(address).split("."), *param.key.split(".")]
+        *path, leaf = [*param.strip.name.split("."), *param.key.split(".")]
         for part in path:
             table = table.setdefault(part, {})
         table[leaf] = _file_value(param, value)
@@ -295,7 +277,7 @@ def _parse(
         where = f"{source}:{lines[path]}" if path in lines else source
         refused.append(f"{where}: {why}")
 
-    by_key = {(strip_of(p.address), p.key): p for p in registry if p.key}
+    by_key = {(p.strip.name, p.key): p for p in registry if p.key}
     values: dict[str, Any] = {}
     refused: list[str] = []
     for path, raw in flat.items():
@@ -330,7 +312,7 @@ def _parse_scope(registry: Registry, raw: Any, source: str) -> Scope:
         return Scope(None, tuple(groups))
     if not isinstance(strips, list) or not all(isinstance(s, str) for s in strips):
         raise SceneError(f'{source}: scope strips is "all" or a list like ["ch.01"]')
-    known = {strip_of(p.address) for p in registry}
+    known = {p.strip.name for p in registry}
     unknown = [s for s in strips if s not in known]
     if unknown:
         raise SceneError(f"{source}: scope names no strip {unknown[0]!r} "

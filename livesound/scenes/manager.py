@@ -15,7 +15,10 @@ from typing import Any
 
 import tomli_w
 
+from livesound.audio.layout import GAIN_RAMP_S
+from livesound.control.events import SCENE
 from livesound.control.mixer import Mixer, Prepared
+from livesound.control.registry import Param
 from livesound.scenes import autosave as generations
 from livesound.scenes import files
 from livesound.scenes.files import FADED_GROUPS, GROUPS, Scene, SceneError, Scope
@@ -24,10 +27,8 @@ from livesound.scenes.storage import Storage, keep_aside
 log = logging.getLogger("livesound.scenes")
 
 AUTOSAVE_EVERY_S = 2.0
-GAIN_RAMP_S = 0.010  # the audio plane's gain ramp (layout.G_GAIN_RAMP)
 CUE_FILE = "cuelist.toml"
 SAFES_FILE = "safes.toml"
-SOURCE = "scene"
 
 
 def reserved(name: str) -> str | None:
@@ -55,8 +56,8 @@ class Safes:
     strips: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
 
-    def protects(self, address: str, group: str) -> bool:
-        return group in self.groups or files.strip_of(address) in self.strips
+    def protects(self, param: Param) -> bool:
+        return param.group in self.groups or param.strip.name in self.strips
 
 
 @dataclass
@@ -205,9 +206,7 @@ class SceneManager:
         faded: dict[str, Any] = {}
         for address, value in scene.values.items():
             param = self.registry[address]
-            if not scene.scope.covers(param) or self.safes.protects(
-                address, param.group
-            ):
+            if not scene.scope.covers(param) or self.safes.protects(param):
                 continue
             if (
                 scene.fade_s > 0
@@ -269,10 +268,10 @@ class SceneManager:
                     del fade.moves[address]
         if ready is not None:
             self._ready = None
-            changed = self.mixer.apply(ready.prepared, source=SOURCE)
+            changed = self.mixer.apply(ready.prepared, source=SCENE)
         else:
             changed = {a: v for a, v in at_once.items() if get(a) != v}
-            self.mixer.set_many(changed, source=SOURCE)
+            self.mixer.set_many(changed, source=SCENE)
         if moves:
             # The audio plane ramps every fader step over GAIN_RAMP_S: end
             # the steps that much early so the sound arrives at the fade time.
@@ -305,7 +304,7 @@ class SceneManager:
         self.fades = [f for f in self.fades if now < f.begin + f.duration and f.moves]
         changes = {a: self.registry[a].validate(v) for a, v in changes.items()}
         if changes:
-            self.mixer.set_many(changes, source=SOURCE)
+            self.mixer.set_many(changes, source=SCENE)
 
     # -- cue list ---------------------------------------------------------------
 
@@ -358,7 +357,7 @@ class SceneManager:
         Safes belong to the show, not to a scene: they are kept with the
         autosave state and survive a restart.
         """
-        known = {files.strip_of(p.address) for p in self.registry}
+        known = {p.strip.name for p in self.registry}
         safes = Safes(set(self.safes.strips), set(self.safes.groups))
         if item in GROUPS:
             target = safes.groups
@@ -454,7 +453,7 @@ class SceneManager:
         )
         for problem in refused:
             log.warning("autosave value not restored: %s", problem)
-        self.mixer.set_many(scene.values, source=SOURCE)
+        self.mixer.set_many(scene.values, source=SCENE)
         for tell in self.recalled:
             tell(path.name)
         return refused

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from livesound.audio.layout import n_outputs
 from livesound.console.app import ConsoleApp
 from livesound.console.state import ConsoleState, Status
+from livesound.osc.meterblob import Reading
 from livesound.virtual.show import virtual_stage_show
 
 # What each screenshot shows: name, keys pressed from the mixer.
@@ -43,7 +45,7 @@ def fill(st: ConsoleState) -> None:
         st.values.update({f"{n}/on": 1, f"{n}/f": f, f"{n}/depth": depth,
                           f"{n}/width": 1 / 20, f"{n}/fixed": fixed})  # fmt: skip
     st.known.update(st.registry.params)
-    n, m = st.n_in, st.n_bus + 4
+    n, m = st.n_in, n_outputs(st.n_bus)
     peak = np.full(n, -90.0)
     peak[:8] = (-14.0, -9.0, -22.0, -11.0, -18.0, -16.0, -4.0, -13.0)
     rms = peak - 9.0
@@ -56,8 +58,10 @@ def fill(st: ConsoleState) -> None:
     out_peak[st.n_bus : st.n_bus + 2] = (-6.0, -5.0)
     lim = np.zeros(m)
     lim[0] = -2.5
-    blob = np.concatenate([peak, rms, gate, comp, out_peak, out_peak - 8.0, lim])
-    st.take_meters(blob, now=1.0)
+    reading = Reading(in_peak_db=peak, in_rms_db=rms, gate_gr_db=gate,
+                      comp_gr_db=comp, out_peak_db=out_peak,
+                      out_rms_db=out_peak - 8.0, limiter_gr_db=lim)  # fmt: skip
+    st.take_meters(reading, now=1.0)
     st.status = Status(device="virtual stage", sample_rate=48000, block=64,
                        latency_ms=2.3, dsp_load=0.062, xruns=0, blocks=100000,
                        clients=2)  # fmt: skip

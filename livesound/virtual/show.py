@@ -7,6 +7,7 @@ Engineers expect a fresh console on the virtual stage to be already
 import math
 from typing import Any
 
+from livesound.control.registry import ch_prefix
 from livesound.virtual.stage import STAGE_CHANNELS
 
 # name: (fader dB, pan, HPF Hz or 0, comp on, sends dB to buses 1-4; -inf = none)
@@ -28,7 +29,7 @@ def virtual_stage_show(n_in: int, n_bus: int) -> dict[str, Any]:
     show: dict[str, Any] = {}
     for c, name in enumerate(STAGE_CHANNELS[:n_in]):
         fader, pan, hpf, comp, sends = _BAND[name]
-        p = f"/ch/{c + 1:02d}"
+        p = ch_prefix(c)
         show[f"{p}/config/name"] = name
         show[f"{p}/mix/fader"] = fader
         show[f"{p}/mix/pan"] = pan

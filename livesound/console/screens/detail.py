@@ -11,19 +11,20 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
+from livesound.audio import design
 from livesound.console.screens.dialogs import Prompt
 from livesound.console.state import ConsoleState
-from livesound.console.widgets.plot import FreqPlot, biquad_db, log_freqs
+from livesound.console.widgets.plot import FreqPlot, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.control import derive
-from livesound.control.registry import Param
+from livesound.control.registry import Param, ch_prefix
 
 
 def strip_rows(c: int) -> list[tuple[str, str]]:
     """(label, address) of every parameter of input ``c`` (0-based), in
     signal-flow order."""
-    p = f"/ch/{c + 1:02d}"
+    p = ch_prefix(c)
     rows = [("Name", f"{p}/config/name"), ("Trim", f"{p}/preamp/trim"),
             ("Polarity invert", f"{p}/preamp/invert"), ("Delay", f"{p}/delay/on"),
             ("Delay time", f"{p}/delay/time"), ("High-pass", f"{p}/preamp/hpon"),
@@ -147,7 +148,7 @@ class DetailScreen(Screen):
         p = f"/ch/{self.channel + 1:02d}"
         coeffs = np.vstack([derive.hpf_coeffs(st.values, self.channel, sr),
                             derive.eq_coeffs(st.values, p, 4, sr)])  # fmt: skip
-        return biquad_db(coeffs, log_freqs(points), sr)
+        return design.response_db(coeffs, log_freqs(points), sr)
 
     # -- actions -----------------------------------------------------------------
 

@@ -16,17 +16,18 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Static
 
-from livesound.console.state import ConsoleState, out_prefixes
+from livesound.console.state import ConsoleState
 from livesound.console.widgets.bank import StripBank
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.console.widgets.strip import WIDTH, StripSpec
+from livesound.control.registry import ch_prefix, out_prefixes
 
 FADER_MIN, FADER_MAX = -90.0, 10.0
 
 
 def input_spec(st: ConsoleState, c: int, mix: int = 0) -> StripSpec:
     """Strip of input ``c``: its main-mix fader, or its send to ``mix``."""
-    p = f"/ch/{c + 1:02d}"
+    p = ch_prefix(c)
     common = dict(label=f"{c + 1:02d}", name=f"{p}/config/name", meter="in", index=c,
                   solo=f"/-stat/solosw/{c + 1:02d}", gate=f"{p}/gate/on",
                   comp=f"{p}/dyn/on")  # fmt: skip

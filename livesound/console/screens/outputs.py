@@ -16,14 +16,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from livesound.audio import design
 from livesound.console.screens.detail import step_value
 from livesound.console.screens.dialogs import Choose, Confirm
-from livesound.console.state import ConsoleState, out_prefixes
-from livesound.console.widgets.plot import FreqPlot, biquad_db, log_freqs
+from livesound.console.state import ConsoleState
+from livesound.console.widgets.plot import FreqPlot, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.control import derive
-from livesound.control.registry import FBS_MODES
+from livesound.control.registry import FBS_MODES, out_prefixes
 
 MODE_MENU = [
     ("off", "no new notches (the fixed ones stay)"),
@@ -165,7 +166,7 @@ class OutputsScreen(Screen):
         sr = float(st.status.sample_rate or 48000)
         _, extra = out_prefixes(self.output, st.n_bus)
         coeffs = derive.notch_coeffs(st.values, extra, st.registry.n_notch, sr)
-        return biquad_db(coeffs, log_freqs(points), sr)
+        return design.response_db(coeffs, log_freqs(points), sr)
 
     def frame(self) -> None:
         st = self.state

@@ -24,15 +24,6 @@ def log_freqs(n: int) -> np.ndarray:
     return np.geomspace(F_LO, F_HI, n)
 
 
-def biquad_db(coeffs: np.ndarray, freqs: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Magnitude in dB at ``freqs`` of cascaded biquads ``[b0, b1, b2, a1, a2]``."""
-    z = np.exp(-1j * 2 * np.pi * np.asarray(freqs) / sample_rate)
-    h = np.ones_like(z)
-    for b0, b1, b2, a1, a2 in np.atleast_2d(coeffs):
-        h *= (b0 + b1 * z + b2 * z * z) / (1.0 + a1 * z + a2 * z * z)
-    return 20.0 * np.log10(np.maximum(np.abs(h), 1e-9))
-
-
 class FreqPlot(Widget):
     """A curve (and optional bars behind it) over 20 Hz..20 kHz, ``lo``..``hi`` dB."""
 

@@ -1,0 +1,42 @@
+"""Every parameter knows its strip and what it drives, so no reader has to
+take an address apart."""
+
+from livesound.audio.layout import n_outputs
+from livesound.control.registry import (
+    Registry,
+    Strip,
+    StripKind,
+    Target,
+    ch_prefix,
+    out_prefixes,
+)
+
+PER_INPUT = {Target.INPUT, Target.HPF, Target.IN_EQ, Target.ROW}
+PER_OUTPUT = {Target.OUTPUT, Target.OUT_EQ, Target.NOTCH}
+
+
+def test_strips_and_targets_agree_with_the_addresses():
+    reg = Registry(n_in=6, n_bus=4)
+    for p in reg:
+        s = p.strip
+        if s.kind is StripKind.CH:
+            assert p.address.startswith(ch_prefix(s.index) + "/") or (
+                p.address == f"/-stat/solosw/{s.index + 1:02d}"
+            ), p.address
+        if s.kind in (StripKind.BUS, StripKind.MAIN):
+            assert p.address.startswith(out_prefixes(s.index, reg.n_bus)), p.address
+            assert (s.kind is StripKind.MAIN) == (s.index == reg.n_bus)
+        if p.target in PER_INPUT:
+            assert s.kind is StripKind.CH and 0 <= s.index < reg.n_in
+        if p.target in PER_OUTPUT:
+            assert s.kind in (StripKind.BUS, StripKind.MAIN)
+            assert 0 <= s.index < n_outputs(reg.n_bus)
+        if p.key:
+            assert reg.find(s, p.key) is p
+
+
+def test_strip_names_are_the_scene_sections():
+    names = {p.strip.name for p in Registry(n_in=12, n_bus=4)}
+    assert {"ch.01", "ch.12", "bus.01", "bus.04", "main", "solo", "osc"} <= names
+    assert {"buslink.1-2", "buslink.3-4"} <= names
+    assert Strip(StripKind.BUSLINK, 2).name == "buslink.3-4"
