@@ -5,7 +5,10 @@ deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
+import signal
 
 import pytest
 from console_helpers import (
@@ -22,6 +25,7 @@ from console_helpers import (
 )
 
 from livesound.console.app import ConsoleApp
+from livesound.console.link import PROBE_S
 from livesound.console.screens.detail import DetailScreen
 from livesound.console.screens.dialogs import Confirm
 from livesound.console.screens.mixer import MixerScreen
@@ -41,10 +45,38 @@ def engine(tmp_path):
 async def attached(pilot, app: ConsoleApp, n_in: int = 8, n_bus: int = 4) -> None:
     """Wait until the console knows the engine's shape and the mixer values."""
     st = app.state
-    await settle(pilot, lambda: st.connected and st.n_in == n_in and
-                 f"/ch/{n_in:02d}/mix/fader" in st.known and
-                 f"/bus/{n_bus:02d}/mix/on" in st.known,
-                 "the console to read the show")  # fmt: skip
+    try:
+        await settle(pilot, lambda: st.connected and st.n_in == n_in and
+                     f"/ch/{n_in:02d}/mix/fader" in st.known and
+                     f"/bus/{n_bus:02d}/mix/on" in st.known,
+                     "the console to read the show")  # fmt: skip
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: connected {st.connected}, {st.n_in}x"
+                             f"{st.n_bus}, {len(st.known)} values") from None  # fmt: skip
+
+
+def test_a_late_answer_to_the_size_probe_still_sizes_the_console(engine):
+    """On a busy machine the engine may answer the console's size probe late:
+    the console waits for every answer instead of sizing itself from the
+    names that came within a fixed window (it used to stay at 32x16)."""
+
+    async def go():
+        app = ConsoleApp("127.0.0.1", engine.port)
+        resync = app.link._resync
+
+        def resync_then_stall(now: float) -> None:
+            app.link._resync = resync  # once: a reconnect probes as usual
+            resync(now)  # the probe is sent: the engine stalls before it answers
+            os.kill(engine.proc.pid, signal.SIGSTOP)
+            asyncio.get_running_loop().call_later(
+                3 * PROBE_S, os.kill, engine.proc.pid, signal.SIGCONT
+            )
+
+        app.link._resync = resync_then_stall
+        async with app.run_test(size=SIZE) as pilot:
+            await attached(pilot, app)
+
+    run(go())
 
 
 def test_keys_move_fader_mute_solo_and_pan(engine):
@@ -235,8 +267,7 @@ async def _scenes(engine, tmp_path) -> None:
             lambda: app.state.scene_current == before,
             f"GO to {before!r}; {app.state.message}",
         )
-        await pilot.press("G")
-        await settle(pilot, lambda: app.state.scene_current != before, "GO back")
+        await pilot.press("G")  # back (from the first cue: that cue again)
         k = app.state.scenes.index("console-test")
         app.screen.query_one("#scenes").cursor = k
         await pilot.press("enter")
@@ -272,5 +303,28 @@ def test_ctrl_z_takes_the_last_change_back(engine):
             await pilot.press("ctrl+z")  # ...taken back in one step
             await engine_value(pilot, engine.port, "/ch/04/mix/fader", before)
             await shows(pilot, app, "undone")
+
+    run(go())
+
+
+def test_a_frame_while_the_app_shuts_down_draws_nothing():
+    """The redraw timer may fire while Textual takes the screens apart (their
+    widgets gone, the screens still stacked): that frame draws nothing
+    instead of failing on a missing widget (``NoMatches: '#channels'``)."""
+
+    async def go():
+        app = ConsoleApp(connect=False)
+        prune, drawn = app._prune, []
+
+        async def prune_then_draw(*nodes, parent=None):
+            await prune(*nodes, parent=parent)
+            app.state.version += 1  # news from the engine came in meanwhile
+            app.frame()  # what the timer may do between two awaits of shutdown
+            drawn.append(nodes)
+
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.screen.ready, "the mixer on screen")
+            app._prune = prune_then_draw
+        assert drawn, "shutdown took no screen apart: the test saw nothing"
 
     run(go())

@@ -41,7 +41,7 @@ SPECTRUM_S = 0.2
 SYNC_PER_TICK = 80
 MAX_BUNDLE = 100
 MAX_IN, MAX_BUS = 128, 16
-PROBE_S = 0.4
+PROBE_S = 0.4  # the size probe asks again for names not answered by then
 
 
 def _message(address: str, *args: Any) -> OscMessageBuilder:
@@ -108,8 +108,9 @@ class Link:
         self.received = 0
         self.sent = 0
         self._due: dict[str, float] = {}
-        self._probe_until = 0.0
+        self._probe_until = 0.0  # while probing: when to ask the unanswered again
         self._probe_names: dict[str, str] = {}
+        self._probe_pending: set[str] = set()
         self._sync_rounds = 0
 
     # -- lifetime -----------------------------------------------------------------
@@ -265,7 +266,8 @@ class Link:
                     st.spectra[o] = np.frombuffer(args[0], "<f4").astype(float)
                     st.version += 1
             return
-        if now < self._probe_until and address.endswith("/config/name"):
+        if address in self._probe_pending:
+            self._probe_pending.discard(address)
             self._probe_names[address] = args[0] if args else ""
             return
         if not args:
@@ -288,6 +290,7 @@ class Link:
 
     def _error(self, address: str, text: str) -> None:
         st = self.state
+        self._probe_pending.discard(address)  # refused is answered, too
         if address.endswith("/config/name") and "unknown" in text:
             return  # the size probe asks past the last strip on purpose
         if address.endswith("/fbs/spectrum") or (
@@ -317,6 +320,9 @@ class Link:
         self._sync_rounds = 0
         names = [f"/ch/{c + 1:02d}/config/name" for c in range(MAX_IN)]
         names += [f"/bus/{b + 1:02d}/config/name" for b in range(MAX_BUS)]
+        # The engine's size is known once every name is answered (a name, or
+        # "unknown" past the last strip): however long a busy machine takes.
+        self._probe_pending = set(names)
         self.query(names)
 
     def _finish_probe(self) -> None:
@@ -364,9 +370,13 @@ class Link:
                 self._subscribe()
                 self.send("/ls/stats")
             return
-        if self._probe_until and now >= self._probe_until:
+        if self._probe_until and not self._probe_pending:
             self._probe_until = 0.0
             self._finish_probe()
+        elif self._probe_until and now >= self._probe_until:
+            # UDP may drop an answer: ask again for the names still missing.
+            self._probe_until = now + PROBE_S
+            self.query(sorted(self._probe_pending))
             if self.pair:
                 self.send("/ls/pair", self.pair)
         if self._every("renew", RENEW_S, now):

@@ -17,7 +17,7 @@ import numpy as np
 from livesound.audio import layout as L
 from livesound.audio.atomics import bump_sequence
 from livesound.control import derive
-from livesound.control.registry import Param, ParamError, Registry
+from livesound.control.registry import Registry
 
 # Called after every change with (address, value, source); ``source`` is
 # whatever the caller of ``set`` passed (an OSC client's address, ...), so a
@@ -85,9 +85,6 @@ class Mixer:
         """Current value of a parameter (ParamError if unknown)."""
         self.registry[address]
         return self.values[address]
-
-    def param(self, address: str) -> Param:
-        return self.registry[address]
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of every value."""
@@ -301,11 +298,3 @@ class Mixer:
             if time.monotonic() > deadline:
                 raise EngineStalled("the audio engine stopped taking changes")
             time.sleep(0.0002)
-
-    def refuse(self, address: str, value: Any) -> str | None:
-        """The error ``set`` would raise for this change, or None."""
-        try:
-            self.registry[address].validate(value)
-        except ParamError as exc:
-            return str(exc)
-        return None
