@@ -219,6 +219,12 @@ def free_udp_port(host: str = HOST) -> int:
         return s.getsockname()[1]
 
 
+def free_tcp_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def send_from(port: int, data: bytes, to: tuple[str, int]) -> None:
     """Send one datagram from UDP ``port`` (then let the port go again)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -158,7 +158,7 @@ def test_plain_livesound_starts_the_engine_and_the_keys_reach_it(tmp_path):
 def _blocks_during(port: int, seconds: float) -> tuple[int, int, float]:
     """Engine blocks and xruns counted over ``seconds`` of wall clock."""
     s0, t0 = stats(port)["engine"], time.perf_counter()
-    time.sleep(seconds)
+    time.sleep(seconds)  # the stretch measured
     s1, t1 = stats(port)["engine"], time.perf_counter()
     return s1["blocks"] - s0["blocks"], s1["xruns"] - s0["xruns"], t1 - t0
 
@@ -212,7 +212,7 @@ def test_engine_on_jack_processes_every_block_with_the_console_drawing(
         def measure() -> tuple[int, int, int]:
             late0 = jack_server.client_xruns("PortAudio")
             s0, c0 = stats(engine.port)["engine"], clock.now()
-            time.sleep(8.0)
+            time.sleep(8.0)  # the stretch measured
             s1, c1 = stats(engine.port)["engine"], clock.now()
             late = jack_server.client_xruns("PortAudio") - late0
             return (s1["blocks"] - s0["blocks"]) * BLOCK, c1 - c0, late

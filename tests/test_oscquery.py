@@ -5,12 +5,13 @@ import urllib.error
 import urllib.request
 
 import pytest
+from osc_helpers import free_udp_port
 
 from livesound.control.registry import Registry
 from livesound.osc.oscquery import OscQueryHttpServer, host_info, oscquery_tree
 from livesound.virtual.show import virtual_stage_show
 
-OSC_PORT = 10023
+OSC_PORT = free_udp_port()  # the OSC port the HTTP server reports (not bound here)
 
 
 @pytest.fixture(scope="module")
