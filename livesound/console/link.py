@@ -373,12 +373,12 @@ class Link:
         if self._probe_until and not self._probe_pending:
             self._probe_until = 0.0
             self._finish_probe()
+            if self.pair:
+                self.send("/ls/pair", self.pair)
         elif self._probe_until and now >= self._probe_until:
             # UDP may drop an answer: ask again for the names still missing.
             self._probe_until = now + PROBE_S
             self.query(sorted(self._probe_pending))
-            if self.pair:
-                self.send("/ls/pair", self.pair)
         if self._every("renew", RENEW_S, now):
             self._subscribe()
         if self._every("stats", STATS_S, now):
