@@ -36,6 +36,7 @@ from console_helpers import (
     stats,
     wait_until,
 )
+from jackserver import JackClock
 from osc_helpers import START_DEADLINE, free_udp_port
 
 pytestmark = pytest.mark.slow
@@ -194,8 +195,6 @@ def test_engine_processes_every_block_with_the_console_drawing(tmp_path):
 def test_engine_on_jack_processes_every_block_with_the_console_drawing(
     tmp_path, jack_server
 ):
-    from test_realtime import JackClock
-
     engine = EngineProcess("--device", str(jack_server.name), "--out-map",
                            "L,R,1,2,3,4,CL,CR", inputs=32, buses=16)  # fmt: skip
     engine.command = lambda port, _c=engine.command: [
@@ -209,27 +208,34 @@ def test_engine_on_jack_processes_every_block_with_the_console_drawing(
         assert "virtual" not in device.lower(), device
         clock = JackClock()
 
-        def measure() -> tuple[int, int, int]:
-            late0 = jack_server.client_xruns("PortAudio")
-            s0, c0 = stats(engine.port)["engine"], clock.now()
-            time.sleep(8.0)  # the stretch measured
-            s1, c1 = stats(engine.port)["engine"], clock.now()
-            late = jack_server.client_xruns("PortAudio") - late0
-            return (s1["blocks"] - s0["blocks"]) * BLOCK, c1 - c0, late
+        def blocks() -> int:
+            return stats(engine.port)["engine"]["blocks"]
 
-        _, _, late_alone = measure()
+        def measure() -> tuple[int, int, int, float]:
+            """Frames processed, frames the server clocked, cycles JACK
+            reported late, and how far apart the clocks may have been read."""
+            late0 = jack_server.client_xruns("PortAudio")
+            b0, c0, apart0 = clock.against(blocks)
+            time.sleep(8.0)  # the stretch measured
+            b1, c1, apart1 = clock.against(blocks)
+            late = jack_server.client_xruns("PortAudio") - late0
+            slack = (apart0 + apart1) * SR + 2 * BLOCK
+            return (b1 - b0) * BLOCK, c1 - c0, late, slack
+
+        *_, late_alone, _ = measure()
         term = _console_at_full_rate(tmp_path, engine.port)
         term.keys("f")  # sends on faders: every strip redraws too
-        frames, clocked, late = measure()
+        frames, clocked, late, slack = measure()
         assert term.alive()
-        # Every period the server clocked was processed. jack_showtime
-        # prints its frame time only now and then, so the two readings are
-        # up to one of its print intervals (~0.1 s) apart: 2% of 8 s.
-        assert frames == pytest.approx(clocked, rel=0.02), (frames, clocked)
+        # Every period the server clocked was processed, except those JACK
+        # reported the engine late for (the OSC round trip that reads the
+        # block count is the slack between the two clocks).
+        lost = clocked - frames
+        assert lost <= BLOCK * late + slack, (frames, clocked, late, slack)
         # JACK also calls a client late when the server itself woke late (a
-        # non-realtime jackd on a VM does, console or not): the console may
-        # not make that worse than without it.
-        cycles = frames / BLOCK
+        # machine busy with other work does, console or not): the console may
+        # not make that much worse than without it.
+        cycles = clocked / BLOCK
         assert late <= 2 * late_alone + 0.01 * cycles, (late, late_alone, cycles)
     finally:
         if clock is not None:
@@ -264,11 +270,15 @@ def test_kill_9_of_the_console_misses_no_block_and_a_new_one_reattaches(tmp_path
         first.close()
         second = _console_at_full_rate(tmp_path, engine.port)
         second.keys("Right", "Right")
-        screen = second.wait_for("Tablet")
-        bank = screen.splitlines()
-        # Strip 3 shows the fader at -3.0 and its mute; strip 5 the new name.
-        assert bank[-3][14:21].strip() == "-3.0", bank[-3]
-        assert "Tablet" in bank[2]
+
+        # Strip 3 shows the fader at -3.0 and its mute; strip 5 the new name
+        # (each once the console has read it).
+        def strip_3() -> str:
+            rows = second.screen().splitlines()
+            return rows[-3][14:21].strip() if len(rows) >= 3 else ""
+
+        wait_until(lambda: strip_3() == "-3.0", what="strip 3 showing -3.0")
+        assert "Tablet" in second.wait_for("Tablet").splitlines()[2]
     finally:
         for term in (first, second):
             if term is not None:

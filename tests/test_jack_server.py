@@ -2,8 +2,9 @@
 
 Smoke tests of the server only (plain Python callbacks, not the engine).
 The load they assume: a 2-core machine on which another process may keep one
-core busy; jackd's dummy driver then still runs within 10 % of the wall clock
-over a 2 s stretch (the stretch measured is wall clock; the waits are not).
+core busy. A plain Python client is not a real-time thread there: it may be
+called late, which JACK reports; every other cycle the server clocks reaches
+it (counted against JACK's own frame clock, not the wall clock).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 import time
 
 import pytest
+from jackserver import JackClock
 from osc_helpers import wait_until
 
 pytestmark = pytest.mark.realtime
@@ -61,9 +63,9 @@ def test_duplex_stream_runs_in_real_time(jack_server):
             statuses.append(str(status))
         outdata.fill(0.0)
 
-    def snapshot():
+    def called() -> int:
         with lock:
-            return time.monotonic(), frames_total
+            return frames_total
 
     with sd.Stream(
         device=jack_server.device,
@@ -74,19 +76,26 @@ def test_duplex_stream_runs_in_real_time(jack_server):
         callback=callback,
     ) as stream:
         # the client has joined the graph: its callback runs
-        wait_until(lambda: snapshot()[1] >= 10 * BLOCKSIZE, what="the callback")
-        t0, f0 = snapshot()
-        time.sleep(2.0)  # the stretch measured
-        t1, f1 = snapshot()
+        wait_until(lambda: called() >= 10 * BLOCKSIZE, what="the callback")
+        clock = JackClock()
+        try:
+            late0 = jack_server.client_xruns("PortAudio")
+            f0, c0, apart0 = clock.against(called)
+            time.sleep(2.0)  # the stretch measured
+            f1, c1, apart1 = clock.against(called)
+            late = jack_server.client_xruns("PortAudio") - late0
+        finally:
+            clock.close()
         assert stream.active
         assert stream.samplerate == SAMPLERATE
 
-    elapsed = t1 - t0
-    expected = elapsed * SAMPLERATE
-    ratio = (f1 - f0) / expected
-    assert 0.9 <= ratio <= 1.1, (
-        f"{f1 - f0} frames in {elapsed:.3f} s, expected ~{expected:.0f} "
-        f"(ratio {ratio:.3f}); status flags: {statuses[:5]}"
+    frames, clocked = f1 - f0, c1 - c0
+    # the two clocks are read one after the other: this far apart at most
+    slack = (apart0 + apart1) * SAMPLERATE + 2 * BLOCKSIZE
+    assert frames > 0 and clocked > 0
+    assert clocked - frames <= BLOCKSIZE * late + slack, (
+        f"{frames} frames called, {clocked} clocked by the server, {late} cycles "
+        f"reported late; status flags: {statuses[:5]}"
     )
     assert block_sizes == {BLOCKSIZE}
     assert shapes == {((BLOCKSIZE, CHANNELS), (BLOCKSIZE, CHANNELS))}
