@@ -3,7 +3,8 @@
 ``start_jack_server()`` launches ``jackd`` with the dummy backend under a unique
 server name, waits until it answers, and re-initialises PortAudio (through
 ``sounddevice``) so that the server shows up as a JACK device in *this* process.
-``JackServer.close()`` undoes all of that.
+``JackServer.close()`` undoes all of that. ``JackClock`` reads the server's
+own frame clock (``jack_showtime``), to count cycles against.
 
 If ``JACK_DEFAULT_SERVER`` is already set and a server of that name answers, that
 server is reused instead (it is neither configured nor stopped by us); its xrun
@@ -32,16 +33,21 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+from osc_helpers import DEADLINE, wait_until
 
 SAMPLERATE = 48000
 BLOCKSIZE = 64
 CHANNELS = 8
 
-START_TIMEOUT = 15.0  # seconds until jackd answers and PortAudio sees it
-STOP_TIMEOUT = 5.0
+# The suite's one deadline: a loaded machine makes jackd slow, not absent.
+START_TIMEOUT = DEADLINE  # seconds until jackd answers and PortAudio sees it
+STOP_TIMEOUT = DEADLINE
 
 _ANY_XRUN = re.compile(r"xrun", re.IGNORECASE)
 _CLIENT_XRUN = re.compile(r"JackEngine::XRun: client = (.*?) was not finished")
@@ -105,7 +111,7 @@ def _jack_env(server_name: str) -> dict[str, str]:
     return env
 
 
-def jack_tool(server_name: str, *argv: str, timeout: float = 5.0) -> str | None:
+def jack_tool(server_name: str, *argv: str, timeout: float = DEADLINE) -> str | None:
     """Run a jackd2 command-line tool against *server_name*.
 
     Returns its stdout, or None if the tool is missing, fails or times out.
@@ -130,7 +136,7 @@ def server_answers(server_name: str) -> bool | None:
     """Whether a JACK server of that name is up (None: jack_lsp unavailable)."""
     if shutil.which("jack_lsp") is None:
         return None
-    out = jack_tool(server_name, "jack_lsp", timeout=3.0)
+    out = jack_tool(server_name, "jack_lsp")
     return out is not None and "system:" in out
 
 
@@ -310,6 +316,55 @@ class JackServer:
             import sounddevice as sd
 
             sd._initialize()  # leave sounddevice usable, now without JACK
+
+
+class JackClock:
+    """The JACK server's own frame clock, read by one long-running
+    ``jack_showtime`` client (joined to the graph once, before measuring,
+    so the measurement does not change the graph it measures)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(["jack_showtime"], stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)  # fmt: skip
+        self.latest = 0
+        self.lines = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        wait_until(lambda: self.lines >= 5, what="jack_showtime's frame times")
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            match = re.search(r"frame_time = (\d+)", line)
+            if match:
+                self.latest = int(match.group(1))
+                self.lines += 1
+
+    def now(self) -> int:
+        """The server's frame time, from a line printed after this call."""
+        seen = self.lines
+        deadline = time.monotonic() + DEADLINE
+        while self.lines == seen:
+            assert time.monotonic() < deadline, "jack_showtime stopped printing"
+            time.sleep(0.001)
+        return self.latest
+
+    # jack_showtime prints jack_frame_time(): the server's estimate of "now",
+    # extrapolated from its last cycle. When the server itself runs late (a
+    # busy machine), the estimate runs ahead by as much: a quarter second seen.
+    ESTIMATE_S = 0.25
+
+    def against(self, read: Callable[[], int]) -> tuple[int, int, float]:
+        """``read()`` and the server's frame time taken together: the two,
+        and how many seconds apart they may be (the span of reading both,
+        and the estimate's own error)."""
+        t0 = time.monotonic()
+        value = read()
+        frame_time = self.now()
+        return value, frame_time, time.monotonic() - t0 + self.ESTIMATE_S
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 def _reinit_portaudio(sd) -> None:

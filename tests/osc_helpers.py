@@ -190,8 +190,19 @@ def fader_norm(db: float) -> float:
 
 # -- waiting, ports ------------------------------------------------------------
 
+# The one deadline of every wait on a live component (a reply, a push, an
+# engine starting or stopping, a console showing a change). Tests wait on
+# conditions, so on a loaded machine they are slow, not failing; the deadline
+# only turns a real hang into a failure.
+DEADLINE = 60.0
+# An engine's first start on a fresh machine compiles its kernels (cold cache).
+START_DEADLINE = 2 * DEADLINE
 
-def wait_until(pred: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
+
+def wait_until(
+    pred: Callable[[], Any], timeout: float = DEADLINE, what: str = ""
+) -> Any:
+    """Poll ``pred`` until it returns something true, and return that."""
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
@@ -204,6 +215,12 @@ def wait_until(pred: Callable[[], Any], timeout: float = 5.0, what: str = "") ->
 
 def free_udp_port(host: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def free_tcp_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -233,14 +250,14 @@ class ServerThread:
         fut = asyncio.run_coroutine_threadsafe(
             self.server.start(self.host, 0), self.loop
         )
-        self.port = fut.result(5)
+        self.port = fut.result(DEADLINE)
         return self
 
     def __exit__(self, *exc) -> None:
         with contextlib.suppress(Exception):
             self.call(self.server.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        self.thread.join(DEADLINE)
         if not self.thread.is_alive():
             self.loop.close()
 
@@ -248,7 +265,7 @@ class ServerThread:
     def address(self) -> tuple[str, int]:
         return (self.host, self.port)
 
-    def call(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
+    def call(self, fn: Callable[[], Any], timeout: float = DEADLINE) -> Any:
         """Run ``fn`` on the server's loop thread and return its result."""
 
         async def run():
@@ -257,8 +274,9 @@ class ServerThread:
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
 
     @contextlib.contextmanager
-    def paused(self, limit: float = 10.0):
-        """Hold the server's loop: datagrams queue up in its socket meanwhile."""
+    def paused(self, limit: float = DEADLINE):
+        """Hold the server's loop: datagrams queue up in its socket meanwhile
+        (released on leaving the block, or after ``limit`` s at the latest)."""
         entered, release = threading.Event(), threading.Event()
 
         def hold():
@@ -266,7 +284,7 @@ class ServerThread:
             release.wait(limit)
 
         self.loop.call_soon_threadsafe(hold)
-        assert entered.wait(5), "the server loop did not pause"
+        assert entered.wait(DEADLINE), "the server loop did not pause"
         try:
             yield
         finally:
@@ -300,7 +318,7 @@ class Client:
     def send(self, address: str, *args: Any) -> None:
         self.send_raw(msg(address, *args))
 
-    def recv(self, timeout: float = 2.0) -> Msg:
+    def recv(self, timeout: float = DEADLINE) -> Msg:
         self.sock.settimeout(timeout)
         try:
             data, src = self.sock.recvfrom(65536)
@@ -310,7 +328,8 @@ class Client:
         return parse(data)
 
     def recv_all(self, timeout: float = 0.2) -> list[Msg]:
-        """Everything that arrives until ``timeout`` s pass without a datagram."""
+        """Everything that arrives until ``timeout`` s pass without a datagram:
+        for "nothing (more) comes", once what should come has come."""
         out = []
         self.sock.settimeout(timeout)
         with contextlib.suppress(TimeoutError):
@@ -324,13 +343,13 @@ class Client:
             while True:
                 self.sock.recvfrom(65536)
 
-    def request(self, address: str, *args: Any, timeout: float = 2.0) -> Msg:
+    def request(self, address: str, *args: Any, timeout: float = DEADLINE) -> Msg:
         """Send and return the first reply."""
         self.drain()
         self.send(address, *args)
         return self.recv(timeout)
 
-    def query(self, address: str, timeout: float = 2.0) -> Any:
+    def query(self, address: str, timeout: float = DEADLINE) -> Any:
         reply = self.request(address, timeout=timeout)
         assert reply.address == address, reply
         return reply.arg
@@ -344,13 +363,14 @@ def oscsend(port: int, address: str, types: str = "", *values: Any) -> None:
     cmd = ["oscsend", HOST, str(port), address]
     if types:
         cmd += [types, *map(str, values)]
-    subprocess.run(cmd, check=True, timeout=10, capture_output=True)
+    subprocess.run(cmd, check=True, timeout=DEADLINE, capture_output=True)
 
 
 def liblo_encode(address: str, types: str = "", *values: Any) -> bytes:
     """The datagram liblo builds for a message (``oscsend -`` writes it out)."""
     cmd = ["oscsend", "-", address] + ([types, *map(str, values)] if types else [])
-    return subprocess.run(cmd, check=True, timeout=10, capture_output=True).stdout
+    done = subprocess.run(cmd, check=True, timeout=DEADLINE, capture_output=True)
+    return done.stdout
 
 
 _DUMP_START = re.compile(r"^(?:[0-9a-f]{8}\.[0-9a-f]{8} |/)")
@@ -408,12 +428,12 @@ class Oscdump:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                self.proc.wait(DEADLINE)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(5)
+                self.proc.wait(DEADLINE)
 
-    def ready(self, timeout: float = 5.0) -> None:
+    def ready(self, timeout: float = DEADLINE) -> None:
         """Wait until oscdump is bound and printing: ping it until a ping shows."""
         deadline = time.monotonic() + timeout
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -428,31 +448,51 @@ class Oscdump:
                     return
         raise AssertionError(f"oscdump on {self.port} never printed a ping")
 
-    def wait_for(self, pred: Callable[[Dumped], bool], timeout: float = 5.0) -> Dumped:
-        for d in self.seen:
-            if pred(d):
-                return d
+    def _next(self, timeout: float) -> Dumped | None:
+        """The next message oscdump prints within ``timeout`` s (kept in
+        ``seen``), or None."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:
                 line = self.lines.get(timeout=left)
             except queue.Empty:
-                break
+                return None
             m = _DUMP_LINE.match(line.rstrip("\n"))
-            if not m:
-                continue
-            d = Dumped(*m.groups())
-            self.seen.append(d)
+            if m:
+                self.seen.append(Dumped(*m.groups()))
+                return self.seen[-1]
+        return None
+
+    def _shown(self) -> list[Dumped]:
+        return [d for d in self.seen if d.address != "/oscdump/ping"]
+
+    def wait_for(
+        self, pred: Callable[[Dumped], bool], timeout: float = DEADLINE
+    ) -> Dumped:
+        """The first message printed (so far or from now on) that ``pred`` likes."""
+        for d in self.seen:
             if pred(d):
                 return d
-        shown = [d for d in self.seen if d.address != "/oscdump/ping"]
-        raise AssertionError(f"oscdump never printed the message; it printed {shown}")
+        deadline = time.monotonic() + timeout
+        while (d := self._next(deadline - time.monotonic())) is not None:
+            if pred(d):
+                return d
+        raise AssertionError(
+            f"oscdump never printed the message; it printed {self._shown()}"
+        )
 
-    def messages(self, settle: float = 0.3) -> list[Dumped]:
-        """Everything printed so far (after ``settle`` s of quiet), pings left out."""
-        with contextlib.suppress(AssertionError):
-            self.wait_for(lambda d: False, settle)
-        return [d for d in self.seen if d.address != "/oscdump/ping"]
+    def messages(self, at_least: int = 0, settle: float = 0.3) -> list[Dumped]:
+        """Everything printed, pings left out: once ``at_least`` messages have
+        come (waited for), whatever more comes before ``settle`` s of quiet."""
+        deadline = time.monotonic() + DEADLINE
+        while len(self._shown()) < at_least:
+            if self._next(deadline - time.monotonic()) is None:
+                raise AssertionError(
+                    f"oscdump printed {self._shown()}, expected {at_least} messages"
+                )
+        while self._next(settle) is not None:
+            pass
+        return self._shown()
 
 
 # -- the engine process ------------------------------------------------------------
@@ -472,6 +512,7 @@ class EngineProcess:
         self.port = 0
         self.stdout: list[str] = []
         self.errors: list[str] = []
+        self._readers: list[threading.Thread] = []
 
     def command(self, port: int) -> list[str]:
         return [sys.executable, "-m", "livesound", "engine", "--virtual",
@@ -490,9 +531,15 @@ class EngineProcess:
             text=True,
             start_new_session=True,
         )
-        for stream, lines in [(self.proc.stdout, self.stdout),
-                              (self.proc.stderr, self.errors)]:  # fmt: skip
-            threading.Thread(target=lines.extend, args=(stream,), daemon=True).start()
+        self._readers = [
+            threading.Thread(target=lines.extend, args=(stream,), daemon=True)
+            for stream, lines in [
+                (self.proc.stdout, self.stdout),
+                (self.proc.stderr, self.errors),
+            ]  # fmt: skip
+        ]
+        for reader in self._readers:
+            reader.start()
 
     @property
     def stderr(self) -> str:
@@ -502,7 +549,7 @@ class EngineProcess:
     def running(self) -> bool:
         return any("OSC on UDP" in line for line in self.stdout)
 
-    def answers(self, timeout: float = 60.0) -> bool:
+    def answers(self, timeout: float = START_DEADLINE) -> bool:
         """Wait until the engine answers /xinfo; False if it exited."""
         deadline = time.monotonic() + timeout
         with Client(self.port) as c:
@@ -515,16 +562,15 @@ class EngineProcess:
                         return True
         raise AssertionError(f"engine did not answer /xinfo within {timeout} s")
 
-    def start(self, timeout: float = 120.0) -> EngineProcess:
+    def start(self, timeout: float = START_DEADLINE) -> EngineProcess:
         for _ in range(3):  # a free port may be taken between probe and bind
             self.launch()
             if self.answers(timeout):
-                wait_until(lambda: self.running or self.proc.poll() is not None, 30,
-                           "the engine's running line")  # fmt: skip
+                wait_until(lambda: self.running or self.proc.poll() is not None,
+                           what="the engine's running line")  # fmt: skip
                 if self.proc.poll() is None:
                     return self
-            self.proc.wait(5)
-            time.sleep(0.1)  # let the reader take the last lines
+            self.finished()
             if "OSC port" not in self.stderr:
                 raise AssertionError(
                     f"engine exited {self.proc.returncode}: {self.stderr}"
@@ -538,12 +584,18 @@ class EngineProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(15)
+                self.proc.wait(DEADLINE)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(5)
-        time.sleep(0.1)  # let the readers take the last lines
-        return self.proc.returncode
+        return self.finished()
+
+    def finished(self, timeout: float = DEADLINE) -> int:
+        """Wait until the process has exited and its last lines are read;
+        returns the exit code."""
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)  # the pipe ends when the process does
+        return code
 
     @contextlib.contextmanager
     def stopped(self):

@@ -4,11 +4,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import soundfile as sf
+from osc_helpers import DEADLINE, Client, free_udp_port, wait_until
 
 from livesound.control.offline import BlockEngine
 
@@ -48,15 +48,19 @@ def test_every_command_has_help():
 
 
 def test_engine_runs_on_the_virtual_stage_and_stops_cleanly():
+    port = free_udp_port()
     proc = subprocess.Popen([sys.executable, "-m", "livesound", "engine", "--virtual",
-                             "--inputs", "8", "--buses", "4"],
+                             "--inputs", "8", "--buses", "4", "--osc-port", str(port),
+                             "--osc-host", "127.0.0.1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         first = proc.stdout.readline()
         assert "running on virtual stage" in first
-        time.sleep(1.0)
+        with Client(port) as c:  # it answers, and plays
+            wait_until(lambda: json.loads(c.query("/ls/stats"))["engine"]["blocks"],
+                       what="the engine to play blocks")  # fmt: skip
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=DEADLINE)
     finally:
         proc.kill()
     assert proc.returncode == 0, err

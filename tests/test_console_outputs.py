@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from console_helpers import engine_with_scenes, query, run, settle
 from osc_helpers import Client
-from test_console_support import engine_with_scenes, query, run, settle
 
 from livesound.console.app import ConsoleApp
 from livesound.console.screens.dialogs import Choose, Confirm
@@ -28,10 +28,10 @@ def test_mode_menu_ringout_asks_and_reports(tmp_path):
             assert c.query("/ls/bus/01/notch/05/fixed") == 1
         app = ConsoleApp(port=engine.port)
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, app.state.live, 60, "the console to read the show")
+            await settle(pilot, app.state.live, "the console to read the show")
             await pilot.press("o")
             await settle(pilot, lambda: isinstance(app.screen, OutputsScreen)
-                         and app.screen.ready, 30, "the outputs view")  # fmt: skip
+                         and app.screen.ready, "the outputs view")  # fmt: skip
             await pilot.press("down")  # outputs: main, bus 1
             assert app.screen.output == 0
             await pilot.press("m")
@@ -42,13 +42,13 @@ def test_mode_menu_ringout_asks_and_reports(tmp_path):
             await pilot.pause(0.3)
             assert query(engine.port, MODE) == 2
             await pilot.press("m", "4", "y")
-            await settle(pilot, lambda: query(engine.port, MODE) == 3, 30, "ringout")
-            await settle(pilot, lambda: app.state.fbs_mode(0) == "ringout", 30, "")
+            await settle(pilot, lambda: query(engine.port, MODE) == 3, "ringout")
+            await settle(pilot, lambda: app.state.fbs_mode(0) == "ringout", "")
             await pilot.press("m", "escape")  # escape: nothing changes
             await pilot.pause(0.3)
             assert query(engine.port, MODE) == 3
             await pilot.press("m", "3")  # back to music: says what ring-out left
-            await settle(pilot, lambda: query(engine.port, MODE) == 2, 30, "music")
+            await settle(pilot, lambda: query(engine.port, MODE) == 2, "music")
             # ours at least (the virtual stage may ring and get more)
             found = re.search(r"ring-out of .* ended: (\d+) fixed notches",
                               app.state.message)  # fmt: skip

@@ -1,12 +1,17 @@
 """The console driven by its keys (Textual's Pilot) against a real engine
-process: every change is checked in the engine, asked over OSC."""
+process: every change is checked in the engine, asked over OSC. Every wait is
+for a condition (the engine's value, the screen's text), with the suite's one
+deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
+import signal
 
 import pytest
-from test_console_support import (
+from console_helpers import (
     Client,
     engine_value,
     engine_with_scenes,
@@ -15,9 +20,12 @@ from test_console_support import (
     run,
     screen_text,
     settle,
+    shows,
+    stats,
 )
 
 from livesound.console.app import ConsoleApp
+from livesound.console.link import PROBE_S
 from livesound.console.screens.detail import DetailScreen
 from livesound.console.screens.dialogs import Confirm
 from livesound.console.screens.mixer import MixerScreen
@@ -37,10 +45,38 @@ def engine(tmp_path):
 async def attached(pilot, app: ConsoleApp, n_in: int = 8, n_bus: int = 4) -> None:
     """Wait until the console knows the engine's shape and the mixer values."""
     st = app.state
-    await settle(pilot, lambda: st.connected and st.n_in == n_in and
-                 f"/ch/{n_in:02d}/mix/fader" in st.known and
-                 f"/bus/{n_bus:02d}/mix/on" in st.known,
-                 15, "the console to read the show")  # fmt: skip
+    try:
+        await settle(pilot, lambda: st.connected and st.n_in == n_in and
+                     f"/ch/{n_in:02d}/mix/fader" in st.known and
+                     f"/bus/{n_bus:02d}/mix/on" in st.known,
+                     "the console to read the show")  # fmt: skip
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: connected {st.connected}, {st.n_in}x"
+                             f"{st.n_bus}, {len(st.known)} values") from None  # fmt: skip
+
+
+def test_a_late_answer_to_the_size_probe_still_sizes_the_console(engine):
+    """On a busy machine the engine may answer the console's size probe late:
+    the console waits for every answer instead of sizing itself from the
+    names that came within a fixed window (it used to stay at 32x16)."""
+
+    async def go():
+        app = ConsoleApp("127.0.0.1", engine.port)
+        resync = app.link._resync
+
+        def resync_then_stall(now: float) -> None:
+            app.link._resync = resync  # once: a reconnect probes as usual
+            resync(now)  # the probe is sent: the engine stalls before it answers
+            os.kill(engine.proc.pid, signal.SIGSTOP)
+            asyncio.get_running_loop().call_later(
+                3 * PROBE_S, os.kill, engine.proc.pid, signal.SIGCONT
+            )
+
+        app.link._resync = resync_then_stall
+        async with app.run_test(size=SIZE) as pilot:
+            await attached(pilot, app)
+
+    run(go())
 
 
 def test_keys_move_fader_mute_solo_and_pan(engine):
@@ -69,8 +105,7 @@ def test_keys_move_fader_mute_solo_and_pan(engine):
                                min(1.0, pan + 0.05))  # fmt: skip
             # and the screen says so: the strip's dB readout and solo
             await pilot.press("home")
-            await pilot.pause(0.1)
-            assert "+0.0" in screen_text(app)
+            await shows(pilot, app, "+0.0")
 
     run(go())
 
@@ -83,8 +118,7 @@ def test_sends_on_faders_set_the_mix_sends(engine):
             await pilot.press("f", "f")  # mix 2
             screen = app.screen
             assert screen.sends_mix == 2
-            await pilot.pause(0.1)
-            assert "SENDS ON FADERS" in screen_text(app)
+            await shows(pilot, app, "SENDS ON FADERS")
             await pilot.press("right", "right")  # channel 3
             await pilot.press("home", "down", "down")
             await engine_value(pilot, engine.port, "/ch/03/mix/02/level",
@@ -111,7 +145,8 @@ def test_channel_detail_edits_the_strip_and_draws_the_eq(engine):
             await pilot.press("right", "enter")  # channel 2's detail
             assert isinstance(app.screen, DetailScreen)
             assert app.screen.channel == 1
-            await settle(pilot, lambda: "/ch/02/preamp/trim" in app.state.known, 15)
+            await settle(pilot, lambda: "/ch/02/preamp/trim" in app.state.known,
+                         "the channel's trim")  # fmt: skip
             trim = app.state.values["/ch/02/preamp/trim"]
             await pilot.press("down", "right", "right")  # Trim +1 dB
             await engine_value(pilot, engine.port, "/ch/02/preamp/trim",
@@ -137,12 +172,14 @@ def test_a_change_made_elsewhere_shows_within_a_refresh(engine):
         app = ConsoleApp("127.0.0.1", engine.port)
         async with app.run_test(size=SIZE) as pilot:
             await attached(pilot, app)
-            await pilot.pause(0.3)  # the console's /xremote has landed
+            # the console's /xremote has landed: the engine pushes to it
+            await settle(pilot, lambda: stats(engine.port)["subscribers"],
+                         "the console's subscription")  # fmt: skip
             with Client(engine.port) as tablet:
                 tablet.send("/ch/05/mix/fader", fader_norm(-17.5))
                 tablet.send("/ch/05/config/name", "Tablet")
             await settle(pilot, lambda: "-17.5" in screen_text(app) and
-                         "Tablet" in screen_text(app), 2.0,
+                         "Tablet" in screen_text(app),
                          "the tablet's change on screen")  # fmt: skip
 
     run(go())
@@ -156,7 +193,8 @@ def test_panic_and_quit_ask_first(engine):
             await pilot.press("exclamation_mark")
             assert isinstance(app.screen, Confirm)
             await pilot.press("n")
-            await pilot.pause(0.2)
+            await settle(pilot, lambda: not isinstance(app.screen, Confirm),
+                         "the question gone")  # fmt: skip
             assert query(engine.port, "/main/st/mix/on") == 1
             await pilot.press("exclamation_mark", "y")
             await engine_value(pilot, engine.port, "/main/st/mix/on", 0)
@@ -185,9 +223,8 @@ def test_outputs_pin_and_delete_notches(engine):
             assert isinstance(app.screen, OutputsScreen)
             await pilot.press("down", "down")  # main, bus 1, bus 2
             assert app.screen.output == 1
-            await settle(pilot, lambda: app.state.notches(1), 10, "bus 2's notch")
-            await pilot.pause(0.1)
-            assert "2500.0 Hz" in screen_text(app)
+            await settle(pilot, lambda: app.state.notches(1), "bus 2's notch")
+            await shows(pilot, app, "2500.0 Hz")
             curve = app.screen.notch_curve(400)
             assert -25.0 < curve.min() < -20.0  # the notch is drawn at its depth
             await pilot.press("tab", "p")
@@ -216,28 +253,28 @@ async def _scenes(engine, tmp_path) -> None:
         await attached(pilot, app, 32, 16)
         await pilot.press("n")
         assert isinstance(app.screen, ScenesScreen)
-        await settle(pilot, lambda: app.state.scenes, 5, "the scene list")
+        await settle(pilot, lambda: app.state.scenes, "the scene list")
         await pilot.press("s")
         await pilot.press("ctrl+a", *"console-test", "enter")
         await settle(pilot, lambda: (tmp_path / "scenes" / "console-test.toml")
-                     .exists(), 5, "the saved scene file")  # fmt: skip
-        await settle(pilot, lambda: "console-test" in app.state.scenes, 8)
+                     .exists(), "the saved scene file")  # fmt: skip
+        await settle(pilot, lambda: "console-test" in app.state.scenes,
+                     "the saved scene listed")  # fmt: skip
         before = app.state.scene_next
         await pilot.press("g")
         await settle(
             pilot,
             lambda: app.state.scene_current == before,
-            5,
             f"GO to {before!r}; {app.state.message}",
         )
-        await pilot.press("G")
-        await pilot.pause(0.5)
+        await pilot.press("G")  # back (from the first cue: that cue again)
         k = app.state.scenes.index("console-test")
         app.screen.query_one("#scenes").cursor = k
         await pilot.press("enter")
         assert isinstance(app.screen, Confirm)
         await pilot.press("y")
-        await settle(pilot, lambda: app.state.scene_current == "console-test", 5)
+        await settle(pilot, lambda: app.state.scene_current == "console-test",
+                     "the recall")  # fmt: skip
 
 
 def test_engine_lost_then_back(engine):
@@ -246,11 +283,10 @@ def test_engine_lost_then_back(engine):
         async with app.run_test(size=SIZE) as pilot:
             await attached(pilot, app)
             with engine.stopped():
-                await settle(pilot, lambda: "ENGINE LOST" in screen_text(app), 4,
-                             "engine lost on screen")  # fmt: skip
+                await shows(pilot, app, "ENGINE LOST")
                 await pilot.press("right", "up")  # keys still work, nothing waits
             await settle(pilot, lambda: app.state.connected and
-                         "ENGINE LOST" not in screen_text(app), 6, "reconnect")  # fmt: skip
+                         "ENGINE LOST" not in screen_text(app), "reconnect")  # fmt: skip
 
     run(go())
 
@@ -266,7 +302,29 @@ def test_ctrl_z_takes_the_last_change_back(engine):
             await engine_value(pilot, engine.port, "/ch/04/mix/fader", 0.0)
             await pilot.press("ctrl+z")  # ...taken back in one step
             await engine_value(pilot, engine.port, "/ch/04/mix/fader", before)
-            await settle(pilot, lambda: "undone" in screen_text(app), 5,
-                         "the undo notice")  # fmt: skip
+            await shows(pilot, app, "undone")
+
+    run(go())
+
+
+def test_a_frame_while_the_app_shuts_down_draws_nothing():
+    """The redraw timer may fire while Textual takes the screens apart (their
+    widgets gone, the screens still stacked): that frame draws nothing
+    instead of failing on a missing widget (``NoMatches: '#channels'``)."""
+
+    async def go():
+        app = ConsoleApp(connect=False)
+        prune, drawn = app._prune, []
+
+        async def prune_then_draw(*nodes, parent=None):
+            await prune(*nodes, parent=parent)
+            app.state.version += 1  # news from the engine came in meanwhile
+            app.frame()  # what the timer may do between two awaits of shutdown
+            drawn.append(nodes)
+
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.screen.ready, "the mixer on screen")
+            app._prune = prune_then_draw
+        assert drawn, "shutdown took no screen apart: the test saw nothing"
 
     run(go())

@@ -4,8 +4,7 @@ recall safes: Textual's Pilot against a real engine process."""
 from __future__ import annotations
 
 import pytest
-from osc_helpers import Client
-from test_console_support import (
+from console_helpers import (
     engine_with_scenes,
     fader_norm,
     query,
@@ -13,6 +12,7 @@ from test_console_support import (
     screen_text,
     settle,
 )
+from osc_helpers import Client
 
 from livesound.console.app import ConsoleApp
 from livesound.console.screens.dialogs import Confirm
@@ -29,10 +29,10 @@ def engine(tmp_path):
 
 
 async def scenes_view(pilot, app: ConsoleApp) -> None:
-    await settle(pilot, app.state.live, 60, "the console to read the show")
+    await settle(pilot, app.state.live, "the console to read the show")
     await pilot.press("n")
     assert isinstance(app.screen, ScenesScreen)
-    await settle(pilot, lambda: app.state.scenes, 30, "the scene list")
+    await settle(pilot, lambda: app.state.scenes, "the scene list")
 
 
 async def save_as(pilot, name: str) -> None:
@@ -47,7 +47,7 @@ def test_saving_over_a_scene_asks_first(engine, tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await scenes_view(pilot, app)
             await save_as(pilot, "verse")  # a new name: saved at once
-            await settle(pilot, lambda: "verse" in app.state.scenes, 30, "verse")
+            await settle(pilot, lambda: "verse" in app.state.scenes, "verse")
             first = path.read_text()
             with Client(engine.port) as c:  # the show changes
                 c.send("/ch/02/mix/fader", fader_norm(-20.0))
@@ -60,7 +60,7 @@ def test_saving_over_a_scene_asks_first(engine, tmp_path):
             assert path.read_text() == first
             await save_as(pilot, "verse")
             await pilot.press("y")
-            await settle(pilot, lambda: path.read_text() != first, 30, "overwrite")
+            await settle(pilot, lambda: path.read_text() != first, "overwrite")
 
     run(go())
 
@@ -71,12 +71,12 @@ def test_recall_says_how_many_unsaved_changes_it_discards(engine):
         async with app.run_test(size=SIZE) as pilot:
             await scenes_view(pilot, app)
             await save_as(pilot, "chorus")
-            await settle(pilot, lambda: "chorus" in app.state.scenes, 30, "chorus")
-            await settle(pilot, lambda: app.state.unsaved == 0, 30, "saved")
+            await settle(pilot, lambda: "chorus" in app.state.scenes, "chorus")
+            await settle(pilot, lambda: app.state.unsaved == 0, "saved")
             with Client(engine.port) as c:  # two changes made elsewhere
                 c.send("/ch/03/mix/fader", fader_norm(-30.0))
                 c.send("/ch/04/mix/on", 0)
-            await settle(pilot, lambda: app.state.unsaved == 2, 30, "the pushes")
+            await settle(pilot, lambda: app.state.unsaved == 2, "the pushes")
             app.screen.query_one("#scenes").cursor = app.state.scenes.index("chorus")
             await pilot.press("enter")
             assert isinstance(app.screen, Confirm)
@@ -94,11 +94,11 @@ def test_safes_are_edited_from_the_scenes_view(engine):
         async with app.run_test(size=SIZE) as pilot:
             await scenes_view(pilot, app)
             await pilot.press("f", *"ch.07", "enter")
-            await settle(pilot, lambda: "ch.07" in app.state.safes, 30, "the safe")
+            await settle(pilot, lambda: "ch.07" in app.state.safes, "the safe")
             with Client(engine.port) as c:
                 assert "ch.07" in c.request("/ls/scene/safes").args
-            await settle(pilot, lambda: "ch.07" in screen_text(app), 30, "shown")
+            await settle(pilot, lambda: "ch.07" in screen_text(app), "shown")
             await pilot.press("f", *"ch.07", "enter")  # and free again
-            await settle(pilot, lambda: "ch.07" not in app.state.safes, 30, "freed")
+            await settle(pilot, lambda: "ch.07" not in app.state.safes, "freed")
 
     run(go())

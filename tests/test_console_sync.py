@@ -10,8 +10,7 @@ import socket
 import threading
 
 import pytest
-from osc_helpers import EngineProcess, free_udp_port, parse
-from test_console_support import (
+from console_helpers import (
     Client,
     engine_value,
     engine_with_scenes,
@@ -21,6 +20,7 @@ from test_console_support import (
     screen_text,
     settle,
 )
+from osc_helpers import EngineProcess, free_udp_port, parse
 
 from livesound.console.app import ConsoleApp
 from livesound.console.link import WAIT_NOTE
@@ -138,7 +138,7 @@ def test_keys_wait_until_the_show_is_read(engine):
             st = app.state
             # attached (meters, status) but the show not yet read
             await settle(pilot, lambda: st.connected and relay.held >= 1,
-                         30, "the console to ask for the show")  # fmt: skip
+                         "the console to ask for the show")  # fmt: skip
             assert not st.live()
             before = query(engine.port, "/ch/01/mix/fader")
             await pilot.press("up", "up", "m")
@@ -149,14 +149,14 @@ def test_keys_wait_until_the_show_is_read(engine):
             assert query(engine.port, "/ch/01/mix/fader") == before
             assert query(engine.port, "/ch/01/mix/on") == 1
             relay.hold.clear()  # the network recovers: a retry gets through
-            await settle(pilot, st.live, 30, "the console to read the show")
+            await settle(pilot, st.live, "the console to read the show")
             await settle(pilot, lambda: "keys wait" not in screen_text(app),
-                         30, "the status bar to drop its note")  # fmt: skip
+                         "the status bar to drop its note")  # fmt: skip
             db = st.values["/ch/01/mix/fader"]
             await pilot.press("up")
             expected = min(10.0, db + 1.0) if math.isfinite(db) else db
             await engine_value(pilot, engine.port, "/ch/01/mix/fader",
-                               fader_norm(expected), timeout=30)  # fmt: skip
+                               fader_norm(expected))  # fmt: skip
 
     try:
         run(go())
@@ -171,7 +171,7 @@ def test_a_console_the_show_does_not_list_reads_address_by_address(engine):
         app = ConsoleApp(port=relay.port)
         async with app.run_test(size=SIZE) as pilot:
             st = app.state
-            await settle(pilot, st.live, 60, "the console to read the show")
+            await settle(pilot, st.live, "the console to read the show")
             assert st.n_in == 8 and st.n_bus == 4
             assert st.values["/ch/01/config/name"] == query(
                 engine.port, "/ch/01/config/name"

@@ -6,6 +6,12 @@
   (virtual device, and JACK's dummy driver);
 - ``kill -9`` of the console: the engine misses no block, and a new console
   reattaches showing the same show.
+
+Every wait is for a condition (text on screen, a value in the engine) with the
+suite's one deadline. Counting blocks over a stretch of wall clock is a
+real-time measurement: it assumes a 2-core machine where the engine's audio
+thread (SCHED_FIFO when allowed, else a normal thread) gets a core within its
+device buffer while another process keeps the other core busy.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_console_support import (
+from console_helpers import (
+    DEADLINE,
     ROOT,
     Client,
     EngineProcess,
@@ -27,8 +34,10 @@ from test_console_support import (
     fader_norm,
     query,
     stats,
-    wait_for,
+    wait_until,
 )
+from jackserver import JackClock
+from osc_helpers import START_DEADLINE, free_udp_port
 
 pytestmark = pytest.mark.slow
 SR, BLOCK = 48000, 64
@@ -52,20 +61,23 @@ class Tmux:
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=10)  # fmt: skip
+                              text=True, timeout=DEADLINE)  # fmt: skip
         return done.stdout.strip()
 
     def keys(self, *keys: str) -> None:
         for k in keys:
             self.tmux("send-keys", "-t", "t", k)
+            # paced like a hand: keys sent in one burst reach the console as
+            # one read, where an escape sequence may not be told from the next
             time.sleep(0.05)
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "t")
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        return wait_for(lambda: text in self.screen() and self.screen(), timeout,
-                        f"{text!r} on screen; it shows:\n{self.screen()}")  # fmt: skip
+    def wait_for(self, text: str, timeout: float = DEADLINE) -> str:
+        """Wait until the pane shows ``text``; returns the screen."""
+        return wait_until(lambda: text in (s := self.screen()) and s, timeout,
+                          f"{text!r} on screen; it shows:\n{self.screen()}")  # fmt: skip
 
     def alive(self) -> bool:
         try:
@@ -106,8 +118,6 @@ def console_command(port: int, *extra: str) -> list[str]:
 
 
 def test_plain_livesound_starts_the_engine_and_the_keys_reach_it(tmp_path):
-    from osc_helpers import free_udp_port
-
     port = free_udp_port()
     scenes = tmp_path / "scenes"
     scenes.mkdir()
@@ -116,26 +126,25 @@ def test_plain_livesound_starts_the_engine_and_the_keys_reach_it(tmp_path):
            "--scenes", str(scenes)]  # fmt: skip
     term = Tmux(tmp_path, cmd)
     try:
-        term.wait_for("MAIN MIX", 120)
-        term.wait_for("virtual stage", 15)
+        term.wait_for("MAIN MIX", START_DEADLINE)  # the engine starts first
+        term.wait_for("virtual stage")
         pids = engine_pids(port)
         assert len(pids) == 1, pids
         # The engine is in its own session: a hang-up of the terminal
         # never reaches it.
         assert os.getsid(pids[0]) != os.getsid(term.pid)
         first = meter_rows(term.screen())
-        time.sleep(0.5)
-        assert meter_rows(term.screen()) != first, "the meters did not move"
+        wait_until(lambda: meter_rows(term.screen()) != first, what="the meters move")
         term.keys("Right", "Home", "Up", "Up")
-        wait_for(lambda: abs(query(port, "/ch/02/mix/fader") - fader_norm(2.0)) < 2e-3,
-                 5, "the engine to take the fader")  # fmt: skip
+        wait_until(lambda: abs(query(port, "/ch/02/mix/fader") - fader_norm(2.0)) < 2e-3,
+                   what="the engine to take the fader")  # fmt: skip
         # the strip's readout (second strip, second-to-last row of the bank)
         readouts = term.wait_for("+2.0").splitlines()[-3]
         assert readouts[7:14].strip() == "+2.0", readouts
         term.keys("q")
         term.wait_for("Quit the console?")
         term.keys("y")
-        wait_for(lambda: not term.alive(), 10, "the console to quit")
+        wait_until(lambda: not term.alive(), what="the console to quit")
         # quitting the console leaves the show running
         assert query(port, "/ch/02/mix/fader") == pytest.approx(
             fader_norm(2.0), abs=2e-3
@@ -144,21 +153,23 @@ def test_plain_livesound_starts_the_engine_and_the_keys_reach_it(tmp_path):
         term.close()
         for pid in engine_pids(port):
             os.kill(pid, signal.SIGINT)
-        wait_for(lambda: not engine_pids(port), 20, "the engine to stop")
+        wait_until(lambda: not engine_pids(port), what="the engine to stop")
 
 
 def _blocks_during(port: int, seconds: float) -> tuple[int, int, float]:
     """Engine blocks and xruns counted over ``seconds`` of wall clock."""
     s0, t0 = stats(port)["engine"], time.perf_counter()
-    time.sleep(seconds)
+    time.sleep(seconds)  # the stretch measured
     s1, t1 = stats(port)["engine"], time.perf_counter()
     return s1["blocks"] - s0["blocks"], s1["xruns"] - s0["xruns"], t1 - t0
 
 
 def _console_at_full_rate(tmp_path: Path, port: int) -> Tmux:
+    """A console drawing at 30 fps, attached and done reading the show (its
+    status bar shows the engine's status, neither "connecting" nor "sync")."""
     term = Tmux(tmp_path, console_command(port, "--fps", "30"))
-    term.wait_for("MAIN MIX", 60)
-    wait_for(lambda: "keys wait" not in term.screen(), 30, "the show to be read")
+    term.wait_for("MAIN MIX")
+    wait_until(lambda: "keys wait" not in term.screen(), what="the show to be read")
     return term
 
 
@@ -178,13 +189,13 @@ def test_keys_pressed_while_attaching_never_act_on_unread_values(tmp_path):
         # put the fader at -60 dB).
         for _ in range(40):
             term.keys("Up")
-        term.wait_for("MAIN MIX", 60)
-        wait_for(lambda: "keys wait" not in term.screen(), 30, "the show to be read")
+        term.wait_for("MAIN MIX")
+        wait_until(lambda: "keys wait" not in term.screen(), what="the show to be read")
         db = query(engine.port, "/ch/01/mix/fader")
         assert db >= fader_norm(-4.0) - 2e-3, "a key acted on an unread value"
         term.keys("Home")
-        wait_for(lambda: abs(query(engine.port, "/ch/01/mix/fader") - fader_norm(0.0))
-                 < 2e-3, 10, "keys to act once the show is read")  # fmt: skip
+        wait_until(lambda: abs(query(engine.port, "/ch/01/mix/fader") - fader_norm(0.0))
+                   < 2e-3, what="keys to act once the show is read")  # fmt: skip
     finally:
         if term is not None:
             term.close()
@@ -195,16 +206,19 @@ def test_engine_processes_every_block_with_the_console_drawing(tmp_path):
     engine = EngineProcess(inputs=32, buses=16).start()
     term = None
     try:
+        _, xruns_alone, _ = _blocks_during(engine.port, 8.0)
         term = _console_at_full_rate(tmp_path, engine.port)
         term.keys("f")  # sends on faders: every strip redraws too
         blocks, xruns, elapsed = _blocks_during(engine.port, 8.0)
         assert term.alive()
         expected = elapsed * SR / BLOCK
-        # The virtual device is clocked by a thread: on a VM a stall beyond
-        # its buffer resynchronises it (counted as an xrun); the console
-        # must not cause any.
+        # The virtual device is clocked by a thread: a stall beyond its
+        # buffer (the machine busy with other real-time work, a VM
+        # descheduled) resynchronises it, counted as an xrun. The console
+        # must not cause any: no more than the engine had alone, give or
+        # take the one stall such a machine has now and then.
         assert blocks == pytest.approx(expected, rel=0.03), (blocks, expected)
-        assert xruns == 0
+        assert xruns <= 2 * xruns_alone + 1, (xruns, xruns_alone)
     finally:
         if term is not None:
             term.close()
@@ -215,8 +229,6 @@ def test_engine_processes_every_block_with_the_console_drawing(tmp_path):
 def test_engine_on_jack_processes_every_block_with_the_console_drawing(
     tmp_path, jack_server
 ):
-    from test_realtime import JackClock
-
     engine = EngineProcess("--device", str(jack_server.name), "--out-map",
                            "L,R,1,2,3,4,CL,CR", inputs=32, buses=16)  # fmt: skip
     engine.command = lambda port, _c=engine.command: [
@@ -230,27 +242,34 @@ def test_engine_on_jack_processes_every_block_with_the_console_drawing(
         assert "virtual" not in device.lower(), device
         clock = JackClock()
 
-        def measure() -> tuple[int, int, int]:
-            late0 = jack_server.client_xruns("PortAudio")
-            s0, c0 = stats(engine.port)["engine"], clock.now()
-            time.sleep(8.0)
-            s1, c1 = stats(engine.port)["engine"], clock.now()
-            late = jack_server.client_xruns("PortAudio") - late0
-            return (s1["blocks"] - s0["blocks"]) * BLOCK, c1 - c0, late
+        def blocks() -> int:
+            return stats(engine.port)["engine"]["blocks"]
 
-        _, _, late_alone = measure()
+        def measure() -> tuple[int, int, int, float]:
+            """Frames processed, frames the server clocked, cycles JACK
+            reported late, and how far apart the clocks may have been read."""
+            late0 = jack_server.client_xruns("PortAudio")
+            b0, c0, apart0 = clock.against(blocks)
+            time.sleep(8.0)  # the stretch measured
+            b1, c1, apart1 = clock.against(blocks)
+            late = jack_server.client_xruns("PortAudio") - late0
+            slack = (apart0 + apart1) * SR + 2 * BLOCK
+            return (b1 - b0) * BLOCK, c1 - c0, late, slack
+
+        *_, late_alone, _ = measure()
         term = _console_at_full_rate(tmp_path, engine.port)
         term.keys("f")  # sends on faders: every strip redraws too
-        frames, clocked, late = measure()
+        frames, clocked, late, slack = measure()
         assert term.alive()
-        # Every period the server clocked was processed. jack_showtime
-        # prints its frame time only now and then, so the two readings are
-        # up to one of its print intervals (~0.1 s) apart: 2% of 8 s.
-        assert frames == pytest.approx(clocked, rel=0.02), (frames, clocked)
+        # Every period the server clocked was processed, except those JACK
+        # reported the engine late for (the OSC round trip that reads the
+        # block count is the slack between the two clocks).
+        lost = clocked - frames
+        assert lost <= BLOCK * late + slack, (frames, clocked, late, slack)
         # JACK also calls a client late when the server itself woke late (a
-        # non-realtime jackd on a VM does, console or not): the console may
-        # not make that worse than without it.
-        cycles = frames / BLOCK
+        # machine busy with other work does, console or not): the console may
+        # not make that much worse than without it.
+        cycles = clocked / BLOCK
         assert late <= 2 * late_alone + 0.01 * cycles, (late, late_alone, cycles)
     finally:
         if clock is not None:
@@ -266,17 +285,17 @@ def test_kill_9_of_the_console_misses_no_block_and_a_new_one_reattaches(tmp_path
     try:
         first = _console_at_full_rate(tmp_path, engine.port)
         first.keys("Right", "Right", "Home", "Down", "Down", "Down", "m")
-        wait_for(lambda: query(engine.port, "/ch/03/mix/on") == 0, 5, "the mute")
+        wait_until(lambda: query(engine.port, "/ch/03/mix/on") == 0, what="the mute")
         assert query(engine.port, "/ch/03/mix/fader") == pytest.approx(
             fader_norm(-3.0), abs=2e-3)  # fmt: skip
         with Client(engine.port) as tablet:
             tablet.send("/ch/05/config/name", "Tablet")
-        first.wait_for("Tablet", 5)
+        first.wait_for("Tablet")
         s0 = stats(engine.port)["engine"]
         t0 = time.perf_counter()
         os.kill(first.pid, signal.SIGKILL)
-        wait_for(lambda: not first.alive(), 5, "the console to die")
-        time.sleep(2.0)
+        wait_until(lambda: not first.alive(), what="the console to die")
+        time.sleep(2.0)  # the stretch measured: 2 s of wall clock
         s1 = stats(engine.port)["engine"]
         elapsed = time.perf_counter() - t0
         assert s1["xruns"] == s0["xruns"]
@@ -285,11 +304,15 @@ def test_kill_9_of_the_console_misses_no_block_and_a_new_one_reattaches(tmp_path
         first.close()
         second = _console_at_full_rate(tmp_path, engine.port)
         second.keys("Right", "Right")
-        screen = second.wait_for("Tablet", 10)
-        bank = screen.splitlines()
-        # Strip 3 shows the fader at -3.0 and its mute; strip 5 the new name.
-        assert bank[-3][14:21].strip() == "-3.0", bank[-3]
-        assert "Tablet" in bank[2]
+
+        # Strip 3 shows the fader at -3.0 and its mute; strip 5 the new name
+        # (each once the console has read it).
+        def strip_3() -> str:
+            rows = second.screen().splitlines()
+            return rows[-3][14:21].strip() if len(rows) >= 3 else ""
+
+        wait_until(lambda: strip_3() == "-3.0", what="strip 3 showing -3.0")
+        assert "Tablet" in second.wait_for("Tablet").splitlines()[2]
     finally:
         for term in (first, second):
             if term is not None:

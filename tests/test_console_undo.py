@@ -4,8 +4,8 @@ reaches back past a scene recall: Textual's Pilot against a real engine."""
 from __future__ import annotations
 
 import pytest
+from console_helpers import engine_with_scenes, query, run, screen_text, settle
 from osc_helpers import Client
-from test_console_support import engine_with_scenes, query, run, screen_text, settle
 
 from livesound.console.app import ConsoleApp
 from livesound.console.screens.dialogs import Confirm
@@ -22,9 +22,9 @@ def engine(tmp_path):
 
 
 async def live_mixer(pilot, app: ConsoleApp) -> None:
-    await settle(pilot, app.state.live, 60, "the console to read the show")
+    await settle(pilot, app.state.live, "the console to read the show")
     await settle(pilot, lambda: isinstance(app.screen, MixerScreen)
-                 and app.screen.ready, 30, "the mixer")  # fmt: skip
+                 and app.screen.ready, "the mixer")  # fmt: skip
 
 
 def test_undoing_a_mute_asks_first(engine):
@@ -34,19 +34,19 @@ def test_undoing_a_mute_asks_first(engine):
             await live_mixer(pilot, app)
             await pilot.press("right", "m")  # mute channel 2
             await settle(pilot, lambda: query(engine.port, "/ch/02/mix/on") == 0,
-                         30, "the mute")  # fmt: skip
+                         "the mute")  # fmt: skip
             await pilot.press("ctrl+z")
-            await settle(pilot, lambda: isinstance(app.screen, Confirm), 30, "ask")
+            await settle(pilot, lambda: isinstance(app.screen, Confirm), "ask")
             assert "unmute" in screen_text(app)
             await pilot.press("n")
             await pilot.pause(0.3)
             assert query(engine.port, "/ch/02/mix/on") == 0  # still muted
             await pilot.press("ctrl+z")
-            await settle(pilot, lambda: isinstance(app.screen, Confirm), 30, "ask")
+            await settle(pilot, lambda: isinstance(app.screen, Confirm), "ask")
             await pilot.press("y")
             await settle(pilot, lambda: query(engine.port, "/ch/02/mix/on") == 1,
-                         30, "the unmute")  # fmt: skip
-            await settle(pilot, lambda: "undone" in app.state.message, 30, "notice")
+                         "the unmute")  # fmt: skip
+            await settle(pilot, lambda: "undone" in app.state.message, "notice")
 
     run(go())
 
@@ -65,8 +65,7 @@ def test_undo_stops_at_a_scene_recall(engine):
                 c.send("/ls/scene/recall", "next-song")
                 assert c.recv(10).address == "/ls/scene/current"
             await pilot.press("ctrl+z")
-            await settle(pilot, lambda: app.state.message == "nothing to undo", 30,
-                         "the barrier")  # fmt: skip
+            await settle(pilot, lambda: app.state.message == "nothing to undo", "the barrier")  # fmt: skip
             assert query(engine.port, "/ch/03/mix/fader") == settled
 
     run(go())

@@ -5,12 +5,15 @@ import os
 import threading
 
 import pytest
+from osc_helpers import DEADLINE, free_tcp_port, free_udp_port
 from zeroconf import IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
 
 from livesound.osc import discovery
 from livesound.osc.discovery import OSC_TYPE, OSCQUERY_TYPE, advertise
 
-OSC_PORT, HTTP_PORT = 10023, 18080
+# Advertised only (nothing listens on them): free ports all the same, so no
+# browser on this machine takes them for an engine that runs.
+OSC_PORT, HTTP_PORT = free_udp_port(), free_tcp_port()
 
 
 @pytest.fixture
@@ -24,7 +27,7 @@ def browser_zeroconf():
     zc.close()
 
 
-def browse(zc, service_type, wanted, timeout=10.0):
+def browse(zc, service_type, wanted, timeout=DEADLINE):
     """Browse ``service_type`` until ``wanted`` shows up; True if it did."""
     seen = threading.Event()
 
@@ -49,7 +52,7 @@ def test_osc_and_oscquery_are_found_by_browsing(browser_zeroconf):
         for info, port in ((osc, OSC_PORT), (oscjson, HTTP_PORT)):
             assert browse(browser_zeroconf, info.type, info.name), info.name
             found = browser_zeroconf.get_service_info(
-                info.type, info.name, timeout=5000
+                info.type, info.name, timeout=1000 * DEADLINE
             )
             assert found is not None and found.port == port
             assert found.parsed_addresses()  # a client can reach us
@@ -64,7 +67,9 @@ def test_without_an_http_port_only_osc_is_advertised(browser_zeroconf):
     try:
         assert [i.type for i in ad.infos] == [OSC_TYPE]
         (info,) = ad.infos
-        found = browser_zeroconf.get_service_info(OSC_TYPE, info.name, timeout=5000)
+        found = browser_zeroconf.get_service_info(
+            OSC_TYPE, info.name, timeout=1000 * DEADLINE
+        )
         assert found is not None and found.port == OSC_PORT
         oscjson = info.name.replace(OSC_TYPE, OSCQUERY_TYPE)
         assert (

@@ -19,7 +19,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from osc_helpers import Client, EngineProcess, fader_norm, wait_until
+from osc_helpers import (
+    DEADLINE,
+    START_DEADLINE,
+    Client,
+    EngineProcess,
+    fader_norm,
+    wait_until,
+)
 
 from livesound.control.registry import Registry
 from livesound.scenes import autosave, files
@@ -70,13 +77,15 @@ def stats(c: Client) -> dict:
     return json.loads(reply.arg)
 
 
-def reply_to(c: Client, address: str, *args) -> tuple[str, tuple]:
+def reply_to(
+    c: Client, address: str, *args, timeout: float = DEADLINE
+) -> tuple[str, tuple]:
     """The engine's answer to one command (pushes in between skipped)."""
     c.drain()
     c.send(address, *args)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        m = c.recv(10)
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        m = c.recv(left)
         if m.address == "/ls/error" or not m.address.startswith("/ls/status/"):
             return m.address, m.args
     raise AssertionError(f"no answer to {address}")
@@ -84,7 +93,7 @@ def reply_to(c: Client, address: str, *args) -> tuple[str, tuple]:
 
 def live(port: int) -> dict:
     """The running engine's whole show, over OSCQuery."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=DEADLINE) as r:
         tree = json.load(r)
     values = {}
 
@@ -141,24 +150,25 @@ def test_full_disk_is_reported_retried_and_never_stops_audio(tmp_path):
                 watcher.send("/xremote")
                 filler = fill(disk)
                 c.send(FADER, fader_norm(-9.0))
-                storage = wait_until(lambda: stats(c).get("storage"), 30,
-                                     "a storage fault in /ls/stats")  # fmt: skip
+                storage = wait_until(lambda: stats(c).get("storage"),
+                                     what="a storage fault in /ls/stats")  # fmt: skip
                 assert storage["fault"] == "disk full", storage
                 assert storage["file"].endswith("autosave.toml") and storage["since"]
-                pushed = [m for m in watcher.recv_all(1.0)
-                          if m.address == "/ls/status/storage"]  # fmt: skip
-                assert pushed and "disk full" in pushed[-1].arg, pushed
+                pushed = watcher.recv()  # the subscriber is told
+                while pushed.address != "/ls/status/storage":
+                    pushed = watcher.recv()
+                assert "disk full" in pushed.arg, pushed
                 address, args = reply_to(c, "/ls/scene/save", "verse")
                 assert address == "/ls/error" and "disk full" in args[1], args
                 assert c.query("/ls/status/storage").startswith("disk full")
                 wait_until(lambda: any("STORAGE: disk full" in line for line in proc.stdout),
-                           30, "the fault on the meter line")  # fmt: skip
+                           what="the fault on the meter line")  # fmt: skip
                 before = blocks(c)
-                wait_until(lambda: blocks(c) > before + 100, 30, "blocks advancing")
+                wait_until(lambda: blocks(c) > before + 100, what="blocks advancing")
                 assert proc.proc.poll() is None
                 filler.unlink()
-                wait_until(lambda: stats(c).get("storage") is None, 60,
-                           "the retry clearing the fault")  # fmt: skip
+                wait_until(lambda: stats(c).get("storage") is None,
+                           what="the retry clearing the fault")  # fmt: skip
                 watcher.send("/xremote")
                 assert fader_in(disk / "state" / "autosave.toml") == pytest.approx(-9.0)
                 assert files.load(REGISTRY, disk / "scenes" / "verse.toml")
@@ -180,8 +190,8 @@ def test_read_only_folder_refuses_writes_and_recovers(tmp_path):
             with Client(proc.port) as c:
                 remount(disk, "ro")
                 c.send(FADER, fader_norm(-11.0))
-                storage = wait_until(lambda: stats(c).get("storage"), 30,
-                                     "a storage fault in /ls/stats")  # fmt: skip
+                storage = wait_until(lambda: stats(c).get("storage"),
+                                     what="a storage fault in /ls/stats")  # fmt: skip
                 assert storage["fault"] == "read-only", storage
                 for command in (("/ls/scene/save", "verse"),
                                 ("/ls/scene/rename", "intro", "opener"),
@@ -192,8 +202,8 @@ def test_read_only_folder_refuses_writes_and_recovers(tmp_path):
                 assert sorted(p.name for p in scenes.iterdir()) == ["intro.toml"]
                 assert reply_to(c, "/ls/scene/safes") == ("/ls/scene/safes", ())
                 remount(disk, "rw")
-                wait_until(lambda: stats(c).get("storage") is None, 60,
-                           "the retry clearing the fault")  # fmt: skip
+                wait_until(lambda: stats(c).get("storage") is None,
+                           what="the retry clearing the fault")  # fmt: skip
                 assert fader_in(state / "autosave.toml") == pytest.approx(-11.0)
                 assert files.load(REGISTRY, scenes / "verse.toml")  # kept, retried
         finally:
@@ -259,7 +269,7 @@ def test_partial_restore_names_each_refused_value(tmp_path):
 
 def state_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "livesound", "state", *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, timeout=DEADLINE)  # fmt: skip
 
 
 def test_generations_rotate_to_ten_and_restore(tmp_path):
@@ -273,7 +283,7 @@ def test_generations_rotate_to_ten_and_restore(tmp_path):
             assert c.query(FADER) == pytest.approx(fader_norm(-1.0), abs=1e-4)
             c.send(FADER, fader_norm(-30.0))
             wait_until(lambda: saved_fader(state / "autosave.toml") == pytest.approx(-30.0),
-                       30, "the next autosave")  # fmt: skip
+                       what="the next autosave")  # fmt: skip
             found = autosave.generations(state)
             assert [g.n for g in found] == list(range(autosave.GENERATIONS))
             # every file moved one up; the oldest (-10 dB) dropped off
@@ -306,8 +316,7 @@ def test_second_engine_on_the_same_state_dir_exits_2(tmp_path):
         second = EngineProcess("--scenes", str(tmp_path / "scenes"), "--state-dir",
                                str(tmp_path / "state"), inputs=N_IN, buses=N_BUS)  # fmt: skip
         second.launch()
-        assert second.proc.wait(120) == 2
-        time.sleep(0.1)  # let the readers take the last lines
+        assert second.finished(START_DEADLINE) == 2
         pid = first.proc.pid
         line = (f"livesound: error: another engine (pid {pid}) uses the state dir "
                 f"{tmp_path / 'state'}")  # fmt: skip
@@ -379,8 +388,11 @@ def test_kill_9_during_saves_loses_no_scene_and_leaves_no_corrupt_file(tmp_path)
                 while not stop.is_set():
                     name = f"r{round_}-{n}"
                     c.send(FADER, fader_norm(-float(n % 40)))
+                    # A short wait, so the loop soon sees ``stop`` once the
+                    # engine is killed; a save answered later is not counted.
                     with contextlib.suppress(AssertionError, OSError):
-                        if reply_to(c, "/ls/scene/save", name)[0] == "/ls/scene/saved":
+                        answer = reply_to(c, "/ls/scene/save", name, timeout=5.0)
+                        if answer[0] == "/ls/scene/saved":
                             acknowledged.add(name)
                     n += 1
 
@@ -389,10 +401,10 @@ def test_kill_9_during_saves_loses_no_scene_and_leaves_no_corrupt_file(tmp_path)
         try:
             time.sleep(rng.uniform(0.3, 3.0))  # a varied moment, not a deadline
             os.killpg(proc.proc.pid, signal.SIGKILL)
-            proc.proc.wait(30)
+            proc.finished()
         finally:
             stop.set()
-            saver.join(30)
+            saver.join(DEADLINE)
         for path in [*scenes.glob("*.toml"), *state.glob("*.toml")]:
             files.load(REGISTRY, path)  # every file whole
         missing = [n for n in acknowledged if not (scenes / f"{n}.toml").exists()]

@@ -1,6 +1,10 @@
 """The jack_server fixture gives a real, running audio server.
 
 Smoke tests of the server only (plain Python callbacks, not the engine).
+The load they assume: a 2-core machine on which another process may keep one
+core busy. A plain Python client is not a real-time thread there: it may be
+called late, which JACK reports; every other cycle the server clocks reaches
+it (counted against JACK's own frame clock, not the wall clock).
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ import threading
 import time
 
 import pytest
+from jackserver import JackClock
+from osc_helpers import wait_until
 
 pytestmark = pytest.mark.realtime
 
@@ -57,9 +63,9 @@ def test_duplex_stream_runs_in_real_time(jack_server):
             statuses.append(str(status))
         outdata.fill(0.0)
 
-    def snapshot():
+    def called() -> int:
         with lock:
-            return time.monotonic(), frames_total
+            return frames_total
 
     with sd.Stream(
         device=jack_server.device,
@@ -69,19 +75,27 @@ def test_duplex_stream_runs_in_real_time(jack_server):
         dtype="float32",
         callback=callback,
     ) as stream:
-        time.sleep(0.3)  # let the client settle into the graph
-        t0, f0 = snapshot()
-        time.sleep(2.0)
-        t1, f1 = snapshot()
+        # the client has joined the graph: its callback runs
+        wait_until(lambda: called() >= 10 * BLOCKSIZE, what="the callback")
+        clock = JackClock()
+        try:
+            late0 = jack_server.client_xruns("PortAudio")
+            f0, c0, apart0 = clock.against(called)
+            time.sleep(2.0)  # the stretch measured
+            f1, c1, apart1 = clock.against(called)
+            late = jack_server.client_xruns("PortAudio") - late0
+        finally:
+            clock.close()
         assert stream.active
         assert stream.samplerate == SAMPLERATE
 
-    elapsed = t1 - t0
-    expected = elapsed * SAMPLERATE
-    ratio = (f1 - f0) / expected
-    assert 0.9 <= ratio <= 1.1, (
-        f"{f1 - f0} frames in {elapsed:.3f} s, expected ~{expected:.0f} "
-        f"(ratio {ratio:.3f}); status flags: {statuses[:5]}"
+    frames, clocked = f1 - f0, c1 - c0
+    # the two clocks are read one after the other: this far apart at most
+    slack = (apart0 + apart1) * SAMPLERATE + 2 * BLOCKSIZE
+    assert frames > 0 and clocked > 0
+    assert clocked - frames <= BLOCKSIZE * late + slack, (
+        f"{frames} frames called, {clocked} clocked by the server, {late} cycles "
+        f"reported late; status flags: {statuses[:5]}"
     )
     assert block_sizes == {BLOCKSIZE}
     assert shapes == {((BLOCKSIZE, CHANNELS), (BLOCKSIZE, CHANNELS))}

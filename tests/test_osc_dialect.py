@@ -363,12 +363,13 @@ def test_pushes_over_socket(engine):
         Client(st.port, ip="127.0.0.2") as b,
     ):
         a.send("/xremote")
-        wait_until(lambda: a.addr in srv.subscribers, 2, "the subscription")
+        wait_until(lambda: a.addr in srv.subscribers, what="the subscription")
         b.send("/ch/05/mix/fader", 0.5)
         b.send("/ch/05/config/name", "Keys L")
         b.send("/ch/05/mix/on", 0)
         b.send("/ch/05/eq/2/q", 0.0)
-        got = [(m.address, m.tags, m.args) for m in a.recv_all(0.3)]
+        got = [(m.address, m.tags, m.args) for m in (a.recv() for _ in range(4))]
+        got += [(m.address, m.tags, m.args) for m in a.recv_all(0.1)]  # no more
         assert got == [
             ("/ch/05/mix/fader", "f", (0.5,)),
             ("/ch/05/config/name", "s", ("Keys L",)),
@@ -438,7 +439,7 @@ def test_meter_blobs(engine):
             with Client(st.port) as c:
                 c.send("/meters", bank)
                 t0 = time.monotonic()
-                blobs = [c.recv(1.0) for _ in range(4)]
+                blobs = [c.recv() for _ in range(4)]
                 took = time.monotonic() - t0
                 c.send("/unsubscribe")
             for m in blobs:
@@ -451,7 +452,8 @@ def test_meter_blobs(engine):
                 np.testing.assert_allclose(
                     parse_meter_blob(raw), want, rtol=1e-6, atol=1e-7
                 )
-            assert 0.1 <= took <= 0.6  # every 50 ms
+            # every 50 ms, never faster (a loaded machine only makes them late)
+            assert took >= 0.1
 
 
 def test_meter_requests(srv):

@@ -1,16 +1,21 @@
 """Hostile datagrams through ``OscServer.handle_datagram``.
 
-Hundreds of thousands of random and mutated packets (valid messages with
+Tens of thousands of random and mutated packets (valid messages with
 flipped bytes, truncated, random type tags, NaN/Inf, huge ints, blobs, nested
 bundles, far-future timetags, oversized bundles, unknown addresses): the
 server never raises, every reply is a well-formed OSC message (checked by the
 strict parser in osc_helpers, not python-osc), no invalid value reaches the
 Mixer or the audio plane, and the counters add up packet by packet.
+
+The long run is marked ``slow`` and sized by ``LIVESOUND_FUZZ_PACKETS``
+(default 50 000, some 20 s on a loaded 2-core machine; 200 000 or more for a
+soak run); its only limit is a hang, never the wall clock.
 """
 
 import faulthandler
 import logging
 import math
+import os
 import struct
 import subprocess
 import sys
@@ -23,7 +28,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from osc_helpers import IMMEDIATE, bundle, msg, ntp, osc_string, parse
+from osc_helpers import DEADLINE, IMMEDIATE, bundle, msg, ntp, osc_string, parse
 
 from livesound.control.offline import BlockEngine
 from livesound.control.registry import ParamError
@@ -34,7 +39,8 @@ from livesound.osc.server import MAX_BUNDLE, MAX_PACKET, OscServer
 
 N_IN, N_BUS = 8, 4
 SEED = 20261125
-N_PACKETS = 200_000
+# The long run's size: enough to reach every outcome hundreds of times.
+N_PACKETS = int(os.environ.get("LIVESOUND_FUZZ_PACKETS", "50000"))
 ENG = ("10.0.0.1", 7000)
 CLIENTS = [ENG, ("10.0.0.1", 7001), ("10.0.0.2", 7000), ("10.0.0.7", 7000),
            ("10.0.0.99", 7000)]  # fmt: skip
@@ -61,9 +67,14 @@ def quiet_logs():
 
 @pytest.fixture
 def watchdog():
-    """A hang in the parser must not hang the test run: dump and exit."""
-    faulthandler.dump_traceback_later(240, exit=True)
-    yield
+    """A hang in the parser must not hang the test run: dump and exit when
+    the run stops making progress (``watchdog()`` says it still does)."""
+
+    def progress() -> None:
+        faulthandler.dump_traceback_later(DEADLINE, exit=True)
+
+    progress()
+    yield progress
     faulthandler.cancel_dump_traceback_later()
 
 
@@ -389,19 +400,20 @@ class Mutator:
 # -- the big loop -----------------------------------------------------------------
 
 
-def test_mutation_fuzz_200k_packets(engine, quiet_logs, watchdog):
+@pytest.mark.slow
+def test_mutation_fuzz(engine, quiet_logs, watchdog):
     srv = fuzz_server(engine, reset=True)
     checker = Checker(srv)
     mutate = Mutator(srv.registry, SEED)
     arng = np.random.default_rng(SEED + 1)
     who = arng.choice(len(CLIENTS), 2 * N_PACKETS, p=[0.6, 0.1, 0.1, 0.1, 0.1])
-    t0 = time.perf_counter()
     try:
         k = 0
         while checker.packets < N_PACKETS:
             checker.feed(mutate(), CLIENTS[who[k]])
             k += 1
-        elapsed = time.perf_counter() - t0
+            if k % 1000 == 0:
+                watchdog()  # a hang, not a slow machine, ends the run
         checker.check_end_state(engine)
     finally:
         checker.close()
@@ -409,12 +421,14 @@ def test_mutation_fuzz_200k_packets(engine, quiet_logs, watchdog):
     assert counts["datagrams"] == checker.packets == N_PACKETS
     assert checker.skipped_hangs < 0.05 * N_PACKETS
     # the run reached every outcome, so the invariants were tested on each
+    # (thresholds for the default size, scaled with the run's)
+    scale = N_PACKETS / 50_000
     for key in ["messages", "malformed", "oversized", "future", "unknown",
                 "refused", "errors", "sets", "pushes"]:  # fmt: skip
-        assert counts[key] > 100, (key, counts)
-    assert checker.replies["query"] > 1000 and checker.replies["node"] > 10
-    assert len(checker.changes) > 10_000
-    assert elapsed < 60, f"{N_PACKETS} packets took {elapsed:.1f} s"
+        assert counts[key] > 25 * scale, (key, counts)
+    assert checker.replies["query"] > 250 * scale
+    assert checker.replies["node"] > 2 * scale
+    assert len(checker.changes) > 2500 * scale
 
 
 def test_limits(engine):
@@ -631,8 +645,11 @@ def test_negative_bundle_element_size_does_not_hang():
     code = textwrap.dedent(HANG_REPRO).format(tests=str(Path(__file__).parent))
     try:
         result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=6
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
         )
     except subprocess.TimeoutExpired:
-        pytest.fail("handle_datagram did not return within 6 s")
+        pytest.fail(f"handle_datagram did not return within {DEADLINE} s")
     assert "returned" in result.stdout, result.stderr

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+from osc_helpers import DEADLINE
 
 from livesound.control.registry import Registry
 from livesound.control.taper import db_to_fader
@@ -167,7 +168,7 @@ def test_subscription_script_runs_and_renews(session):
         console.log(JSON.stringify({{sent, atStart, ms: timer.ms}}));
     """
     run = subprocess.run(
-        ["node", "-e", harness], capture_output=True, text=True, timeout=30
+        ["node", "-e", harness], capture_output=True, text=True, timeout=DEADLINE
     )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)

@@ -6,16 +6,19 @@ Most tests drive ``OscServer.handle_datagram`` directly (clients are just
 127.0.0.2, 127.0.0.3, ... so each is a distinct client IP with its own role.
 """
 
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from osc_helpers import (
+    DEADLINE,
     Client,
     EngineProcess,
     ServerThread,
     bundle,
     fake_meters,
+    free_udp_port,
     msg,
     other_value,
     parse,
@@ -102,7 +105,7 @@ def try_write(srv, addr, address):
     mixer = srv.mixer
     before = mixer.snapshot()
     replies = ask(
-        srv, addr, address, other_value(mixer.param(address), before[address])
+        srv, addr, address, other_value(mixer.registry[address], before[address])
     )
     after = mixer.snapshot()
     return replies, {a for a in after if after[a] != before[a]}
@@ -265,11 +268,11 @@ def test_viewer_over_socket_gets_meter_blobs_but_no_values(engine, show_file):
     )
     with ServerThread(server) as st, Client(st.port, ip="127.0.0.4") as viewer:
         viewer.send("/meters", "/meters/1")
-        blob = viewer.recv(2.0)
+        blob = viewer.recv()
         assert (blob.address, blob.tags) == ("/meters/1", "b")
         assert len(parse_meter_blob(blob.arg)) == 96  # the X32's slot count
         viewer.send("/unsubscribe")
-        time.sleep(0.1)
+        wait_until(lambda: not st.call(lambda: server.feeds), what="the unsubscription")
         assert viewer.request("/ls/errors", 1).args == (1,)
         reply = viewer.request("/ch/01/mix/fader")
         assert (reply.address, reply.args[0]) == ("/ls/error", "/ch/01/mix/fader")
@@ -284,11 +287,12 @@ def test_pairing_code_grants_role(srv):
         ask(srv, client, "/ls/errors", 1)
     replies, changed = try_write(srv, tablet, "/bus/03/mix/fader")
     assert changed == set() and replies[0].address == "/ls/error"
-    (reply,) = ask(srv, tablet, "/ls/pair", "1234")  # wrong code
+    now = time.time()
+    (reply,) = ask(srv, tablet, "/ls/pair", "1234", now=now)  # wrong code
     assert reply.address == "/ls/error" and "pairing code" in reply.args[1]
     assert srv.permissions.role_for(tablet[0]) == READONLY
-    time.sleep(0.6)  # a wrong code locks the address out for a moment
-    (reply,) = ask(srv, tablet, "/ls/pair", "4711")
+    # a wrong code locks the address out for a moment
+    (reply,) = ask(srv, tablet, "/ls/pair", "4711", now=now + 0.6)
     assert (reply.address, reply.args) == ("/ls/pair", ("performer:3",))
     assert srv.permissions.role_for(tablet[0]) == Role("performer", 3)
     for address in ["/bus/03/mix/fader", "/ch/05/mix/03/level", "/ch/01/mix/03/pan"]:
@@ -387,8 +391,8 @@ def test_engine_refuses_bad_show_config(tmp_path):
     path = tmp_path / "broken-show.toml"
     path.write_text(BAD_CONFIGS["bad default"])
     proc = EngineProcess("--show-config", str(path), inputs=N_IN, buses=N_BUS)
-    result = __import__("subprocess").run(
-        proc.command(1), capture_output=True, text=True, timeout=60
+    result = subprocess.run(
+        proc.command(free_udp_port()), capture_output=True, text=True, timeout=DEADLINE
     )
     assert result.returncode == 2
     assert "broken-show.toml" in result.stderr
@@ -407,7 +411,7 @@ def test_engine_process_performer_permissions(show_file):
                 assert client.request("/ls/errors", 1).args == (1,)
             perf.send("/ch/01/mix/02/level", 0.75)
             perf.send("/bus/02/eq/2/g", 1.0)
-            wait_until(lambda: eng.query("/bus/02/eq/2/g") == 1.0, 5, "the EQ")
+            wait_until(lambda: eng.query("/bus/02/eq/2/g") == 1.0, what="the EQ")
             assert eng.query("/ch/01/mix/02/level") == 0.75
             for address in ["/main/st/mix/fader", "/main/st/mix/on",
                             "/ch/01/mix/03/level", "/ch/01/mix/fader"]:  # fmt: skip
@@ -419,7 +423,8 @@ def test_engine_process_performer_permissions(show_file):
             assert reply.address == "/ls/error" and "readonly" in reply.args[1]
             assert stranger.request("/ls/pair", "4711").args == ("performer:3",)
             stranger.send("/bus/03/mix/fader", 0.1)
-            wait_until(lambda: eng.query("/bus/03/mix/fader") == pytest.approx(0.1))
+            wait_until(lambda: eng.query("/bus/03/mix/fader") == pytest.approx(0.1),
+                       what="the paired performer's fader")  # fmt: skip
     finally:
         assert proc.stop() == 0
 
@@ -476,8 +481,8 @@ def test_flooding_client_over_socket(engine):
         for k in range(50):  # 5000 messages in 50 datagrams
             flood.send_raw(bundle(*[msg("/ch/01/mix/fader", k / 50)] * 100))
         for _ in range(20):
-            assert calm.query("/ch/01/mix/on", timeout=2.0) in (0, 1)
-        wait_until(lambda: srv.stats["datagrams"] >= 70, 5, "all datagrams")
+            assert calm.query("/ch/01/mix/on") in (0, 1)
+        wait_until(lambda: srv.stats["datagrams"] >= 70, what="all datagrams")
         assert srv.stats["rate_limited"] > 2000
         assert srv.stats["messages"] < 3000
 

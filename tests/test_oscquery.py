@@ -5,12 +5,13 @@ import urllib.error
 import urllib.request
 
 import pytest
+from osc_helpers import DEADLINE, free_udp_port
 
 from livesound.control.registry import Registry
 from livesound.osc.oscquery import OscQueryHttpServer, host_info, oscquery_tree
 from livesound.virtual.show import virtual_stage_show
 
-OSC_PORT = 10023
+OSC_PORT = free_udp_port()  # the OSC port the HTTP server reports (not bound here)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def get(server, target):
     """(status, content type, parsed JSON or None) for GET ``target``."""
     url = f"http://127.0.0.1:{server.port}{target}"
     try:
-        with urllib.request.urlopen(url, timeout=10) as r:
+        with urllib.request.urlopen(url, timeout=DEADLINE) as r:
             body = r.read()
             status, ctype = r.status, r.headers.get("Content-Type")
     except urllib.error.HTTPError as e:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from osc_helpers import DEADLINE
 from scene_helpers import rich_values
 
 from livesound.control.registry import EQ_TYPES, X32_SEND_TYPES, Registry
@@ -445,7 +446,7 @@ def kill_writers(tmp_path: Path, how: str) -> tuple[Path, list[int]]:
             broken.append(sum(p.read_text() not in texts for p in found))
     finally:
         proc.kill()
-        proc.wait(5)
+        proc.wait(DEADLINE)
     return folder, broken
 
 

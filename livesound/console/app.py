@@ -96,6 +96,8 @@ class ConsoleApp(App):
     def frame(self) -> None:
         """Redraw from the local state: the only place the screen updates on
         its own, so nothing drawn ever waits for the network."""
+        if not self.is_running:
+            return  # shutting down: the screens' widgets are being removed
         t0 = time.perf_counter()
         for screen in reversed(self.screen_stack):
             # A screen draws only once its widgets exist (on_mount has run).

@@ -18,7 +18,7 @@ from livesound.audio import layout as L
 from livesound.audio.atomics import bump_sequence
 from livesound.control import derive
 from livesound.control.events import LOCAL, Change, Source, Subscriber
-from livesound.control.registry import Param, ParamError, Registry, Target, ch_prefix
+from livesound.control.registry import Param, Registry, Target, ch_prefix
 
 # What a change set must derive again: per target, the strips (inputs or
 # outputs, by index) it touched; a global target has no strips.
@@ -92,9 +92,6 @@ class Mixer:
         """Current value of a parameter (ParamError if unknown)."""
         self.registry[address]
         return self.values[address]
-
-    def param(self, address: str) -> Param:
-        return self.registry[address]
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of every value."""
@@ -304,11 +301,3 @@ class Mixer:
             if time.monotonic() > deadline:
                 raise EngineStalled("the audio engine stopped taking changes")
             time.sleep(0.0002)
-
-    def refuse(self, address: str, value: Any) -> str | None:
-        """The error ``set`` would raise for this change, or None."""
-        try:
-            self.registry[address].validate(value)
-        except ParamError as exc:
-            return str(exc)
-        return None

@@ -1,16 +1,24 @@
 """Helpers for the console tests: a real engine, OSC queries, the console's
-screen as text. (No tests here; the name keeps it with the console tests.)"""
+screen as text, and waits that let the app's loop run meanwhile. Every wait
+has the suite's one deadline (``osc_helpers.DEADLINE``)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from osc_helpers import Client, EngineProcess, fader_norm, wait_until  # noqa: F401
+from osc_helpers import (  # noqa: F401 (re-exported for the console tests)
+    DEADLINE,
+    Client,
+    EngineProcess,
+    fader_norm,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,39 +33,32 @@ def engine_with_scenes(tmp_path: Path, *extra: str, inputs: int = 8,
                          buses=buses).start()  # fmt: skip
 
 
-def query(port: int, address: str, timeout: float = 2.0) -> Any:
+def query(port: int, address: str) -> Any:
     """The engine's value of ``address`` (its OSC argument), asked afresh."""
     with Client(port) as c:
-        return c.query(address, timeout)
+        return c.query(address)
 
 
 def stats(port: int) -> dict:
-    import json
-
+    """The engine's ``/ls/stats`` (blocks, xruns, clients ...)."""
     with Client(port) as c:
         return json.loads(c.query("/ls/stats"))
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Poll ``pred`` (in a plain thread of control) until it is true."""
-    return wait_until(pred, timeout, what)
-
-
-async def settle(pilot, pred: Callable[[], Any], timeout: float = 10.0,
-                 what: str = "") -> Any:  # fmt: skip
+async def settle(pilot, pred: Callable[[], Any], what: str = "") -> Any:
     """Let the app run until ``pred`` is true (its loop keeps going meanwhile)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + DEADLINE
     while True:
         value = pred()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {DEADLINE} s waiting for {what}")
         await pilot.pause(0.02)
 
 
 async def engine_value(pilot, port: int, address: str, expected: Any,
-                       tol: float = 2e-3, timeout: float = 5.0) -> Any:  # fmt: skip
+                       tol: float = 2e-3) -> Any:  # fmt: skip
     """Wait until the engine (asked over OSC) holds ``expected`` at ``address``."""
     seen = []
 
@@ -69,7 +70,7 @@ async def engine_value(pilot, port: int, address: str, expected: Any,
         return value == expected
 
     try:
-        return await settle(pilot, ok, timeout, f"{address} == {expected}")
+        return await settle(pilot, ok, f"{address} == {expected}")
     except AssertionError:
         raise AssertionError(
             f"{address}: engine has {seen[-1:]}, expected {expected}"
@@ -80,6 +81,12 @@ def screen_text(app) -> str:
     """What the app's current screen shows, as plain text lines."""
     strips = app.screen._compositor.render_strips()
     return "\n".join(s.text for s in strips)
+
+
+async def shows(pilot, app, text: str) -> str:
+    """Wait until the app's screen shows ``text``; returns the screen."""
+    return await settle(pilot, lambda: text in (s := screen_text(app)) and s,
+                        f"{text!r} on screen")  # fmt: skip
 
 
 def run(coro) -> Any:
