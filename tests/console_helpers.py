@@ -21,6 +21,7 @@ from osc_helpers import (  # noqa: F401 (re-exported for the console tests)
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+SIZE = (120, 40)  # the terminal the console tests draw in
 
 
 def engine_with_scenes(tmp_path: Path, *extra: str, inputs: int = 8,
@@ -92,3 +93,28 @@ async def shows(pilot, app, text: str) -> str:
 def run(coro) -> Any:
     """Run a test coroutine on a fresh event loop."""
     return asyncio.run(coro)
+
+
+async def live_on(pilot, app, screen: type) -> None:
+    """Wait until the console has read the show and shows a mounted ``screen``."""
+    await settle(pilot, app.state.live, "the console to read the show")
+    await settle(pilot, lambda: isinstance(app.screen, screen) and app.screen.ready,
+                 f"the {screen.__name__}")  # fmt: skip
+
+
+def console_run(tmp_path: Path, body: Callable) -> None:
+    """Run ``await body(app, pilot, engine)`` in a console attached to a fresh
+    engine (8 inputs, 4 buses, the shipped scenes), stopping the engine after."""
+    from livesound.console.app import ConsoleApp
+
+    engine = engine_with_scenes(tmp_path)
+
+    async def go() -> None:
+        app = ConsoleApp(port=engine.port)
+        async with app.run_test(size=SIZE) as pilot:
+            await body(app, pilot, engine)
+
+    try:
+        run(go())
+    finally:
+        engine.stop()

@@ -5,56 +5,47 @@ from __future__ import annotations
 
 import re
 
-from console_helpers import engine_with_scenes, query, run, settle
+from console_helpers import console_run, query, settle
 from osc_helpers import Client
 
-from livesound.console.app import ConsoleApp
 from livesound.console.screens.dialogs import Choose, Confirm
 from livesound.console.screens.outputs import OutputsScreen
 
-SIZE = (120, 40)
 MODE = "/ls/bus/01/fbs/mode"
 
 
 def test_mode_menu_ringout_asks_and_reports(tmp_path):
-    engine = engine_with_scenes(tmp_path)
-
-    async def go():
+    async def body(app, pilot, engine):
         with Client(engine.port) as c:
             c.send(MODE, 2)  # music
             # a fixed notch, as ring-out leaves them
             c.send("/ls/bus/01/notch/05/on", 1)
             c.send("/ls/bus/01/notch/05/fixed", 1)
             assert c.query("/ls/bus/01/notch/05/fixed") == 1
-        app = ConsoleApp(port=engine.port)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, app.state.live, "the console to read the show")
-            await pilot.press("o")
-            await settle(pilot, lambda: isinstance(app.screen, OutputsScreen)
-                         and app.screen.ready, "the outputs view")  # fmt: skip
-            await pilot.press("down")  # outputs: main, bus 1
-            assert app.screen.output == 0
-            await pilot.press("m")
-            assert isinstance(app.screen, Choose)
-            await pilot.press("4")  # ring-out: asks first
-            assert isinstance(app.screen, Confirm)
-            await pilot.press("n")
-            await pilot.pause(0.3)
-            assert query(engine.port, MODE) == 2
-            await pilot.press("m", "4", "y")
-            await settle(pilot, lambda: query(engine.port, MODE) == 3, "ringout")
-            await settle(pilot, lambda: app.state.fbs_mode(0) == "ringout", "")
-            await pilot.press("m", "escape")  # escape: nothing changes
-            await pilot.pause(0.3)
-            assert query(engine.port, MODE) == 3
-            await pilot.press("m", "3")  # back to music: says what ring-out left
-            await settle(pilot, lambda: query(engine.port, MODE) == 2, "music")
-            # ours at least (the virtual stage may ring and get more)
-            found = re.search(r"ring-out of .* ended: (\d+) fixed notches",
-                              app.state.message)  # fmt: skip
-            assert found and int(found[1]) >= 1, app.state.message
+        await settle(pilot, app.state.live, "the console to read the show")
+        await pilot.press("o")
+        await settle(pilot, lambda: isinstance(app.screen, OutputsScreen)
+                     and app.screen.ready, "the outputs view")  # fmt: skip
+        await pilot.press("down")  # outputs: main, bus 1
+        assert app.screen.output == 0
+        await pilot.press("m")
+        assert isinstance(app.screen, Choose)
+        await pilot.press("4")  # ring-out: asks first
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert query(engine.port, MODE) == 2
+        await pilot.press("m", "4", "y")
+        await settle(pilot, lambda: query(engine.port, MODE) == 3, "ringout")
+        await settle(pilot, lambda: app.state.fbs_mode(0) == "ringout", "")
+        await pilot.press("m", "escape")  # escape: nothing changes
+        await pilot.pause(0.3)
+        assert query(engine.port, MODE) == 3
+        await pilot.press("m", "3")  # back to music: says what ring-out left
+        await settle(pilot, lambda: query(engine.port, MODE) == 2, "music")
+        # ours at least (the virtual stage may ring and get more)
+        found = re.search(r"ring-out of .* ended: (\d+) fixed notches",
+                          app.state.message)  # fmt: skip
+        assert found and int(found[1]) >= 1, app.state.message
 
-    try:
-        run(go())
-    finally:
-        engine.stop()
+    console_run(tmp_path, body)

@@ -3,29 +3,12 @@ recall safes: Textual's Pilot against a real engine process."""
 
 from __future__ import annotations
 
-import pytest
-from console_helpers import (
-    engine_with_scenes,
-    fader_norm,
-    query,
-    run,
-    screen_text,
-    settle,
-)
+from console_helpers import console_run, fader_norm, query, screen_text, settle
 from osc_helpers import Client
 
 from livesound.console.app import ConsoleApp
 from livesound.console.screens.dialogs import Confirm
 from livesound.console.screens.scenes import ScenesScreen
-
-SIZE = (120, 40)
-
-
-@pytest.fixture
-def engine(tmp_path):
-    eng = engine_with_scenes(tmp_path)
-    yield eng
-    eng.stop()
 
 
 async def scenes_view(pilot, app: ConsoleApp) -> None:
@@ -39,66 +22,60 @@ async def save_as(pilot, name: str) -> None:
     await pilot.press("s", *name, "enter")
 
 
-def test_saving_over_a_scene_asks_first(engine, tmp_path):
+def test_saving_over_a_scene_asks_first(tmp_path):
     path = tmp_path / "scenes" / "verse.toml"
 
-    async def go():
-        app = ConsoleApp(port=engine.port)
-        async with app.run_test(size=SIZE) as pilot:
-            await scenes_view(pilot, app)
-            await save_as(pilot, "verse")  # a new name: saved at once
-            await settle(pilot, lambda: "verse" in app.state.scenes, "verse")
-            first = path.read_text()
-            with Client(engine.port) as c:  # the show changes
-                c.send("/ch/02/mix/fader", fader_norm(-20.0))
-                c.query("/ch/02/mix/fader")
-            await save_as(pilot, "verse")
-            assert isinstance(app.screen, Confirm)
-            assert "overwrite" in screen_text(app)
-            await pilot.press("n")  # no: the scene file is untouched
-            await pilot.pause(0.3)
-            assert path.read_text() == first
-            await save_as(pilot, "verse")
-            await pilot.press("y")
-            await settle(pilot, lambda: path.read_text() != first, "overwrite")
+    async def body(app, pilot, engine):
+        await scenes_view(pilot, app)
+        await save_as(pilot, "verse")  # a new name: saved at once
+        await settle(pilot, lambda: "verse" in app.state.scenes, "verse")
+        first = path.read_text()
+        with Client(engine.port) as c:  # the show changes
+            c.send("/ch/02/mix/fader", fader_norm(-20.0))
+            c.query("/ch/02/mix/fader")
+        await save_as(pilot, "verse")
+        assert isinstance(app.screen, Confirm)
+        assert "overwrite" in screen_text(app)
+        await pilot.press("n")  # no: the scene file is untouched
+        await pilot.pause(0.3)
+        assert path.read_text() == first
+        await save_as(pilot, "verse")
+        await pilot.press("y")
+        await settle(pilot, lambda: path.read_text() != first, "overwrite")
 
-    run(go())
+    console_run(tmp_path, body)
 
 
-def test_recall_says_how_many_unsaved_changes_it_discards(engine):
-    async def go():
-        app = ConsoleApp(port=engine.port)
-        async with app.run_test(size=SIZE) as pilot:
-            await scenes_view(pilot, app)
-            await save_as(pilot, "chorus")
-            await settle(pilot, lambda: "chorus" in app.state.scenes, "chorus")
-            await settle(pilot, lambda: app.state.unsaved == 0, "saved")
-            with Client(engine.port) as c:  # two changes made elsewhere
-                c.send("/ch/03/mix/fader", fader_norm(-30.0))
-                c.send("/ch/04/mix/on", 0)
-            await settle(pilot, lambda: app.state.unsaved == 2, "the pushes")
-            app.screen.query_one("#scenes").cursor = app.state.scenes.index("chorus")
-            await pilot.press("enter")
-            assert isinstance(app.screen, Confirm)
-            assert "2 unsaved changes" in screen_text(app)
-            await pilot.press("n")
-            await pilot.pause(0.3)
-            assert query(engine.port, "/ch/04/mix/on") == 0  # nothing recalled
+def test_recall_says_how_many_unsaved_changes_it_discards(tmp_path):
+    async def body(app, pilot, engine):
+        await scenes_view(pilot, app)
+        await save_as(pilot, "chorus")
+        await settle(pilot, lambda: "chorus" in app.state.scenes, "chorus")
+        await settle(pilot, lambda: app.state.unsaved == 0, "saved")
+        with Client(engine.port) as c:  # two changes made elsewhere
+            c.send("/ch/03/mix/fader", fader_norm(-30.0))
+            c.send("/ch/04/mix/on", 0)
+        await settle(pilot, lambda: app.state.unsaved == 2, "the pushes")
+        app.screen.query_one("#scenes").cursor = app.state.scenes.index("chorus")
+        await pilot.press("enter")
+        assert isinstance(app.screen, Confirm)
+        assert "2 unsaved changes" in screen_text(app)
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert query(engine.port, "/ch/04/mix/on") == 0  # nothing recalled
 
-    run(go())
+    console_run(tmp_path, body)
 
 
-def test_safes_are_edited_from_the_scenes_view(engine):
-    async def go():
-        app = ConsoleApp(port=engine.port)
-        async with app.run_test(size=SIZE) as pilot:
-            await scenes_view(pilot, app)
-            await pilot.press("f", *"ch.07", "enter")
-            await settle(pilot, lambda: "ch.07" in app.state.safes, "the safe")
-            with Client(engine.port) as c:
-                assert "ch.07" in c.request("/ls/scene/safes").args
-            await settle(pilot, lambda: "ch.07" in screen_text(app), "shown")
-            await pilot.press("f", *"ch.07", "enter")  # and free again
-            await settle(pilot, lambda: "ch.07" not in app.state.safes, "freed")
+def test_safes_are_edited_from_the_scenes_view(tmp_path):
+    async def body(app, pilot, engine):
+        await scenes_view(pilot, app)
+        await pilot.press("f", *"ch.07", "enter")
+        await settle(pilot, lambda: "ch.07" in app.state.safes, "the safe")
+        with Client(engine.port) as c:
+            assert "ch.07" in c.request("/ls/scene/safes").args
+        await settle(pilot, lambda: "ch.07" in screen_text(app), "shown")
+        await pilot.press("f", *"ch.07", "enter")  # and free again
+        await settle(pilot, lambda: "ch.07" not in app.state.safes, "freed")
 
-    run(go())
+    console_run(tmp_path, body)
