@@ -89,7 +89,7 @@ class Link:
         self.received = 0
         self.sent = 0
         self._due: dict[str, float] = {}
-        self._probe_until = 0.0  # while probing: when to ask the unanswered again
+        self._probe_until = 0.0
         self._probe_names: dict[str, str] = {}
         self._sizing = False  # waiting for /ls/stats to say the engine's size
         self._sync_rounds = 0
@@ -301,8 +301,7 @@ class Link:
                 st.spectra[o] = np.frombuffer(args[0], "<f4").astype(float)
                 st.version += 1
             return
-        if address in self._probe_pending:
-            self._probe_pending.discard(address)
+        if now < self._probe_until and address.endswith("/config/name"):
             self._probe_names[address] = args[0] if args else ""
             return
         if not args:
