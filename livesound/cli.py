@@ -200,7 +200,7 @@ def _add_pair_parser(sub) -> None:
 
 def cmd_pair(args) -> int:
     """``livesound pair``: a fresh pairing code from the running engine."""
-    from livesound.osc.remote import NoEngine, Refused, Remote
+    from livesound.remote import NoEngine, Refused, Remote
 
     try:
         with Remote(args.host, args.port) as remote:
@@ -276,7 +276,7 @@ def _add_remote_parsers(sub) -> None:
 
 
 def cmd_get(args) -> int:
-    from livesound.osc.remote import NoEngine, Refused, Remote, show_value
+    from livesound.remote import NoEngine, Refused, Remote, show_value
 
     try:
         with Remote(args.host, args.port) as remote:
@@ -293,7 +293,7 @@ def cmd_get(args) -> int:
 
 
 def cmd_set(args) -> int:
-    from livesound.osc.remote import NoEngine, Refused, Remote, parse_value, show_value
+    from livesound.remote import NoEngine, Refused, Remote, parse_value, show_value
 
     if args.value is None:
         return _fail("set takes an address and a value, e.g. "
@@ -312,8 +312,8 @@ def cmd_set(args) -> int:
 
 def cmd_stop(args) -> int:
     from livesound.console.launch import engine_answers
-    from livesound.osc.remote import Refused, stop_engine
     from livesound.places import default_state_dir
+    from livesound.remote import Refused, stop_engine
 
     state = args.state_dir or default_state_dir()
     try:
@@ -333,8 +333,8 @@ def cmd_stop(args) -> int:
 
 
 def cmd_state(args) -> int:
-    from livesound.osc.remote import NoEngine, Refused, Remote
     from livesound.places import default_state_dir
+    from livesound.remote import NoEngine, Refused, Remote
     from livesound.scenes import autosave
     from livesound.scenes.files import SceneError
     from livesound.scenes.storage import state_dir_locked
@@ -458,7 +458,7 @@ def _scene_registry(args):
     """The registry scene files are judged by: --inputs/--buses, else the
     running engine's size, else the reference show's 32 x 16."""
     from livesound.control.registry import Registry
-    from livesound.osc.remote import NoEngine, Remote
+    from livesound.remote import NoEngine, Remote
 
     if args.inputs is None or args.buses is None:
         try:
@@ -508,7 +508,7 @@ def _scene_list(folder: Path, registry) -> int:
 
 def _scene_diff(args) -> int:
     """``scene diff A [B]``: two files, or A against the running engine."""
-    from livesound.osc.remote import NoEngine, Remote
+    from livesound.remote import NoEngine, Remote
     from livesound.scenes import files
 
     def load(registry, name: str):
@@ -540,7 +540,7 @@ def _scene_diff(args) -> int:
 
 
 def cmd_scene(args) -> int:
-    from livesound.osc.remote import NoEngine, Refused, Remote
+    from livesound.remote import NoEngine, Refused, Remote
     from livesound.scenes.files import SceneError
 
     need = {"list": 0, "go": 0, "back": 0, "save": 1, "recall": 1, "delete": 1,
