@@ -422,7 +422,8 @@ async def serve(engine: Engine, host: HostConfig) -> str:
             # Saved: from here nothing may hold the process past its
             # deadline (zeroconf's goodbye, a device that does not let go).
             _exit_after(
-                max(0.2, EXIT_S - (time.monotonic() - (stop.at or time.monotonic())))
+                max(0.2, EXIT_S - (time.monotonic() - (stop.at or time.monotonic()))),
+                engine,
             )
         await osc.aclose()
         if discovery is not None and not stop.restart:
@@ -435,11 +436,16 @@ async def serve(engine: Engine, host: HostConfig) -> str:
     return stop.restart
 
 
-def _exit_after(seconds: float) -> None:
+def _stopped(engine: Engine) -> None:
+    print(f"stopped; {engine.core.stats().xruns} xruns", flush=True)
+
+
+def _exit_after(seconds: float, engine: Engine) -> None:
     """End the process in ``seconds`` whatever still runs (called once the
     show is saved)."""
 
     def end() -> None:
+        _stopped(engine)
         _flush()
         os._exit(0)
 
@@ -538,7 +544,7 @@ def run(cfg: EngineConfig, host: HostConfig) -> int:
         engine.stop()
         if restart:
             _restart_in_place(engine, restart)
-        print(f"stopped; {engine.core.stats().xruns} xruns", flush=True)
+        _stopped(engine)
     if not (engine.watchdog.lost_once or resume):
         devices.shut_down()  # a device that went away would hang it
     _flush()
