@@ -79,6 +79,7 @@ def test_engine_on_jack_processes_every_block_while_python_is_busy(jack_server):
         "/ls/main/st/fbs/mode": 0,
     })  # fmt: skip
     xruns_before = jack_server.client_xruns("PortAudio")
+    stalls_before = jack_server.xruns() - xruns_before
     engine.start()
     try:
         # let the stream settle: half a second of audio played
@@ -103,10 +104,14 @@ def test_engine_on_jack_processes_every_block_while_python_is_busy(jack_server):
     # also when the machine itself stalled (a VM descheduled for
     # milliseconds): a cycle the engine missed is one the server reported.
     late = jack_server.client_xruns("PortAudio") - xruns_before
+    # xruns the server reported that were not the engine's: the server itself
+    # stalled (its frame clock runs on, its cycles do not).
+    stalls = jack_server.xruns() - jack_server.client_xruns("PortAudio") - stalls_before
     cycles = clocked // 64
     lost = clocked - frames
     print(f"engine {frames} frames, server clock {clocked}, wall {elapsed * 48000:.0f}")
-    print(f"JACK reported the client late {late} times in {cycles} cycles")
+    print(f"JACK reported the client late {late} times in {cycles} cycles, "
+          f"and {stalls} stalls of its own")  # fmt: skip
     expected = elapsed * 48000
     # A plain Python callback loses more than half the blocks here (the
     # busy interpreter holds the GIL); the C callback processes every cycle
@@ -114,7 +119,9 @@ def test_engine_on_jack_processes_every_block_while_python_is_busy(jack_server):
     # reported it late for; on a loaded machine the server's clock may fall
     # behind the wall clock, which is the server's affair: it need only have
     # run for most of the stretch, or the run measured little.
-    assert lost <= 64 * late + 0.002 * clocked, (frames, clocked, late)
+    assert frames >= 0.9 * clocked, (frames, clocked)
+    if not stalls:
+        assert lost <= 64 * late + 0.002 * clocked, (frames, clocked, late)
     assert clocked >= 0.5 * expected, (clocked, expected)
     assert stats.faults == 0
     assert taps.missed == 0
