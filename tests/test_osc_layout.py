@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from osc_helpers import DEADLINE
+from osc_helpers import DEADLINE, free_udp_port
 
 from livesound.control.registry import Registry
 from livesound.control.taper import db_to_fader
@@ -14,7 +14,7 @@ from livesound.osc.layout import OSC_VERSION, RENEW_MS, performer_layout
 from livesound.virtual.show import virtual_stage_show
 
 N_IN, N_BUS = 8, 4
-HOST, PORT = "192.0.2.10", 10023
+HOST, PORT = "192.0.2.10", free_udp_port()  # an address in a layout, never bound here
 TARGET = f"{HOST}:{PORT}"
 
 # Properties Open Stage Control 1.29 declares for the widget types used here

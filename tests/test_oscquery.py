@@ -101,8 +101,9 @@ def test_types_ranges_and_descriptions(registry, values):
 
 
 def test_host_info():
-    info = host_info("foh", 10024)
-    assert info["NAME"] == "foh" and info["OSC_PORT"] == 10024
+    port = free_udp_port()
+    info = host_info("foh", port)
+    assert info["NAME"] == "foh" and info["OSC_PORT"] == port
     assert info["OSC_TRANSPORT"] == "UDP"
     assert info["EXTENSIONS"]["VALUE"] is True and info["EXTENSIONS"]["LISTEN"] is False
 
