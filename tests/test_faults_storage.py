@@ -28,6 +28,7 @@ from osc_helpers import (
     wait_until,
 )
 
+from livesound.bench.faults import fill
 from livesound.control.registry import Registry
 from livesound.scenes import autosave, files
 
@@ -121,17 +122,6 @@ def saved_fader(path: Path) -> float | None:
 
 def scene_text(fader_db: float) -> str:
     return f'format = 1\nname = "x"\n\n[ch.01]\nfader_db = {fader_db}\n'
-
-
-def fill(folder: Path) -> Path:
-    """Fill the file system of ``folder`` to the last byte."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as f:
-        for chunk in (4096, 1):
-            with contextlib.suppress(OSError):
-                while f.write(b"\0" * chunk):
-                    pass
-    return filler
 
 
 def blocks(c: Client) -> int:

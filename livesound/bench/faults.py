@@ -169,7 +169,8 @@ def _tmpfs(folder: Path, size: str):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def _fill(folder: Path) -> Path:
+def fill(folder: Path) -> Path:
+    """Fill the file system of ``folder`` to the last byte; returns the filler."""
     filler = folder / "filler"
     with open(filler, "wb", buffering=0) as f:
         for chunk in (4096, 1):
@@ -186,7 +187,7 @@ def disk_full(root: Path) -> Row:
     with _tmpfs(root / "disk", "128k") as disk:
         e = EngineProcess(disk).start()
         try:
-            filler = _fill(disk)
+            filler = fill(disk)
             t0 = time.monotonic()
             e.set_fader(-9.0)
             detect = _since(t0, wait(lambda: (e.stats() or {}).get("storage"), 30))
