@@ -52,7 +52,7 @@ from livesound.osc.roles import (
     load_permissions,
     parse_role,
 )
-from livesound.osc.wire import bundle, message
+from livesound.osc.wire import bundle, message, typed
 from livesound.osc.x32tree import tree_for
 
 log = logging.getLogger("livesound.osc")
@@ -138,16 +138,6 @@ def _supported(dgram: bytes) -> bool:
     tags = dgram[start : end if end >= 0 else len(dgram)]
     return not tags or (tags[:1] == b"," and set(tags[1:].decode("ascii", "replace"))
                         <= SUPPORTED_TAGS)  # fmt: skip
-
-
-def _tagged(value: Any) -> tuple[str, Any]:
-    if isinstance(value, str):
-        return "s", value
-    if isinstance(value, bytes):
-        return "b", value
-    if isinstance(value, bool | int):
-        return "i", int(value)
-    return "f", float(value)
 
 
 @dataclass
@@ -831,7 +821,7 @@ class OscServer:
                 out = handler(args)
             except ValueError as exc:
                 return server._refuse(addr, address, str(exc))
-            return [message(a, *(_tagged(v) for v in vals)) for a, *vals in out]
+            return [message(a, *(typed(v, x32=True) for v in vals)) for a, *vals in out]
 
         self._extra[address] = run
 
@@ -846,7 +836,7 @@ class OscServer:
             return
         now = time.time()
         self._expire(now)
-        data = message(address, *(_tagged(v) for v in values))
+        data = message(address, *(typed(v, x32=True) for v in values))
         for addr in list(self.subscribers):
             if self._affordable(addr[0], len(data), now):
                 self._send(data, addr)

@@ -4,6 +4,7 @@ The engine's server, the console, the CLI and the benchmarks all build
 their datagrams here.
 """
 
+import numbers
 import struct
 from collections.abc import Iterable
 from typing import Any
@@ -22,20 +23,22 @@ _PACK = {"i": struct.Struct(">i").pack, "f": struct.Struct(">f").pack,
 _NO_DATA = {"T", "F", "N"}
 
 
-def _typed(value: Any) -> tuple[str, Any]:
-    """The type tag python-osc would give a plain Python value."""
+def typed(value: Any, *, x32: bool = False) -> tuple[str, Any]:
+    """The type tag a plain Python value goes out with: python-osc's (bool as
+    ``T``/``F``), or with ``x32`` the X32's, which has no ``T``/``F`` (bool as
+    ``i``)."""
     if isinstance(value, bool):
-        return ("T" if value else "F"), value
+        return ("i", int(value)) if x32 else ("T" if value else "F", value)
     if isinstance(value, int):
         return "i", value
-    if isinstance(value, float):
-        return "f", value
     if isinstance(value, str):
         return "s", value
     if isinstance(value, bytes | bytearray):
         return "b", bytes(value)
     if value is None:
         return "N", None
+    if isinstance(value, numbers.Real):
+        return "f", float(value)
     raise ValueError(f"no OSC type for {type(value).__name__}")
 
 
@@ -49,12 +52,12 @@ def message(address: str, *args: Any) -> bytes:
     thousands at connect), and python-osc's builder took a third of a
     query's cost.
     """
-    typed = [a if isinstance(a, tuple) else _typed(a) for a in args]
+    typed_args = [a if isinstance(a, tuple) else typed(a) for a in args]
     out = [
         _padded(address.encode()),
-        _padded(("," + "".join(t for t, _ in typed)).encode()),
+        _padded(("," + "".join(t for t, _ in typed_args)).encode()),
     ]
-    for tag, value in typed:
+    for tag, value in typed_args:
         if tag in _PACK:
             out.append(_PACK[tag](value))
         elif tag == "s":
