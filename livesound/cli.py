@@ -54,6 +54,15 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fallback", metavar="DEVICE",
                    help="device to play on while the first one is gone (index, "
                    "part of its name, or virtual)")  # fmt: skip
+    p.add_argument("--jack", metavar="NAME",
+                   help="play as a JACK client called NAME (ports NAME:in_01..., "
+                   "NAME:main_L/R, NAME:bus_01...; the server's rate must match "
+                   "--rate; its period may change while running)")  # fmt: skip
+    p.add_argument("--connect", metavar="SRC=DST", action="append",
+                   help="with --jack: connect ports, globs paired in order, e.g. "
+                   "'system:capture_*=in_*' or 'main_*=system:playback_*'; "
+                   "repeatable; 'none' for no connections (default: capture "
+                   "ports to the inputs, main and buses to the playback ports)")  # fmt: skip
     p.add_argument("--supervise", action="store_true",
                    help="run the engine under a supervisor that restarts it after "
                    "a crash, from the autosave (the default for the engine plain "
@@ -622,6 +631,7 @@ def cmd_engine(args, argv: list[str] | None = None) -> int:
         inputs=args.inputs, buses=args.buses, sample_rate=args.rate, block=args.block,
         device=args.device, virtual=args.virtual, in_map=args.in_map,
         out_map=args.out_map, lookahead_ms=args.lookahead_ms, fallback=args.fallback,
+        jack=args.jack, connect=args.connect,
     )  # fmt: skip
     host = enginehost.HostConfig(
         osc_host=args.osc_host, osc_port=args.osc_port, scenes=args.scenes,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from livesound.audio import devices
+from livesound.audio import devices, jackclient
 from livesound.audio import layout as L
 from livesound.audio.core import AudioCore
 from livesound.audio.meters import MeterPoller, Meters
@@ -71,6 +71,8 @@ class EngineConfig:
     out_map: str | None = None
     lookahead_ms: float = 1.0
     fallback: str | None = None  # a device (or "virtual") while the first is gone
+    jack: str | None = None  # a native JACK client of this name instead of PortAudio
+    connect: list[str] | None = None  # its connections (None: the default ones)
 
 
 @dataclass
@@ -143,9 +145,13 @@ class Engine:
         n_out = L.n_outputs(cfg.buses)
         device = None
         virtual = cfg.virtual
+        if cfg.jack and (cfg.in_map or cfg.out_map or cfg.device):
+            raise ConfigError(
+                "--jack: route with --connect, not --device/--in-map/--out-map"
+            )
         if resume is not None:
             device = devices.find_again(resume) or resume
-        elif not virtual:
+        elif not virtual and not cfg.jack:
             if cfg.device is None and not any(
                 d["outputs"] for d in devices.list_devices()
             ):
@@ -154,6 +160,8 @@ class Engine:
                 device = devices.find_device(cfg.device)
         if virtual:
             phys_in, phys_out = len(STAGE_CHANNELS), n_out
+        elif cfg.jack:
+            phys_in, phys_out = cfg.inputs, n_out  # a port for every channel
         else:
             phys_in = min(device["inputs"], cfg.inputs)
             phys_out = min(device["outputs"], n_out)
@@ -178,6 +186,15 @@ class Engine:
         if virtual:
             self.mixer.set_many(virtual_stage_show(cfg.inputs, cfg.buses))
             primary = self._virtual_card()()
+        elif cfg.jack:
+            connect = None
+            if cfg.connect is not None:
+                connect = [
+                    jackclient.parse_connect(c) for c in cfg.connect if c != "none"
+                ]
+            primary = jackclient.JackDevice(self.core, cfg.jack, cfg.buses, connect)
+            reopen = functools.partial(jackclient.reopen, self.core, cfg.jack,
+                                       cfg.buses, connect)  # fmt: skip
         else:
             try:
                 primary = devices.PortAudioDevice(self.core, device, cfg.block)
@@ -186,9 +203,9 @@ class Engine:
                     raise
                 primary = None  # still gone: the watchdog looks for it
             reopen = self._reopen(device)
-            if cfg.fallback:
-                fallback = self._fallback(cfg.fallback)
-        self.spec = device  # the PortAudio device (None: the virtual stage)
+        if cfg.fallback and not virtual:
+            fallback = self._fallback(cfg.fallback)
+        self.spec = device  # the PortAudio device (None: virtual stage, JACK client)
         self.info = primary.info if primary else devices.DeviceInfo(
             device["name"], cfg.sample_rate, cfg.block, 0.0)  # fmt: skip
         self.virtual = virtual
@@ -247,7 +264,13 @@ class Engine:
     def status(self) -> dict:
         """What the status bar shows."""
         s = self.core.stats()
-        info = self.info
+        w = self.watchdog
+        # A JACK client's period can change under it: ask the playing device.
+        info = (
+            w.device.info
+            if w.device is not None and w.device is w.primary
+            else self.info
+        )
         period_us = 1e6 * info.block / info.sample_rate
         lookahead_ms = 1000 * self.core.memory.latency / info.sample_rate
         return {

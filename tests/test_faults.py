@@ -7,18 +7,14 @@ keeps crashing). Storage faults are in ``test_faults_storage.py``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import shutil
 import signal
-import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from jackserver import _jack_env, jackd_command, server_answers
-from osc_helpers import Client, EngineProcess, fader_norm, wait_until
+from fault_helpers import Jackd, LoudEngine, blocks_advance, stats
+from osc_helpers import Client, fader_norm, wait_until
 
 from livesound.control.registry import Registry
 from livesound.scenes import files
@@ -31,91 +27,10 @@ FADER = "/ch/01/mix/fader"
 # -- helpers -------------------------------------------------------------------------
 
 
-class LoudEngine(EngineProcess):
-    """An engine with its meter line (every 5 s without a terminal), on the
-    device its options name (``--virtual`` unless ``device`` is given)."""
-
-    def __init__(self, *extra: str, device: str | None = None, env=None) -> None:
-        super().__init__(*extra, inputs=N_IN, buses=N_BUS)
-        self.device, self.env = device, env
-
-    def command(self, port: int) -> list[str]:
-        cmd = [a for a in super().command(port) if a != "--quiet"]
-        if self.device is not None:
-            cmd[cmd.index("--virtual")] = "--device"
-            cmd.insert(cmd.index("--device") + 1, self.device)
-        return cmd
-
-    def launch(self) -> None:
-        if self.env is None:
-            return super().launch()
-        saved = dict(os.environ)
-        os.environ.update(self.env)
-        try:
-            super().launch()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-
-
-def stats(c: Client) -> dict | None:
-    """``/ls/stats``, or None while no engine answers (restarting)."""
-    c.drain()
-    c.send("/ls/stats")
-    with contextlib.suppress(AssertionError):
-        while True:
-            m = c.recv(0.5)
-            if m.address == "/ls/stats":
-                return json.loads(m.arg)
-    return None
-
-
-def blocks_advance(c: Client) -> bool:
-    before = wait_until(lambda: stats(c), 30, "stats")["engine"]["blocks"]
-    return bool(wait_until(lambda: (s := stats(c)) and s["engine"]["blocks"] > before + 50,
-                           30, "audio blocks advancing"))  # fmt: skip
-
-
 def autosaved_fader(state: Path) -> float | None:
     with contextlib.suppress(files.SceneError):
         return files.load(REGISTRY, state / "autosave.toml").values[FADER]
     return None
-
-
-class Jackd:
-    """A JACK dummy server of our own that a test may stop and start again
-    under the same name (always stopped cleanly: a killed jackd leaks its
-    shared-memory registry slots)."""
-
-    def __init__(self, log_dir: Path) -> None:
-        if shutil.which("jackd") is None:
-            pytest.skip("jackd not installed (tests/run.sh installs jackd2)")
-        self.name = f"livesound-faults-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen | None = None
-        self.env = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
-
-    def start(self) -> Jackd:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / "jackd.log", "ab") as log:
-            self.proc = subprocess.Popen(jackd_command(self.name),
-                                         env=_jack_env(self.name),
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, start_new_session=True)  # fmt: skip
-        wait_until(lambda: server_answers(self.name) is not False, 20, "jackd")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # the server tells its clients it shuts down
-            self.proc.wait(10)
-
-    def close(self) -> None:
-        """Stop for good; the engine's PortAudio client that died with the
-        first server left its semaphore behind."""
-        self.stop()
-        for leftover in Path("/dev/shm").glob(f"*_{self.name}_*"):
-            leftover.unlink(missing_ok=True)
 
 
 # -- the audio device lost and back ---------------------------------------------------
@@ -127,7 +42,8 @@ def test_jack_server_killed_and_restarted_is_reported_played_around_and_resumed(
     jack = Jackd(tmp_path / "jackd").start()
     state = tmp_path / "state"
     proc = LoudEngine("--scenes", str(tmp_path / "scenes"), "--state-dir", str(state),
-                      "--fallback", "virtual", device="system", env=jack.env)  # fmt: skip
+                      "--fallback", "virtual", audio=("--device", "system"),
+                      env=jack.env, inputs=N_IN, buses=N_BUS)  # fmt: skip
     try:
         proc.start()
         with Client(proc.port) as c, Client(proc.port) as watcher:
@@ -181,7 +97,8 @@ def test_stop_signal_while_the_device_is_gone_saves_and_ends(tmp_path):
     jack = Jackd(tmp_path / "jackd").start()
     state = tmp_path / "state"
     proc = LoudEngine("--scenes", str(tmp_path / "scenes"), "--state-dir", str(state),
-                      device="system", env=jack.env)  # fmt: skip
+                      audio=("--device", "system"), env=jack.env, inputs=N_IN,
+                      buses=N_BUS)  # fmt: skip
     try:
         proc.start()
         with Client(proc.port) as c:
@@ -207,7 +124,7 @@ def test_stop_signal_while_the_device_is_gone_saves_and_ends(tmp_path):
 def test_stop_signals_save_the_pending_change_and_end(tmp_path, sig):
     state = tmp_path / "state"
     proc = LoudEngine("--scenes", str(tmp_path / "scenes"), "--state-dir",
-                      str(state)).start()  # fmt: skip
+                      str(state), inputs=N_IN, buses=N_BUS).start()  # fmt: skip
     try:
         with Client(proc.port) as c:
             assert blocks_advance(c)
@@ -239,7 +156,7 @@ def engine_pid(c: Client) -> int:
 def test_supervisor_restarts_a_killed_engine_from_the_autosave(tmp_path):
     state = tmp_path / "state"
     proc = Supervised("--scenes", str(tmp_path / "scenes"), "--state-dir",
-                      str(state)).start()  # fmt: skip
+                      str(state), inputs=N_IN, buses=N_BUS).start()  # fmt: skip
     try:
         with Client(proc.port) as c:
             first = engine_pid(c)

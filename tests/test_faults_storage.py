@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from fault_helpers import LoudEngine
 from osc_helpers import (
     DEADLINE,
     START_DEADLINE,
@@ -58,13 +59,6 @@ def tmpfs(folder: Path, size: str = "64k"):
 
 def remount(folder: Path, mode: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True)
-
-
-class LoudEngine(EngineProcess):
-    """An engine that prints its meter line (every 5 s without a terminal)."""
-
-    def command(self, port: int) -> list[str]:
-        return [a for a in super().command(port) if a != "--quiet"]
 
 
 def engine(scenes: Path, state: Path, discovery: bool = False) -> EngineProcess:

@@ -757,15 +757,14 @@ CALLBACK_SIG = types.int32(
 )  # fmt: skip
 
 
-@cfunc(CALLBACK_SIG, cache=True, nopython=True, error_model="numpy")
-def audio_callback(inp_ptr, out_ptr, frames, time_info, status, user_data):
-    """The PortAudio stream callback: ``user_data`` is the engine header."""
+@kernel
+def run_callback(hdr, inp, out, status):
+    """One device callback on ``inp``/``out`` (float32 ``[frames, phys]``):
+    the block, its timing and the xrun count. Every C entry point (the
+    PortAudio callback, the native JACK client's) comes through here."""
     t0 = cycle_counter()
     fpu = flush_denormals()
-    hdr = carray(user_data, (L.N_HDR,), np.int64)
     state = state_from_header(hdr)
-    inp = carray(inp_ptr, (frames, hdr[L.H_PHYS_IN]), np.float32)
-    out = carray(out_ptr, (frames, hdr[L.H_PHYS_OUT]), np.float32)
     if status & XRUN_FLAGS:
         hdr[L.H_XRUNS] += 1
     if hdr[L.H_AUDIO_TID] == 0 and hdr[L.H_GETTID] != 0:
@@ -780,4 +779,13 @@ def audio_callback(inp_ptr, out_ptr, frames, time_info, status, user_data):
     hdr[L.H_CB_SUM] += dt
     us = dt // max(1, hdr[L.H_TSC_MHZ])
     state[L.A_HIST][min(us, L.HIST_US - 1)] += 1
+
+
+@cfunc(CALLBACK_SIG, cache=True, nopython=True, error_model="numpy")
+def audio_callback(inp_ptr, out_ptr, frames, time_info, status, user_data):
+    """The PortAudio stream callback: ``user_data`` is the engine header."""
+    hdr = carray(user_data, (L.N_HDR,), np.int64)
+    inp = carray(inp_ptr, (frames, hdr[L.H_PHYS_IN]), np.float32)
+    out = carray(out_ptr, (frames, hdr[L.H_PHYS_OUT]), np.float32)
+    run_callback(hdr, inp, out, status)
     return 0

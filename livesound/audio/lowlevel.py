@@ -138,7 +138,8 @@ bits_f64 = _bitcast_intrinsic(types.int64, types.float64)
 
 def _call_c(builder, address, args, ret=32):
     """Call the C function at ``address``: int32 args stay ints, the rest
-    become pointers; returns the int result."""
+    become pointers; returns the int result (``ret`` bits: 64 for a
+    pointer)."""
     fnty = ir.FunctionType(ir.IntType(ret), [a.type for a in args])
     return builder.call(builder.inttoptr(address, fnty.as_pointer()), args)
 
@@ -165,6 +166,18 @@ def call_int_function(typingctx, address):
         return builder.sext(_call_c(builder, args[0], []), ir.IntType(64))
 
     return types.int64(address), codegen
+
+
+@intrinsic
+def call_buffer_function(typingctx, address, handle, frames):
+    """``(intptr) f((void *) handle, (uint32) frames)`` at ``address``: the
+    pointer-returning call of ``jack_port_get_buffer``."""
+
+    def codegen(context, builder, sig, args):
+        c_args = _as_c_args(builder, args[1:], "pi")
+        return _call_c(builder, args[0], c_args, ret=64)
+
+    return types.int64(address, handle, frames), codegen
 
 
 @intrinsic

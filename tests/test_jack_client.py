@@ -1,0 +1,224 @@
+"""The native JACK client (``livesound engine --jack NAME``) against a real
+JACK dummy server: ports named by role and connected, sound through them
+(a second JACK client of the test's own plays a tone in and records the
+main out), the server's period changed under the running engine, the server
+stopped and started again (the same process plays on, the show intact),
+and plain errors for a taken name and a server at another sample rate.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from fault_helpers import Jackd, LoudEngine, blocks_advance, stats
+from jackserver import _jack_env, jack_tool
+from osc_helpers import DEADLINE, Client, fader_norm, wait_until
+
+jack = pytest.importorskip("jack", reason="JACK-Client is installed with the project")
+
+N_IN, N_BUS = 8, 4
+NAME = "foh"
+
+
+def engine(tmp_path, server: Jackd, *extra: str, name: str = NAME) -> LoudEngine:
+    return LoudEngine("--scenes", str(tmp_path / "scenes"), "--state-dir",
+                      str(tmp_path / f"state-{name}"), *extra, audio=("--jack", name),
+                      env=server.env, inputs=N_IN, buses=N_BUS)  # fmt: skip
+
+
+def ports(server: Jackd) -> list[str]:
+    return (jack_tool(server.name, "jack_lsp") or "").split()
+
+
+def connections(server: Jackd) -> dict[str, list[str]]:
+    """``jack_lsp -c``: each port and what it is connected to."""
+    out: dict[str, list[str]] = {}
+    port = ""
+    for line in (jack_tool(server.name, "jack_lsp", "-c") or "").splitlines():
+        if line.startswith(" "):
+            out[port].append(line.strip())
+        else:
+            port = line.strip()
+            out[port] = []
+    return out
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Jackd(tmp_path / "jackd").start()
+    yield s
+    s.close()
+
+
+class ToneClient:
+    """A JACK client of the test's own (a Python callback is fine here: it
+    is the test's instrument, not the engine) that plays white noise at -26
+    dBFS RMS into one port (noise: the feedback suppressor leaves it alone)
+    and keeps the RMS of what another port sends it."""
+
+    def __init__(self, server: Jackd, into: str, listen: str) -> None:
+        self.client = jack.Client("tone", servername=server.name, no_start_server=True)
+        self.out = self.client.outports.register("out")
+        self.inp = self.client.inports.register("in")
+        self.noise = np.random.default_rng(1)
+        self.rms: list[float] = []
+        self.lock = threading.Lock()
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self.client.connect(self.out, into)
+        self.client.connect(listen, self.inp)
+
+    def _process(self, frames: int) -> None:
+        self.out.get_array()[:] = self.noise.normal(0.0, 0.05, frames)
+        heard = self.inp.get_array()
+        with self.lock:
+            self.rms.append(float(np.sqrt(np.mean(heard**2))))
+
+    def level_db(self, blocks: int = 200) -> float:
+        """RMS in dBFS of the newest ``blocks`` periods heard."""
+        with self.lock:
+            recent = self.rms[-blocks:]
+        if len(recent) < blocks:
+            return -999.0
+        return 20 * math.log10(max(1e-12, math.sqrt(np.mean(np.square(recent)))))
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def test_ports_are_named_by_role_connected_and_carry_the_mix(tmp_path, server):
+    proc = engine(tmp_path, server)
+    try:
+        proc.start()
+        with Client(proc.port) as c:
+            assert blocks_advance(c)
+            assert stats(c)["engine"]["device"] == f"JACK {NAME}"
+            ours = [p for p in ports(server) if p.startswith(f"{NAME}:")]
+            assert ours == (
+                [f"{NAME}:in_{k:02d}" for k in range(1, N_IN + 1)]
+                + [f"{NAME}:bus_{b:02d}" for b in range(1, N_BUS + 1)]
+                + [f"{NAME}:main_L", f"{NAME}:main_R", f"{NAME}:cue_L", f"{NAME}:cue_R"]
+            ), ours
+            links = connections(server)
+            assert links["system:capture_1"] == [f"{NAME}:in_01"]
+            assert links[f"{NAME}:main_L"] == ["system:playback_1"]
+            assert links[f"{NAME}:main_R"] == ["system:playback_2"]
+            assert links[f"{NAME}:bus_01"] == ["system:playback_3"]
+            assert links[f"{NAME}:cue_L"] == []
+
+            # Input 1 at unity to main, centre-panned: -3 dB in each side.
+            for address, value in [("/ch/01/mix/fader", fader_norm(0.0)),
+                                   ("/main/st/mix/fader", fader_norm(0.0)),
+                                   ("/ch/01/mix/on", 1), ("/ch/01/mix/st", 1),
+                                   ("/main/st/mix/on", 1), ("/ch/01/mix/pan", 0.5)]:  # fmt: skip
+                c.send(address, value)
+            tone = ToneClient(server, f"{NAME}:in_01", f"{NAME}:main_L")
+            try:
+                # -26 dBFS in, centre pan -3 dB: -29 dBFS out (within 1 dB).
+                wait_until(lambda: abs(tone.level_db() + 29.0) < 1.0, DEADLINE,
+                           "the noise through the engine's main L")  # fmt: skip
+                c.send("/ch/01/mix/on", 0)
+                wait_until(lambda: tone.level_db() < -90.0, DEADLINE,
+                           "silence once the channel is muted")  # fmt: skip
+            finally:
+                tone.close()
+        assert proc.stop() == 0
+    finally:
+        proc.stop()
+
+
+def test_the_server_changing_its_period_is_followed_without_a_restart(tmp_path, server):
+    proc = engine(tmp_path, server)
+    try:
+        proc.start()
+        with Client(proc.port) as c:
+            assert blocks_advance(c)
+            pid = stats(c)["engine"]["pid"]
+            assert jack_tool(server.name, "jack_bufsize", "256") is not None
+            wait_until(lambda: stats(c)["engine"]["block"] == 256, DEADLINE,
+                       "the new period in /ls/stats")  # fmt: skip
+            assert blocks_advance(c)
+            assert stats(c)["engine"]["pid"] == pid and stats(c).get("audio") is None
+        assert proc.stop() == 0
+    finally:
+        proc.stop()
+
+
+def test_server_stopped_and_started_again_resumes_in_the_same_process(tmp_path, server):
+    proc = engine(tmp_path, server)
+    try:
+        proc.start()
+        with Client(proc.port) as c, Client(proc.port) as watcher:
+            assert blocks_advance(c)
+            pid = stats(c)["engine"]["pid"]
+            c.send("/ch/01/mix/fader", fader_norm(-7.0))
+            watcher.send("/xremote")
+            watcher.recv_all(0.3)
+
+            server.stop()
+            lost = wait_until(lambda: (s := stats(c)) and s.get("audio"), DEADLINE,
+                              "the lost client in /ls/stats")  # fmt: skip
+            assert lost["fault"] == "device lost" and lost["device"] == f"JACK {NAME}"
+            pushed = [m.arg for m in watcher.recv_all(1.0)
+                      if m.address == "/ls/status/audio"]  # fmt: skip
+            assert pushed and pushed[0].startswith(f"AUDIO DEVICE LOST: JACK {NAME}")
+            c.send("/ch/01/mix/fader", fader_norm(-12.0))  # the show goes on
+
+            server.start()
+            back = wait_until(lambda: (s := stats(c)) and s.get("audio") is None and s,
+                              DEADLINE, "the engine back on the server")  # fmt: skip
+            assert back["engine"]["pid"] == pid  # no restart, in place or otherwise
+            assert blocks_advance(c)
+            assert c.query("/ch/01/mix/fader") == pytest.approx(fader_norm(-12.0),
+                                                                abs=1e-4)  # fmt: skip
+            links = connections(server)
+            assert links["system:capture_1"] == [f"{NAME}:in_01"]
+            assert links[f"{NAME}:main_L"] == ["system:playback_1"]
+        assert proc.stop() == 0
+    finally:
+        proc.stop()
+
+
+def run_engine(tmp_path, server: Jackd, *extra: str) -> subprocess.CompletedProcess:
+    """An engine that is expected to refuse to start."""
+    cmd = [sys.executable, "-m", "livesound", "engine", "--jack", NAME,
+           "--inputs", str(N_IN), "--buses", str(N_BUS), "--osc-port", "0",
+           "--no-discovery", "--quiet", "--state-dir", str(tmp_path / "refused"),
+           "--scenes", str(tmp_path / "scenes"), *extra]  # fmt: skip
+    return subprocess.run(cmd, env=_jack_env(server.name), capture_output=True,
+                          text=True, timeout=DEADLINE, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def test_a_taken_client_name_is_refused_plainly(tmp_path, server):
+    proc = engine(tmp_path, server)
+    try:
+        proc.start()
+        done = run_engine(tmp_path, server)
+        assert done.returncode == 2, done.stderr
+        assert "already on the server" in done.stderr and "Traceback" not in done.stderr
+    finally:
+        proc.stop()
+
+
+def test_a_server_at_another_rate_is_refused_with_the_option_to_use(tmp_path):
+    server = Jackd(tmp_path / "jackd", rate=44100).start()
+    try:
+        done = run_engine(tmp_path, server)
+        assert done.returncode == 2, done.stderr
+        assert "44100 Hz" in done.stderr and "--rate 44100" in done.stderr
+        assert "Traceback" not in done.stderr
+    finally:
+        server.close()
+
+
+def test_no_server_is_a_plain_error(tmp_path):
+    gone = Jackd(tmp_path / "jackd")  # never started
+    done = run_engine(tmp_path, gone)
+    assert done.returncode == 2, done.stderr
+    assert "no JACK server answers" in done.stderr and "Traceback" not in done.stderr
