@@ -134,11 +134,19 @@ def test_ports_are_named_by_role_connected_and_carry_the_mix(tmp_path, server):
 
 
 def test_the_server_changing_its_period_is_followed_without_a_restart(tmp_path, server):
-    proc = engine(tmp_path, server)
+    """...with connections of the command line's, not the default ones."""
+    proc = engine(tmp_path, server, "--connect", "system:capture_[23]=in_0[56]",
+                  "--connect", "main_L=@playback")  # fmt: skip
     try:
         proc.start()
         with Client(proc.port) as c:
             assert blocks_advance(c)
+            links = connections(server)
+            assert links[f"{NAME}:in_05"] == ["system:capture_2"]
+            assert links[f"{NAME}:in_06"] == ["system:capture_3"]
+            assert links[f"{NAME}:in_01"] == []
+            assert links[f"{NAME}:main_L"] == ["system:playback_1"]
+            assert links[f"{NAME}:main_R"] == []
             pid = stats(c)["engine"]["pid"]
             assert jack_tool(server.name, "jack_bufsize", "256") is not None
             wait_until(lambda: stats(c)["engine"]["block"] == 256, DEADLINE,

@@ -55,7 +55,7 @@ class EngineProcess:
                  supervise: bool = False) -> None:  # fmt: skip
         self.folder, self.port = folder, free_port()
         self.state, self.scenes = folder / "state", folder / "scenes"
-        device = () if "--device" in options else ("--virtual",)
+        device = () if {"--device", "--jack"} & set(options) else ("--virtual",)
         self.command = engine_command([
             *device, "--inputs", str(N_IN), "--buses", str(N_BUS), "--quiet",
             "--osc-host", "127.0.0.1", "--osc-port", str(self.port),
@@ -255,13 +255,18 @@ def _jackd(name: str, log: Path) -> subprocess.Popen:
     return proc
 
 
-def jack_lost(root: Path, fallback: bool) -> Row:
+def jack_lost(root: Path, fallback: bool, native: bool = False) -> Row:
+    """The JACK server stopped and started again under an engine on it:
+    through PortAudio (``--device system``, which needs a restart in place)
+    or as a native client (``--jack``, which reconnects in the process)."""
     name = f"livesound-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     log = root / f"jackd-{name}.log"
     env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     jackd = _jackd(name, log)
-    options = ["--device", "system", *(["--fallback", "virtual"] if fallback else [])]
-    e = EngineProcess(root / f"jack-{fallback}", *options, env=env)
+    audio = ["--jack", "livesound"] if native else ["--device", "system"]
+    playing = "JACK livesound" if native else "system"
+    options = [*audio, *(["--fallback", "virtual"] if fallback else [])]
+    e = EngineProcess(root / f"jack-{fallback}-{native}", *options, env=env)
     try:
         e.start()
         e.set_fader(-4.0)
@@ -277,7 +282,7 @@ def jack_lost(root: Path, fallback: bool) -> Row:
         t1 = time.monotonic()
         jackd = _jackd(name, log)
         back = wait(lambda: (s := e.stats()) and not s.get("audio")
-                    and s["engine"]["playing"] == "system" and s["engine"]["blocks"],
+                    and s["engine"]["playing"] == playing and s["engine"]["blocks"],
                     60)  # fmt: skip
         recover = _since(t1, back)
         e.client.send(osc(FADER))
@@ -285,10 +290,11 @@ def jack_lost(root: Path, fallback: bool) -> Row:
         with contextlib.suppress(OSError):
             value = REGISTRY[FADER].from_norm(e.client.receive().params[0])
         lost = int(not back or not _is(value, -14.0))
-        what = "JACK server stopped, restarted" + (", --fallback virtual" if fallback
-                                                    else "")  # fmt: skip
+        what = ("JACK server stopped, restarted" + (", --jack" if native else "")
+                + (", --fallback virtual" if fallback else ""))  # fmt: skip
+        how = "same process" if native else "restart in place"
         return Row(what, kept, detect, recover, lost, "recover = jackd start to "
-                   "blocks on it (restart in place)")  # fmt: skip
+                   f"blocks on it ({how})")  # fmt: skip
     finally:
         e.close()
         if jackd.poll() is None:
@@ -404,7 +410,12 @@ def run(emit=print, quick: bool = False) -> dict:
         emit("disk full and read-only folder: skipped (mounting a tmpfs needs root)")
     jobs.append(lambda: broken_files(root))
     if shutil.which("jackd") and shutil.which("jack_lsp"):
-        jobs += [lambda: jack_lost(root, False), lambda: jack_lost(root, True)]
+        jobs += [
+            lambda: jack_lost(root, False),
+            lambda: jack_lost(root, True),
+            lambda: jack_lost(root, False, native=True),
+            lambda: jack_lost(root, True, native=True),
+        ]
     else:
         emit("JACK server lost: skipped (jackd not installed)")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
