@@ -151,6 +151,18 @@ def test_plain_livesound_starts_the_engine_and_the_keys_reach_it(tmp_path):
         assert query(port, "/ch/02/mix/fader") == pytest.approx(
             fader_norm(2.0), abs=2e-3
         )
+        # ...and so does closing the terminal a console runs in (the hang-up
+        # goes to the terminal's session, which the engine is not in).
+        again = Tmux(tmp_path, console_command(port))
+        again.wait_for("MAIN MIX")
+        again.close()
+        wait_until(
+            lambda: not again.alive(), what="the console to end with its terminal"
+        )
+        assert sorted(engine_pids(port)) == sorted(pids)
+        assert query(port, "/ch/02/mix/fader") == pytest.approx(
+            fader_norm(2.0), abs=2e-3
+        )
     finally:
         term.close()
         for pid in engine_pids(port):
@@ -293,16 +305,15 @@ def test_kill_9_of_the_console_misses_no_block_and_a_new_one_reattaches(tmp_path
         with Client(engine.port) as tablet:
             tablet.send("/ch/05/config/name", "Tablet")
         first.wait_for("Tablet")
-        s0 = stats(engine.port)["engine"]
-        t0 = time.perf_counter()
+        _, xruns_before, _ = _blocks_during(engine.port, 4.0)
         os.kill(first.pid, signal.SIGKILL)
         wait_until(lambda: not first.alive(), what="the console to die")
-        time.sleep(2.0)  # the stretch measured: 2 s of wall clock
-        s1 = stats(engine.port)["engine"]
-        elapsed = time.perf_counter() - t0
-        assert s1["xruns"] == s0["xruns"]
-        assert s1["blocks"] - s0["blocks"] == pytest.approx(
-            elapsed * SR / BLOCK, rel=0.05)  # fmt: skip
+        blocks, xruns, elapsed = _blocks_during(engine.port, 4.0)
+        # The virtual device resynchronises after a stall of the machine (an
+        # xrun, blocks skipped): the console's death may add none of its own,
+        # give or take the one stall a busy machine has now and then.
+        assert xruns <= 2 * xruns_before + 1, (xruns, xruns_before)
+        assert blocks == pytest.approx(elapsed * SR / BLOCK, rel=0.05), blocks
         first.close()
         second = _console_at_full_rate(tmp_path, engine.port)
         second.keys("Right", "Right")
