@@ -58,6 +58,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="play as a JACK client called NAME (ports NAME:in_01..., "
                    "NAME:main_L/R, NAME:bus_01...; the server's rate must match "
                    "--rate; its period may change while running)")  # fmt: skip
+    p.add_argument("--name", metavar="NAME",
+                   help="the engine's name on the network, for consoles choosing "
+                   "between engines (default: the --jack name, else livesound)")  # fmt: skip
     p.add_argument("--connect", metavar="SRC=DST", action="append",
                    help="with --jack: connect ports, globs paired in order, e.g. "
                    "'system:capture_*=in_*' or 'main_*=system:playback_*'; "
@@ -107,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(eng)
     sub.add_parser("devices", help="list audio devices",
                    description="List the audio devices PortAudio sees.")  # fmt: skip
+    sub.add_parser("engines", help="list the engines on the network",
+                   description="List the livesound engines that answer on the local "
+                   "network (zeroconf), with their names, addresses and OSC ports; "
+                   "`livesound console --engine NAME` attaches to one.")  # fmt: skip
     ren = sub.add_parser("render", help="render a multichannel WAV through the mix",
                          description="Render a multichannel WAV (one channel per input) "
                          "through the engine; writes one WAV per output "
@@ -186,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="engine address (default this machine)")  # fmt: skip
     con.add_argument("--port", type=int, default=10023,
                      help="engine OSC port (default 10023)")  # fmt: skip
+    con.add_argument("--engine", metavar="NAME",
+                     help="attach to the engine of this name found on the network "
+                     "(see `livesound engines`) instead of --host/--port")  # fmt: skip
     con.add_argument("--fps", type=float, default=30.0,
                      help="console frames per second (default 30)")  # fmt: skip
     con.add_argument("--pair", metavar="CODE",
@@ -636,7 +646,7 @@ def cmd_engine(args, argv: list[str] | None = None) -> int:
     host = enginehost.HostConfig(
         osc_host=args.osc_host, osc_port=args.osc_port, scenes=args.scenes,
         state_dir=args.state_dir, discovery=not args.no_discovery, quiet=args.quiet,
-        permissions=permissions,
+        permissions=permissions, name=args.name or args.jack or "livesound",
     )  # fmt: skip
     return enginehost.run(cfg, host)
 
@@ -655,6 +665,35 @@ def cmd_render(args) -> int:
         return _fail(str(exc))
     print(f"wrote {len(paths)} files to {args.output}")
     return 0
+
+
+def cmd_engines() -> int:
+    """``livesound engines``: the engines answering on the network."""
+    from livesound.osc.discovery import find_engines
+
+    found = find_engines()
+    if not found:
+        print("no engine answers on the network (is multicast allowed? "
+              "an engine started with --no-discovery is not listed)")  # fmt: skip
+        return EXIT_NO_ENGINE
+    width = max(len(e.name) for e in found)
+    for e in found:
+        print(f"{e.name:<{width}}  {e.host}:{e.port}")
+    return 0
+
+
+def _engine_named(name: str):
+    """The engine called ``name`` on the network, or why there is none."""
+    from livesound.osc.discovery import find_engines
+
+    found = find_engines()
+    hits = [e for e in found if e.name.lower() == name.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    seen = ", ".join(f"{e.name} ({e.host}:{e.port})" for e in found) or "none"
+    if hits:
+        return f"{len(hits)} engines are called {name!r}: {seen}; use --host and --port"
+    return f"no engine called {name!r} answers on the network; engines found: {seen}"
 
 
 def cmd_console(
@@ -723,6 +762,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unparsed)}")
     if args.command == "devices":
         return cmd_devices()
+    if args.command == "engines":
+        return cmd_engines()
     if args.command == "render":
         return cmd_render(args)
     if args.command == "osc-map":
@@ -738,6 +779,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         return cmd_bench(args)
     if args.command == "console":
+        if args.engine:
+            found = _engine_named(args.engine)
+            if isinstance(found, str):
+                return _fail(found, EXIT_NO_ENGINE)
+            args.host, args.port = found.host, found.port
         return cmd_console(args.host, args.port, args.fps, args.pair)
     if args.command == "engine":
         return cmd_engine(args, raw)

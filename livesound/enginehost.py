@@ -86,6 +86,7 @@ class HostConfig:
     discovery: bool = True
     quiet: bool = False
     permissions: Permissions | None = None
+    name: str = "livesound"  # advertised on the network, in /ls/stats
 
 
 # The virtual stage's band, rendered once per process (a spare engine has
@@ -331,20 +332,21 @@ async def _tick_fades(scenes: SceneManager) -> None:
         scenes.tick(time.monotonic())
 
 
-async def _discovery(engine: Engine, host: str, port: int):
+async def _discovery(engine: Engine, host: HostConfig, port: int):
     """OSCQuery over HTTP (TCP, same port number as OSC) and a zeroconf
     advertisement of both; a network that allows neither only loses them."""
     mixer = engine.mixer
     try:
         query = OscQueryHttpServer(
-            mixer.registry, mixer.snapshot, port, host, port
+            mixer.registry, mixer.snapshot, port, host.osc_host, port
         ).start()
     except OSError as exc:
         print(f"livesound: OSCQuery not served: {exc.strerror}", file=sys.stderr)
         query = None
     http_port = query.port if query is not None else None
     loop = asyncio.get_running_loop()
-    advert = await loop.run_in_executor(None, advertise, "livesound", port, http_port)
+    advert = await loop.run_in_executor(None, advertise, host.name, port, http_port,
+                                        host.osc_host)  # fmt: skip
     return query, advert
 
 
@@ -413,15 +415,19 @@ async def serve(engine: Engine, host: HostConfig) -> str:
     scenes.recalled.append(lambda name: journal.barrier())
     _register_undo(osc, journal)
     _register_audio(osc, engine)
+    osc.add_stats("name", lambda: host.name)
     fades = loop.create_task(_tick_fades(scenes))
     # Zeroconf registration takes a couple of seconds: never on the way of
     # the show starting (or of Ctrl-C).
     discovery = None
     if host.discovery:
-        discovery = loop.create_task(_discovery(engine, host.osc_host, port))
+        discovery = loop.create_task(_discovery(engine, host, port))
     tty = sys.stdout.isatty()
     print(f"livesound engine running on {engine.info.name}, OSC on UDP "
           f"{port}; Ctrl-C stops", flush=True)  # fmt: skip
+    if engine.spec is not None and "JACK" in engine.spec["hostapi"]:
+        print("on JACK through PortAudio: `--jack NAME` gives named ports and "
+              "comes back in place within a second if the server restarts", flush=True)  # fmt: skip
     shown = 0.0
     try:
         while not stop.event.is_set():

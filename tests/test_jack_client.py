@@ -230,3 +230,28 @@ def test_no_server_is_a_plain_error(tmp_path):
     done = run_engine(tmp_path, gone)
     assert done.returncode == 2, done.stderr
     assert "no JACK server answers" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_two_engines_share_the_stage_inputs_under_their_own_names(tmp_path, server):
+    """A FOH and a monitor engine on one server, split at the stage box: both
+    fed from the same capture ports, each with its ports under its name."""
+    foh = engine(tmp_path, server, name="foh")
+    mon = engine(tmp_path, server, "--connect", "@capture=in_*",
+                 "--connect", "bus_*=@playback", name="mon")  # fmt: skip
+    try:
+        foh.start()
+        mon.start()
+        with Client(foh.port) as a, Client(mon.port) as b:
+            assert blocks_advance(a) and blocks_advance(b)
+            assert stats(a)["name"] == "foh" and stats(b)["name"] == "mon"
+        names = ports(server)
+        for who in ("foh", "mon"):
+            assert f"{who}:in_{N_IN:02d}" in names and f"{who}:main_L" in names
+        links = connections(server)
+        assert sorted(links["system:capture_1"]) == ["foh:in_01", "mon:in_01"]
+        assert links["mon:bus_01"] == ["system:playback_1"]
+        assert links["mon:main_L"] == []
+        assert foh.stop() == 0 and mon.stop() == 0
+    finally:
+        foh.stop()
+        mon.stop()

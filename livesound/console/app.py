@@ -12,11 +12,12 @@ from textual.screen import ModalScreen
 
 from livesound.console.link import Link
 from livesound.console.screens.detail import DetailScreen
-from livesound.console.screens.dialogs import Confirm, Help
+from livesound.console.screens.dialogs import Choose, Confirm, Help
 from livesound.console.screens.mixer import MixerScreen
 from livesound.console.screens.outputs import OutputsScreen
 from livesound.console.screens.scenes import ScenesScreen
 from livesound.console.state import ConsoleState
+from livesound.osc.discovery import FoundEngine, find_engines
 
 DEFAULT_FPS = 30.0
 # What every abbreviation and mark on screen means (the help screen's legend).
@@ -59,6 +60,7 @@ class ConsoleApp(App):
         Binding("x,f2", "mixer", "Mixer view"),
         Binding("o,f3", "outputs", "Outputs: limiters, feedback notches"),
         Binding("n,f4", "scenes", "Scenes"),
+        Binding("E", "engines", "Engines: attach to another engine on the network"),
     ]
 
     def __init__(
@@ -118,6 +120,45 @@ class ConsoleApp(App):
 
     def action_scenes(self) -> None:
         self.switch_mode("scenes")
+
+    # -- engines -------------------------------------------------------------------
+
+    def action_engines(self) -> None:
+        """Look for engines on the network (in a thread: it takes a second
+        and a half), then offer them."""
+        self.state.notice("looking for engines on the network…")
+        self.run_worker(self._look_for_engines, thread=True, exclusive=True,
+                        group="engines")  # fmt: skip
+
+    def _look_for_engines(self) -> None:
+        found = find_engines()
+        self.call_from_thread(self._offer_engines, found)
+
+    def _offer_engines(self, found: list[FoundEngine]) -> None:
+        if not found:
+            self.state.notice("no engine answers on the network")
+            return
+        options = [(e.name, f"{e.host}:{e.port}") for e in found]
+        current = next((e.name for e in found if e.name == self.state.status.engine
+                        and e.port == self.link.port), "")  # fmt: skip
+
+        def chosen(name: str | None) -> None:
+            engine = next((e for e in found if e.name == name), None)
+            if engine is not None and engine.name != current:
+                self.run_worker(self.attach(engine.host, engine.port, engine.name),
+                                exclusive=True, group="attach")  # fmt: skip
+
+        self.push_screen(Choose("Attach to which engine?", options, current), chosen)
+
+    async def attach(self, host: str, port: int, name: str = "") -> None:
+        """Leave this engine for the one at ``host``:``port``: its show is read
+        afresh, and keys wait until it is (as at start)."""
+        self.link.close()
+        self.state.start_over()
+        self.link = Link(self.state, host, port)
+        self.link.on_undo_peek = self._undo_peeked
+        await self.link.start()
+        self.state.notice(f"attached to {name or host}:{port}")
 
     def show_outputs(self, output: int) -> None:
         """The outputs view with ``output`` selected."""

@@ -89,6 +89,7 @@ class Status:
     """What the status bar shows, from the engine's ``/ls/stats``."""
 
     device: str = "—"
+    engine: str = ""  # the engine's name (two engines: FOH and monitors)
     sample_rate: int = 0
     block: int = 0
     latency_ms: float = 0.0
@@ -109,6 +110,7 @@ class Status:
             lost += f" (playing on {audio['fallback']})"
         return cls(
             device=str(eng.get("device", "—")),
+            engine=str(report.get("name", "")),
             sample_rate=int(eng.get("sample_rate", 0)),
             block=int(eng.get("block", 0)),
             latency_ms=float(eng.get("latency_ms", 0.0)),
@@ -132,7 +134,14 @@ class ConsoleState:
     """Everything the console knows about the engine it is attached to."""
 
     def __init__(self, n_in: int = 32, n_bus: int = 16) -> None:
-        self.resize(n_in, n_bus)
+        self.version = 0  # bumped on every value change: widgets redraw on it
+        self.n_in, self.n_bus = n_in, n_bus
+        self.start_over()
+
+    def start_over(self) -> None:
+        """Forget all but the size: a console that moves to another engine
+        reads its show afresh (and learns its size again)."""
+        self.resize(self.n_in, self.n_bus)
         self.connected = False
         self.ever_connected = False
         self.last_heard = 0.0
@@ -146,7 +155,6 @@ class ConsoleState:
         self.message_until = 0.0
         self.spectra: dict[int, np.ndarray] = {}
         self.spectrum_supported = True
-        self.version = 0  # bumped on every value change: widgets redraw on it
 
     def resize(self, n_in: int, n_bus: int) -> None:
         """Start over for an engine of ``n_in`` inputs and ``n_bus`` buses."""
@@ -157,7 +165,7 @@ class ConsoleState:
         self.inputs = MeterBank(n_in)
         self.outputs = MeterBank(n_outputs(n_bus))
         self.meter_stamp = 0.0
-        self.version = getattr(self, "version", 0) + 1
+        self.version += 1
 
     # -- values ---------------------------------------------------------------
 

@@ -11,16 +11,27 @@ import asyncio
 import logging
 import re
 import socket
+import threading
+import time
+from dataclasses import dataclass
 
 import ifaddr
 from zeroconf import Error as ZeroconfError
-from zeroconf import IPVersion, ServiceInfo, Zeroconf
+from zeroconf import (
+    IPVersion,
+    ServiceBrowser,
+    ServiceInfo,
+    ServiceStateChange,
+    Zeroconf,
+)
 
 log = logging.getLogger("livesound.osc.discovery")
 
 OSC_TYPE = "_osc._udp.local."
 OSCQUERY_TYPE = "_oscjson._tcp.local."
 REGISTER_TIMEOUT_S = 10.0  # probing and announcing take about 2 s
+APP = "livesound"  # TXT app=livesound: an engine, not any OSC service
+FIND_S = 1.5  # how long a look for engines on the network lasts
 
 
 class Advertisement:
@@ -47,8 +58,13 @@ class Advertisement:
             _close(zc)
 
 
-def advertise(name: str, osc_port: int, http_port: int | None) -> Advertisement:
-    """Announce the OSC server (and OSCQuery on ``http_port``) as ``name``.
+def advertise(
+    name: str, osc_port: int, http_port: int | None, listen: str = "0.0.0.0"
+) -> Advertisement:
+    """Announce the OSC server (and OSCQuery on ``http_port``) as ``name``,
+    the engine's name (TXT ``engine=NAME``, ``app=livesound``), at the
+    address the server listens on (``listen``; all of this host's for
+    0.0.0.0).
 
     Never raises for network trouble: it logs a warning and returns an
     inactive advertisement. The instance name may get a suffix if another
@@ -56,7 +72,9 @@ def advertise(name: str, osc_port: int, http_port: int | None) -> Advertisement:
     """
     zc = None
     try:
-        infos = _service_infos(_instance_name(name), osc_port, http_port)
+        addresses = ipv4_addresses() if listen in ("", "0.0.0.0") else [listen]
+        infos = _service_infos(_instance_name(name), osc_port, http_port, name,
+                               addresses)  # fmt: skip
         zc = Zeroconf(ip_version=IPVersion.V4Only)
         done = asyncio.run_coroutine_threadsafe(_register(zc, infos), zc.loop)
         done.result(REGISTER_TIMEOUT_S)
@@ -71,9 +89,12 @@ def advertise(name: str, osc_port: int, http_port: int | None) -> Advertisement:
 
 
 def _service_infos(
-    instance: str, osc_port: int, http_port: int | None
+    instance: str,
+    osc_port: int,
+    http_port: int | None,
+    engine: str,
+    addresses: list[str],
 ) -> list[ServiceInfo]:
-    addresses = ipv4_addresses()
     server = f"{_host_label()}.local."
     ports = [(OSC_TYPE, osc_port)]
     if http_port is not None:
@@ -85,9 +106,59 @@ def _service_infos(
             port=port,
             parsed_addresses=addresses,
             server=server,
+            properties={"app": APP, "engine": engine},
         )
         for kind, port in ports
     ]
+
+
+@dataclass(frozen=True)
+class FoundEngine:
+    """A livesound engine seen on the network."""
+
+    name: str
+    host: str
+    port: int
+
+
+def find_engines(seconds: float = FIND_S) -> list[FoundEngine]:
+    """The livesound engines that answer on the local network within
+    ``seconds``, sorted by name; empty where multicast does not work."""
+    found: dict[str, FoundEngine] = {}
+    lock = threading.Lock()
+    try:
+        zc = Zeroconf(ip_version=IPVersion.V4Only)
+    except (OSError, ZeroconfError) as exc:
+        log.warning("zeroconf: cannot look for engines: %s", exc)
+        return []
+
+    def on_change(zeroconf, service_type, name, state_change) -> None:
+        if state_change is not ServiceStateChange.Added:
+            return
+        info = zeroconf.get_service_info(service_type, name, timeout=1000)
+        engine = _engine(info)
+        if engine is not None:
+            with lock:
+                found[name] = engine
+
+    try:
+        browser = ServiceBrowser(zc, OSC_TYPE, handlers=[on_change])
+        time.sleep(seconds)  # browsing is listening for a while
+        browser.cancel()
+    finally:
+        _close(zc)
+    with lock:
+        return sorted(found.values(), key=lambda e: (e.name, e.host, e.port))
+
+
+def _engine(info: ServiceInfo | None) -> FoundEngine | None:
+    if info is None or not info.parsed_addresses():
+        return None
+    props = {k: v for k, v in (info.properties or {}).items() if v is not None}
+    if props.get(b"app") != APP.encode():
+        return None
+    name = props.get(b"engine", b"").decode(errors="replace") or info.name
+    return FoundEngine(name, info.parsed_addresses()[0], info.port)
 
 
 def _close(zc: Zeroconf) -> None:

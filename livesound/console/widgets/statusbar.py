@@ -44,6 +44,8 @@ class StatusBar(Widget):
         t.append(f"lat {s.latency_ms:.1f}ms ")
         t.append(f"DSP {load:.0f}% ", style="bold red" if load > 70 else "")
         t.append(f"xruns {s.xruns} ", style="bold red" if s.xruns else "")
+        if s.engine:
+            t.append(f"{s.engine}: ", style="bold cyan")
         t.append(f"{device} ", style="cyan")
         t.append(f"OSC {s.clients} ")
         if st.soloed():
