@@ -64,8 +64,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect", metavar="SRC=DST", action="append",
                    help="with --jack: connect ports, globs paired in order, e.g. "
                    "'system:capture_*=in_*' or 'main_*=system:playback_*'; "
-                   "repeatable; 'none' for no connections (default: capture "
-                   "ports to the inputs, main and buses to the playback ports)")  # fmt: skip
+                   "repeatable; 'none' for no connections (default: the show "
+                   "config's [jack] connect table, else capture ports to the "
+                   "inputs, main and buses to the playback ports)")  # fmt: skip
     p.add_argument("--supervise", action="store_true",
                    help="run the engine under a supervisor that restarts it after "
                    "a crash, from the autosave (the default for the engine plain "
@@ -637,11 +638,20 @@ def cmd_engine(args, argv: list[str] | None = None) -> int:
         permissions = load_permissions(args.show_config, args.buses)
     except RolesError as exc:
         return _fail(str(exc))
+    connect = args.connect
+    if args.jack and connect is None and args.show_config is not None:
+        from livesound.audio.jackclient import config_connections
+        from livesound.audio.settings import ConfigError
+
+        try:
+            connect = config_connections(args.show_config)
+        except ConfigError as exc:
+            return _fail(str(exc))
     cfg = enginehost.EngineConfig(
         inputs=args.inputs, buses=args.buses, sample_rate=args.rate, block=args.block,
         device=args.device, virtual=args.virtual, in_map=args.in_map,
         out_map=args.out_map, lookahead_ms=args.lookahead_ms, fallback=args.fallback,
-        jack=args.jack, connect=args.connect,
+        jack=args.jack, connect=connect,
     )  # fmt: skip
     host = enginehost.HostConfig(
         osc_host=args.osc_host, osc_port=args.osc_port, scenes=args.scenes,

@@ -28,6 +28,7 @@ from livesound.audio.meters import MeterPoller, Meters
 from livesound.audio.settings import MAX_BLOCK, ConfigError, DeviceError, check_settings
 from livesound.audio.watchdog import AudioWatchdog
 from livesound.audio.watchdog import Device as Watched
+from livesound.control.events import Change
 from livesound.control.mixer import Mixer
 from livesound.control.undo import UndoJournal
 from livesound.feedback import remote as feedback_remote
@@ -193,9 +194,11 @@ class Engine:
                 connect = [
                     jackclient.parse_connect(c) for c in cfg.connect if c != "none"
                 ]
-            primary = jackclient.JackDevice(self.core, cfg.jack, cfg.buses, connect)
+            primary = jackclient.JackDevice(self.core, cfg.jack, cfg.buses, connect,
+                                            self._port_names())  # fmt: skip
             reopen = functools.partial(jackclient.reopen, self.core, cfg.jack,
-                                       cfg.buses, connect)  # fmt: skip
+                                       cfg.buses, connect, self._port_names)  # fmt: skip
+            self.mixer.subscribe(self._renamed)
         else:
             try:
                 primary = devices.PortAudioDevice(self.core, device, cfg.block)
@@ -214,6 +217,20 @@ class Engine:
                                       fallback)  # fmt: skip
         self.suppressor = Suppressor(self.mixer, self.core, cfg.sample_rate)
         self.feedback = FeedbackThread(self.suppressor)
+
+    def _port_names(self) -> dict[str, str]:
+        """The show's channel, bus and main names by JACK port."""
+        names = {}
+        for address, value in self.mixer.snapshot().items():
+            for port in jackclient.port_of(address):
+                names[port] = str(value)
+        return names
+
+    def _renamed(self, change: Change) -> None:
+        ports = jackclient.port_of(change.address)
+        device = self.watchdog.device
+        if ports and isinstance(device, jackclient.JackDevice):
+            device.rename(dict.fromkeys(ports, str(change.new)))
 
     def _virtual_card(self) -> Callable[[], VirtualDevice]:
         """A maker of virtual sound cards playing the stage (rendered once)."""

@@ -48,6 +48,17 @@ def connections(server: Jackd) -> dict[str, list[str]]:
     return out
 
 
+def pretty(server: Jackd, port: str) -> str | None:
+    """The port's JACK pretty name, read by a client of the test's own."""
+    client = jack.Client("reader", servername=server.name, no_start_server=True)
+    try:
+        found = jack.get_property(client.get_port_by_name(port).uuid,
+                                  jack.METADATA_PRETTY_NAME)  # fmt: skip
+        return found[0].decode() if found else None
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def server(tmp_path):
     s = Jackd(tmp_path / "jackd").start()
@@ -111,6 +122,14 @@ def test_ports_are_named_by_role_connected_and_carry_the_mix(tmp_path, server):
             assert links[f"{NAME}:main_R"] == ["system:playback_2"]
             assert links[f"{NAME}:bus_01"] == ["system:playback_3"]
             assert links[f"{NAME}:cue_L"] == []
+
+            # The show's names are the ports' JACK pretty names, renamed live.
+            c.send("/ch/02/config/name", "Lead vox")
+            c.send("/bus/01/config/name", "Wedge DSR")
+            wait_until(lambda: pretty(server, f"{NAME}:in_02") == "Lead vox", DEADLINE,
+                       "in_02's pretty name")  # fmt: skip
+            wait_until(lambda: pretty(server, f"{NAME}:bus_01") == "Wedge DSR", DEADLINE,
+                       "bus_01's pretty name")  # fmt: skip
 
             # Input 1 at unity to main, centre-panned: -3 dB in each side.
             for address, value in [("/ch/01/mix/fader", fader_norm(0.0)),
@@ -235,9 +254,12 @@ def test_no_server_is_a_plain_error(tmp_path):
 def test_two_engines_share_the_stage_inputs_under_their_own_names(tmp_path, server):
     """A FOH and a monitor engine on one server, split at the stage box: both
     fed from the same capture ports, each with its ports under its name."""
+    config = tmp_path / "mon.toml"  # the monitor engine's routing in its show config
+    config.write_text(
+        '[jack]\nconnect = { "@capture" = "in_*", "bus_*" = "@playback" }\n'
+    )
     foh = engine(tmp_path, server, name="foh")
-    mon = engine(tmp_path, server, "--connect", "@capture=in_*",
-                 "--connect", "bus_*=@playback", name="mon")  # fmt: skip
+    mon = engine(tmp_path, server, "--show-config", str(config), name="mon")
     try:
         foh.start()
         mon.start()

@@ -17,7 +17,12 @@ import ctypes.util
 import fnmatch
 import functools
 import logging
+import queue
 import re
+import threading
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +30,7 @@ from livesound.audio import jackprocess as J
 from livesound.audio import layout as L
 from livesound.audio.core import AudioCore
 from livesound.audio.devices import DeviceInfo, bounded, jack_server_up, make_realtime
-from livesound.audio.settings import DeviceError
+from livesound.audio.settings import ConfigError, DeviceError
 
 log = logging.getLogger("livesound.audio")
 
@@ -59,6 +64,22 @@ def port_names(n_in: int, n_bus: int) -> tuple[list[str], list[str]]:
     return [f"in_{c + 1:02d}" for c in range(n_in)], outs
 
 
+def port_of(address: str) -> list[str]:
+    """The port(s) whose pretty name is the name at ``address``:
+    ``/ch/03/config/name`` is ``in_03``, ``/bus/02/config/name`` ``bus_02``,
+    ``/main/st/config/name`` both main ports; [] for any other address."""
+    parts = address.strip("/").split("/")
+    if len(parts) != 4 or parts[2:] != ["config", "name"]:
+        return []
+    if parts[0] == "ch" and parts[1].isdigit():
+        return [f"in_{int(parts[1]):02d}"]
+    if parts[0] == "bus" and parts[1].isdigit():
+        return [f"bus_{int(parts[1]):02d}"]
+    if parts[:2] == ["main", "st"]:
+        return ["main_L", "main_R"]
+    return []
+
+
 def default_connections(n_bus: int) -> list[tuple[str, str]]:
     """What a new client connects when the command line says nothing: the
     server's capture ports to the inputs in order, main L/R to its first two
@@ -66,6 +87,29 @@ def default_connections(n_bus: int) -> list[tuple[str, str]]:
     main = ["main_L", "main_R"]
     buses = [f"bus_{b + 1:02d}" for b in range(n_bus)]
     return [("@capture", "in_*"), (" ".join(main + buses), "@playback")]
+
+
+def config_connections(path: Path) -> list[str] | None:
+    """The ``connect`` table of the show config's ``[jack]`` table, as
+    ``SRC=DST`` specs (None when it has none)::
+
+        [jack]
+        connect = { "system:capture_*" = "in_*", "main_*" = "system:playback_*" }
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    table = data.get("jack", {}).get("connect")
+    if table is None:
+        return None
+    if not isinstance(table, dict) or not all(
+        isinstance(v, str) for v in table.values()
+    ):
+        raise ConfigError(
+            f'{path}: [jack] connect is a table of "SOURCE" = "DEST" globs'
+        )
+    return [f"{src}={dst}" for src, dst in table.items()]
 
 
 def parse_connect(spec: str) -> tuple[str, str]:
@@ -83,7 +127,8 @@ class JackDevice:
     answers, the name is taken, or the server runs at another sample rate."""
 
     def __init__(self, core: AudioCore, name: str, n_bus: int,
-                 connect: list[tuple[str, str]] | None = None) -> None:  # fmt: skip
+                 connect: list[tuple[str, str]] | None = None,
+                 names: dict[str, str] | None = None) -> None:  # fmt: skip
         jack = jack_module()
         if jack is None:
             raise DeviceError(
@@ -95,6 +140,13 @@ class JackDevice:
         self._alive = True
         self._closed = False
         self._block = 0
+        # Pretty names go to the server over IPC: from a thread of their own,
+        # never from the thread that renamed the channel.
+        self._names: queue.SimpleQueue[dict[str, str] | None] = queue.SimpleQueue()
+        self._namer = threading.Thread(target=self._name_ports, name="jack-names",
+                                       daemon=True)  # fmt: skip
+        if names:
+            self._names.put(dict(names))
         try:
             self.client = jack.Client(name, use_exact_name=True, no_start_server=True)
         except jack.JackOpenError as exc:
@@ -166,8 +218,34 @@ class JackDevice:
         self.client.activate()
         for src, dst in self._connect:
             self.connect(src, dst)
+        self._namer.start()
         tid = self.core.audio_thread()
         self.realtime = bool(tid) and bool(make_realtime(tid))
+
+    def rename(self, names: dict[str, str]) -> None:
+        """Show ``names`` (port short name: the show's name, "" for none) as the
+        ports' JACK pretty names; returns at once."""
+        self._names.put(dict(names))
+
+    def _name_ports(self) -> None:
+        jack = jack_module()
+        ports = {p.shortname: p for p in self.inports + self.outports}
+        while (names := self._names.get()) is not None:
+            for short, pretty in names.items():
+                port = ports.get(short)
+                if port is None or not self._alive:
+                    continue
+                try:
+                    if pretty:
+                        self.client.set_property(
+                            port, jack.METADATA_PRETTY_NAME, pretty
+                        )
+                    else:
+                        self.client.remove_property(
+                            port.uuid, jack.METADATA_PRETTY_NAME
+                        )
+                except jack.JackError as exc:
+                    log.warning("JACK: cannot name %s %r: %s", short, pretty, exc)
 
     def connect(self, src: str, dst: str) -> int:
         """Connect the ports ``src`` matches to those ``dst`` matches, pairwise
@@ -213,6 +291,7 @@ class JackDevice:
                 self.client.deactivate()
         self._alive = False
         self._closed = True
+        self._names.put(None)
         self.client.close()
 
 
@@ -239,7 +318,8 @@ def _open_reason(jack, name: str, exc: Exception) -> str:
 
 
 def reopen(core: AudioCore, name: str, n_bus: int,
-           connect: list[tuple[str, str]] | None, old: JackDevice | None) -> JackDevice | None:  # fmt: skip
+           connect: list[tuple[str, str]] | None, names: Callable[[], dict[str, str]],
+           old: JackDevice | None) -> JackDevice | None:  # fmt: skip
     """A new client once the server answers again (None while it does not).
     The old one, dead with its server, is closed at the first attempt, while
     the server is still gone: libjack crashes closing it once a new server
@@ -249,7 +329,7 @@ def reopen(core: AudioCore, name: str, n_bus: int,
     if not jack_server_up():
         return None
     try:
-        return JackDevice(core, name, n_bus, connect)
+        return JackDevice(core, name, n_bus, connect, names())
     except DeviceError as exc:
         log.warning("JACK is back but: %s", exc)
         return None
