@@ -445,6 +445,7 @@ def _names_from_engine(host: str, port: int, addresses: list[str]) -> dict | Non
 
 
 def cmd_layout(args) -> int:
+    import contextlib
     import json
 
     from livesound.control.registry import Registry
@@ -458,7 +459,11 @@ def cmd_layout(args) -> int:
     values = registry.defaults()
     names = [f"/ch/{c + 1:02d}/config/name" for c in range(args.inputs)]
     names.append(f"/bus/{args.mix:02d}/config/name")
-    live = _names_from_engine("127.0.0.1", args.port, names)
+    live = _names_from_engine("127.0.0.1", args.port, [*names, "/ls/stats"])
+    engine = ""
+    if live and "/ls/stats" in live:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            engine = str(json.loads(live.pop("/ls/stats")).get("name", ""))
     if live:
         values.update(live)
     else:
@@ -466,11 +471,11 @@ def cmd_layout(args) -> int:
               file=sys.stderr)  # fmt: skip
         values.update(virtual_stage_show(args.inputs, args.buses))
     host = args.host or next(iter(ipv4_addresses()), "127.0.0.1")
-    session = performer_layout(registry, values, args.mix, host, args.port)
+    session = performer_layout(registry, values, args.mix, host, args.port, engine)
     out = args.output or Path(f"mix-{args.mix}.json")
     out.write_text(json.dumps(session, indent=2))
-    print(f"wrote {out}: Open Stage Control session for mix {args.mix}, "
-          f"sending to {host}:{args.port}")  # fmt: skip
+    print(f"wrote {out}: Open Stage Control session for mix {args.mix}"
+          + (f" on {engine}" if engine else "") + f", sending to {host}:{args.port}")  # fmt: skip
     return 0
 
 

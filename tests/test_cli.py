@@ -159,3 +159,22 @@ def test_layout_refuses_a_mix_that_does_not_exist(tmp_path):
     done = run_cli("layout", "--mix", "9", "--buses", "4", "-o", str(tmp_path / "x"))
     assert done.returncode == 2
     assert "--mix 9: use 1 to 4" in done.stderr
+
+
+def test_layout_names_the_engine_the_tablet_mixes_on(tmp_path):
+    """Two engines (FOH and monitors): the tablet's header says which."""
+    from osc_helpers import EngineProcess
+
+    engine = EngineProcess("--name", "monitors-test", "--state-dir",
+                           str(tmp_path / "state")).start()  # fmt: skip
+    try:
+        out = tmp_path / "mix.json"
+        done = run_cli("layout", "--mix", "2", "-o", str(out), "--port",
+                       str(engine.port), "--inputs", "8", "--buses", "4")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "on monitors-test" in done.stdout
+        header = json.loads(out.read_text())["content"]["widgets"][1]
+        texts = {w["id"]: w.get("default") for w in header["widgets"]}
+        assert texts["engine"] == "monitors-test" and texts["mix_number"] == "Mix 2"
+    finally:
+        engine.stop()

@@ -38,13 +38,16 @@ _FADER_MARKS_DB = (-60.0, -30.0, -10.0, 0.0)
 
 
 def performer_layout(
-    registry: Registry, values: dict[str, Any], mix: int, host: str, port: int
-) -> dict:
+    registry: Registry, values: dict[str, Any], mix: int, host: str, port: int,
+    engine: str = "",
+) -> dict:  # fmt: skip
     """An Open Stage Control session for the performer of mix ``mix`` (1-based).
 
     One fader per input send into the mix, labelled with the channel names in
     ``values`` (engineering units, as ``Mixer.values``), each with a meter;
-    the mix master and a mute. Every control sends to ``host:port``.
+    the mix master and a mute. Every control sends to ``host:port``; the
+    header names the ``engine`` (a FOH and a monitor engine: which one this
+    tablet mixes on).
     """
     if not 1 <= mix <= registry.n_bus:
         raise ValueError(f"mix must be 1..{registry.n_bus}, got {mix}")
@@ -97,6 +100,7 @@ def performer_layout(
         "header",
         "horizontal",
         [
+            *([_text("engine", engine, width=140)] if engine else []),
             _text("mix_number", f"Mix {mix}", width=100),
             _text(
                 "mix_name",
