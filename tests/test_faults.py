@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_helpers import Jackd, LoudEngine, blocks_advance, stats
+from audio_helpers import Jackd, LoudEngine, blocks_advance, stats
 from osc_helpers import Client, fader_norm, wait_until
 
 from livesound.control.registry import Registry

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from fault_helpers import LoudEngine
+from audio_helpers import LoudEngine
 from osc_helpers import (
     DEADLINE,
     START_DEADLINE,

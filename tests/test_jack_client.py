@@ -8,14 +8,11 @@ and plain errors for a taken name and a server at another sample rate.
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
-import threading
 
-import numpy as np
 import pytest
-from fault_helpers import Jackd, LoudEngine, blocks_advance, stats
+from audio_helpers import Jackd, LoudEngine, ToneClient, blocks_advance, stats
 from jackserver import _jack_env, jack_tool
 from osc_helpers import DEADLINE, Client, fader_norm, wait_until
 
@@ -64,43 +61,6 @@ def server(tmp_path):
     s = Jackd(tmp_path / "jackd").start()
     yield s
     s.close()
-
-
-class ToneClient:
-    """A JACK client of the test's own (a Python callback is fine here: it
-    is the test's instrument, not the engine) that plays white noise at -26
-    dBFS RMS into one port (noise: the feedback suppressor leaves it alone)
-    and keeps the RMS of what another port sends it."""
-
-    def __init__(self, server: Jackd, into: str, listen: str) -> None:
-        self.client = jack.Client("tone", servername=server.name, no_start_server=True)
-        self.out = self.client.outports.register("out")
-        self.inp = self.client.inports.register("in")
-        self.noise = np.random.default_rng(1)
-        self.rms: list[float] = []
-        self.lock = threading.Lock()
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-        self.client.connect(self.out, into)
-        self.client.connect(listen, self.inp)
-
-    def _process(self, frames: int) -> None:
-        self.out.get_array()[:] = self.noise.normal(0.0, 0.05, frames)
-        heard = self.inp.get_array()
-        with self.lock:
-            self.rms.append(float(np.sqrt(np.mean(heard**2))))
-
-    def level_db(self, blocks: int = 200) -> float:
-        """RMS in dBFS of the newest ``blocks`` periods heard."""
-        with self.lock:
-            recent = self.rms[-blocks:]
-        if len(recent) < blocks:
-            return -999.0
-        return 20 * math.log10(max(1e-12, math.sqrt(np.mean(np.square(recent)))))
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
 
 
 def test_ports_are_named_by_role_connected_and_carry_the_mix(tmp_path, server):

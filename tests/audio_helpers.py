@@ -1,20 +1,24 @@
-"""Helpers for tests of faults around the audio path: an engine process that
-prints its meter line on a chosen device, its stats over OSC, and a JACK
-dummy server a test may stop and start again."""
+"""Helpers for tests around the audio path: an engine process that prints
+its meter line on a chosen device, its stats over OSC, a JACK server a test
+may stop and start again, and a JACK client of the test's own that plays
+noise into a port and listens to another."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from jackserver import _jack_env, jackd_command, server_answers
-from osc_helpers import Client, EngineProcess, wait_until
+from osc_helpers import DEADLINE, Client, EngineProcess, wait_until
 
 
 class LoudEngine(EngineProcess):
@@ -70,28 +74,45 @@ class Jackd:
     under the same name (always stopped cleanly: a killed jackd leaks its
     shared-memory registry slots)."""
 
-    def __init__(self, log_dir: Path, rate: int = 48000) -> None:
+    def __init__(self, log_dir: Path, rate: int = 48000, period: int = 64,
+                 driver: list[str] | None = None) -> None:  # fmt: skip
+        """``driver``: the backend and its options (``["-d", "net", ...]``)
+        instead of the dummy one."""
         if shutil.which("jackd") is None:
             pytest.skip("jackd not installed (tests/run.sh installs jackd2)")
-        self.name = f"livesound-faults-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.log_dir, self.rate = log_dir, rate
+        self.name = f"livesound-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.log_dir, self.rate, self.period, self.driver = (
+            log_dir,
+            rate,
+            period,
+            driver,
+        )
         self.proc: subprocess.Popen | None = None
         self.env = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
 
     def start(self) -> Jackd:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / "jackd.log", "ab") as log:
-            self.proc = subprocess.Popen(jackd_command(self.name, samplerate=self.rate),
+            command = jackd_command(
+                self.name, samplerate=self.rate, blocksize=self.period
+            )
+            if self.driver is not None:
+                command = ["jackd", "--no-realtime", "-n", self.name, *self.driver]
+            self.proc = subprocess.Popen(command,
                                          env=_jack_env(self.name),
                                          stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=log, start_new_session=True)  # fmt: skip
-        wait_until(lambda: server_answers(self.name) is not False, 20, "jackd")
+        wait_until(lambda: server_answers(self.name) is not False, DEADLINE, "jackd")
         return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()  # the server tells its clients it shuts down
-            self.proc.wait(10)
+            try:
+                self.proc.wait(DEADLINE / 4)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # a server stuck in its backend's shutdown
+                self.proc.wait(DEADLINE / 4)
 
     def close(self) -> None:
         """Stop for good; a PortAudio client that died with the first server
@@ -99,3 +120,43 @@ class Jackd:
         self.stop()
         for leftover in Path("/dev/shm").glob(f"*_{self.name}_*"):
             leftover.unlink(missing_ok=True)
+
+
+class ToneClient:
+    """A JACK client of the test's own (a Python callback is fine here: it
+    is the test's instrument, not the engine) that plays white noise at -26
+    dBFS RMS into one port (noise: the feedback suppressor leaves it alone)
+    and keeps the RMS of what another port sends it."""
+
+    def __init__(self, server: Jackd, into: str, listen: str) -> None:
+        # Here, not at the top: the fault tests need no libjack.
+        import jack
+
+        self.client = jack.Client("tone", servername=server.name, no_start_server=True)
+        self.out = self.client.outports.register("out")
+        self.inp = self.client.inports.register("in")
+        self.noise = np.random.default_rng(1)
+        self.rms: list[float] = []
+        self.lock = threading.Lock()
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self.client.connect(self.out, into)
+        self.client.connect(listen, self.inp)
+
+    def _process(self, frames: int) -> None:
+        self.out.get_array()[:] = self.noise.normal(0.0, 0.05, frames)
+        heard = self.inp.get_array()
+        with self.lock:
+            self.rms.append(float(np.sqrt(np.mean(heard**2))))
+
+    def level_db(self, blocks: int = 200) -> float:
+        """RMS in dBFS of the newest ``blocks`` periods heard."""
+        with self.lock:
+            recent = self.rms[-blocks:]
+        if len(recent) < blocks:
+            return -999.0
+        return 20 * math.log10(max(1e-12, math.sqrt(np.mean(np.square(recent)))))
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
