@@ -48,3 +48,28 @@ def test_selection_follows_the_channel_across_layers(tmp_path):
         assert mixer.current().fader == "/ch/05/mix/fader"
 
     console_run(tmp_path, body)
+
+
+def test_strip_numbers_take_the_scribble_strip_colour():
+    """`/ch/NN/config/color` as on an X32: coloured number, inverted is black
+    on the colour, OFF dim; the selected strip keeps its pointer."""
+    import time
+
+    from livesound.console.screens.mixer import input_spec
+    from livesound.console.state import ConsoleState
+    from livesound.console.widgets.strip import COLOURS, FG_DIM, draw
+
+    st = ConsoleState(8, 4)
+    choices = st.param("/ch/01/config/color").choices
+
+    def label(c: int, colour: str, selected: bool = False):
+        st.values[f"/ch/{c + 1:02d}/config/color"] = choices.index(colour)
+        row = draw(input_spec(st, c), st, 30, selected, time.monotonic())[0]
+        return row[0].style
+
+    red = label(0, "RD")
+    assert red.color.name == COLOURS["RD"] and red.bgcolor.name != COLOURS["RD"]
+    inverted = label(1, "RDi")
+    assert inverted.bgcolor.name == COLOURS["RD"] and inverted.color.name == "#000000"
+    assert label(2, "OFF").color.name == FG_DIM
+    assert label(3, "RD", selected=True).bgcolor.name == "#e0c020"

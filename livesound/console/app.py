@@ -23,6 +23,14 @@ DEFAULT_FPS = 30.0
 # What every abbreviation and mark on screen means (the help screen's legend).
 LEGEND = [
     ("▸05◂", "the selected strip (its name in reverse)"),
+    (
+        "05",
+        "other strips' numbers in their scribble-strip colour (/ch/NN/config/color)",
+    ),
+    (
+        "╪ ┼",
+        "fader scale: 0 dB, and +10, -10, -20, -30, -50 dB (numbered right of the strips)",
+    ),
     ("M  S", "mute (red when muted), solo (yellow when soloed)"),
     ("G", "gate on (green; red while it closes more than 3 dB)"),
     ("C  -6", "compressor on; its gain reduction in dB when it acts"),

@@ -30,7 +30,7 @@ def input_spec(st: ConsoleState, c: int, mix: int = 0) -> StripSpec:
     p = ch_prefix(c)
     common = dict(label=f"{c + 1:02d}", name=f"{p}/config/name", meter="in", index=c,
                   solo=f"/-stat/solosw/{c + 1:02d}", gate=f"{p}/gate/on",
-                  comp=f"{p}/dyn/on")  # fmt: skip
+                  comp=f"{p}/dyn/on", color=f"{p}/config/color")  # fmt: skip
     if mix:
         s = f"{p}/mix/{mix:02d}"
         pair = mix - (mix + 1) % 2  # odd bus of the pair holds pan and tap
@@ -48,7 +48,7 @@ def output_spec(st: ConsoleState, o: int) -> StripSpec:
         label="MAIN" if main else f"B{o + 1:02d}",
         name="L/R" if main else f"{x32}/config/name",
         fader=f"{x32}/mix/fader", on=f"{x32}/mix/on", meter="out", index=o,
-        stereo=main, output=o,
+        stereo=main, output=o, color=f"{x32}/config/color",
     )  # fmt: skip
 
 

@@ -17,7 +17,9 @@ from textual.widget import Widget
 
 from livesound.console.state import ConsoleState
 from livesound.console.widgets import strip as S
-from livesound.console.widgets.meter import fader_at
+from livesound.console.widgets.meter import fader_at, scale_rows
+
+SCALE_W = 4  # the fader scale's numbers, right of the strips where there is room
 
 
 class StripBank(Widget):
@@ -109,13 +111,21 @@ class StripBank(Widget):
         ]
         pad = width - len(shown) * S.WIDTH
         bg = S.style(S.FG, S.BG)
+        dim = S.style(S.FG_DIM, S.BG)
+        meter_h = max(1, height - S.HEAD_ROWS - S.FOOT_ROWS)
+        marks = scale_rows(meter_h) if pad >= SCALE_W else {}
         lines = []
         for y in range(height):
             segs: list[Segment] = []
             for col in columns:
                 if y < len(col):
                     segs.extend(col[y])
-            if pad > 0:
+            mark = marks.get(y - S.HEAD_ROWS)
+            if mark is not None:
+                segs.append(Segment(f"{mark:+.0f}".rjust(SCALE_W - 1) + " " if mark
+                                    else "  0 ", dim))  # fmt: skip
+                segs.append(Segment(" " * (pad - SCALE_W), bg))
+            elif pad > 0:
                 segs.append(Segment(" " * pad, bg))
             lines.append(Strip(_merged(segs), width))
         self.frames += 1

@@ -68,6 +68,20 @@ def fader_row(value_db: float, height: int) -> int:
     return min(height - 1, max(0, round((1.0 - f) * (height - 1))))
 
 
+SCALE_DB = (10.0, 0.0, -10.0, -20.0, -30.0, -50.0)  # an X32 fader's printed marks
+
+
+def scale_rows(height: int) -> dict[int, float]:
+    """Rows of the fader scale's marks on a ``height``-row meter (0 dB wins a
+    row two marks share)."""
+    marks: dict[int, float] = {}
+    for db in SCALE_DB:
+        row = fader_row(db, height)
+        if row not in marks or db == 0.0:
+            marks[row] = db
+    return marks
+
+
 def fader_at(row: int, height: int) -> float:
     """The fader level (dB) a knob at ``row`` of a ``height``-row meter stands for;
     the bottom row is off (−∞)."""

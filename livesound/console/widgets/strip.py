@@ -26,6 +26,7 @@ from livesound.console.widgets.meter import (
     fader_row,
     hold_row,
     level,
+    scale_rows,
     style,
     zone,
 )
@@ -55,6 +56,23 @@ class StripSpec:
     output: int | None = None  # outputs: index for limiter / suppressor status
     gate: str | None = None
     comp: str | None = None
+    color: str | None = None  # address of the X32 scribble-strip colour
+
+
+# The X32's scribble-strip colours (OFF, RD ... WH; "i": inverted).
+COLOURS = {"OFF": FG_DIM, "RD": "#ff5050", "GN": "#50d050", "YE": "#e0d040",
+           "BL": "#5080ff", "MG": "#e050e0", "CY": "#40d0e0", "WH": "#ffffff"}  # fmt: skip
+
+
+def label_style(colour: object, bg: str):
+    """The strip number in its scribble-strip colour: coloured text, or black
+    on the colour for an inverted one (OFF: dim)."""
+    name = str(colour or "OFF")
+    inverted = name.endswith("i")
+    fg = COLOURS.get(name.removesuffix("i"), FG_DIM)
+    if inverted and fg != FG_DIM:
+        return style("#000000", fg, bold=True)
+    return style(fg, bg, bold=fg != FG_DIM)
 
 
 def _pan_text(value: float) -> str:
@@ -67,6 +85,13 @@ def _short_mode(mode: str) -> str:
     return {"off": "off", "speech": "SPE", "music": "MUS", "ringout": "RNG"}.get(
         mode, "—"
     )
+
+
+def _track(mark: float | None) -> str:
+    """The fader's track: a mark of the scale (0 dB doubled), else a line."""
+    if mark is None:
+        return "│"
+    return "╪" if mark == 0.0 else "┼"
 
 
 def name_rows(name: str, width: int = WIDTH - 1) -> tuple[str, str]:
@@ -96,6 +121,8 @@ def draw(
     # in reverse, not only a different background.
     if selected:
         text(f"▸{spec.label}◂", style("#000000", "#e0c020", bold=True))
+    elif spec.color is not None:
+        text(spec.label, label_style(st.text(spec.color), bg))
     else:
         text(spec.label, dim)
     name = (
@@ -152,6 +179,7 @@ def draw(
     hrow = hold_row(hold, meter_h)
     fader_db = st.values.get(spec.fader)
     frow = fader_row(fader_db, meter_h)
+    marks = scale_rows(meter_h)
     for r in range(meter_h):
         z = zone(r, meter_h)
         bright, low = style(z, bg), style(DIM[z] if not spec.stereo else z, bg)
@@ -166,8 +194,8 @@ def draw(
             seg_a,
             Segment(cb, low),
             Segment(" ", plain),
-            Segment("█" if knob else "│", style("#ffffff", bg, bold=True) if knob
-                    else dim),  # fmt: skip
+            Segment("█", style("#ffffff", bg, bold=True)) if knob
+            else Segment(_track(marks.get(r)), dim),
             Segment("  ", plain),
         ])  # fmt: skip
     text(db_text(fader_db, WIDTH - 1), style("#ffffff", bg, bold=True) if selected
