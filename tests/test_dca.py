@@ -8,6 +8,7 @@ own fader and mute, which ramp over the engine's 10 ms gain ramp.
 """
 
 import math
+import tomllib
 
 import numpy as np
 import pytest
@@ -24,6 +25,8 @@ from dsp_helpers import (
 
 from livesound.control import groups
 from livesound.control.registry import Registry, Target
+from livesound.scenes.files import Scope
+from livesound.scenes.manager import SceneManager
 
 OFFSET_TOL_DB = 1e-3
 SILENT = 1e-7  # below -140 dB: nothing leaks through a group mute
@@ -248,3 +251,26 @@ def test_group_helpers_read_the_x32_bitmasks():
     assert groups.muted_by(v, "/ch/01") == ([7], [5])
     assert not groups.group_muted(v, "/ch/02")
     assert undb(groups.dca_offset_db(v, "/ch/02")) == 1.0
+
+
+# -- scenes: DCAs and mute groups are strips of their own -----------------------
+
+
+def test_recall_safes_and_scopes_name_dcas_and_mute_groups(tmp_path):
+    e = make_engine()
+    scenes = SceneManager(e.mixer, tmp_path / "scenes", tmp_path / "state")
+    show = {"/dca/1/fader": -12.0, "/dca/2/fader": -6.0, "/config/mute/1": 1,
+            "/ch/01/grp/dca": 0b11}  # fmt: skip
+    e.mixer.set_many(show)
+    scenes.save("song")
+    only_faders = scenes.save("faders", Scope(("dca.2",), ("fader",)))
+    assert tomllib.loads(only_faders.read_text())["dca"] == {"2": {"fader_db": -6.0}}
+    e.mixer.set_many({"/dca/1/fader": 0.0, "/dca/2/fader": 0.0,
+                      "/config/mute/1": 0, "/ch/01/grp/dca": 0})  # fmt: skip
+    scenes.set_safe("dca.1", True)
+    scenes.set_safe("mutegroup.1", True)
+    scenes.recall("song", now=0.0)
+    assert e.mixer.get("/dca/1/fader") == 0.0  # safe
+    assert e.mixer.get("/config/mute/1") == 0  # safe
+    assert e.mixer.get("/dca/2/fader") == -6.0
+    assert e.mixer.get("/ch/01/grp/dca") == 0b11
