@@ -231,8 +231,8 @@ class MixerScreen(Screen):
             first = self.channels.first
             last = min(first + self.channels.visible, st.n_in)
             text = (f"[b]MAIN MIX[/b]  inputs {first + 1}-{last} of {st.n_in}  "
-                    "[dim]f: sends on faders  b: bus masters  d: DCAs  "
-                    "g: mute groups  [ ]: bank  enter: detail  ?: help[/dim]")  # fmt: skip
+                    "[dim]f: sends  b: buses  d: DCAs  g: mute groups  "
+                    "[ ]: bank  enter: detail  ?: help[/dim]")  # fmt: skip
         if text != self._layer_text:
             self._layer_text = text
             self.query_one("#layer", Static).update(text)
