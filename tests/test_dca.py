@@ -25,6 +25,7 @@ from dsp_helpers import (
 
 from livesound.control import groups
 from livesound.control.registry import Registry, Target
+from livesound.osc import links
 from livesound.scenes.files import Scope
 from livesound.scenes.manager import SceneManager
 
@@ -274,3 +275,12 @@ def test_recall_safes_and_scopes_name_dcas_and_mute_groups(tmp_path):
     assert e.mixer.get("/config/mute/1") == 0  # safe
     assert e.mixer.get("/dca/2/fader") == -6.0
     assert e.mixer.get("/ch/01/grp/dca") == 0b11
+
+
+def test_a_linked_pairs_membership_is_written_to_both_halves_over_osc():
+    def linked(address: str) -> bool:
+        return address == "/config/buslink/1-2"
+
+    assert links.mirror("/bus/02/grp/dca", linked) == "/bus/01/grp/dca"
+    assert links.mirror("/bus/01/grp/mute", linked) == "/bus/02/grp/mute"
+    assert links.mirror("/bus/03/grp/mute", linked) is None
