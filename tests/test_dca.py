@@ -26,6 +26,7 @@ from dsp_helpers import (
 from livesound.control import groups
 from livesound.control.registry import Registry, Target
 from livesound.osc import links
+from livesound.osc.docs import osc_map_markdown
 from livesound.scenes.files import Scope
 from livesound.scenes.manager import SceneManager
 
@@ -284,3 +285,17 @@ def test_a_linked_pairs_membership_is_written_to_both_halves_over_osc():
     assert links.mirror("/bus/02/grp/dca", linked) == "/bus/01/grp/dca"
     assert links.mirror("/bus/01/grp/mute", linked) == "/bus/02/grp/mute"
     assert links.mirror("/bus/03/grp/mute", linked) is None
+
+
+def test_osc_map_lists_dcas_and_mute_groups_as_real():
+    text = osc_map_markdown(Registry(8, 4))
+    rows = {line.split("`")[1]: line for line in text.splitlines() if "| `/" in line}
+    for address in ("/dca/[1..8]/fader", "/dca/[1..8]/on", "/config/mute/[1..6]",
+                    "/ch/[01..08]/grp/dca", "/bus/[01..04]/grp/mute",
+                    "/main/st/grp/dca"):  # fmt: skip
+        assert address in rows, address
+        assert "no effect" not in rows[address] and "not yet" not in rows[address]
+    assert "## DCAs and mute groups" in text
+    # What livesound does not mix stays listed as such.
+    assert "not yet mixed" in rows["/mtx/[01..06]/grp/dca"]
+    assert "X32 compatibility, no effect" in rows["/auxin/[01..08]/grp/dca"]
