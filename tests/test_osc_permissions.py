@@ -149,6 +149,14 @@ PERFORMER_2_MAY_NOT = [
     "/ls/main/st/notch/01/on",
     "/ls/osc/on",  # the oscillator
     "/config/osc/dest",
+    "/dca/1/fader",  # DCAs and mute groups act on every member
+    "/dca/1/on",
+    "/dca/1/config/name",
+    "/config/mute/1",
+    "/ch/01/grp/dca",  # nor membership, of any strip, its own mix's neither
+    "/ch/01/grp/mute",
+    "/bus/02/grp/dca",
+    "/bus/02/grp/mute",
     "/config/buslink/1-2",
     "/-stat/solosw/01",
 ]

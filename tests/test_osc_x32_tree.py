@@ -216,7 +216,7 @@ def test_every_x32_address_answers_with_its_type(srv, tmp_path):
 
 def test_writes_to_x32_only_addresses_are_taken_quietly(srv):
     before = srv.mixer.snapshot()
-    for address, value in [("/dca/1/fader", 0.5), ("/fxrtn/01/mix/fader", 0.75),
+    for address, value in [("/mtx/01/mix/fader", 0.5), ("/fxrtn/01/mix/fader", 0.75),
                            ("/headamp/000/phantom", 1), ("/main/st/mix/pan", 0.2),
                            ("/-stat/tape/state", 2)]:  # fmt: skip
         assert send(srv, address, value) == []
@@ -298,8 +298,8 @@ def test_node_channel_mix_has_the_x32_fields(srv):
         ("ch/01/automix", "/ch/01/automix OFF +0.0"),
         ("bus/01/mix/01", "/bus/01/mix/01 ON   -oo +0 POST 0"),
         ("main/st/mix", "/main/st/mix ON   0.0 +0"),
-        ("dca/1", "/dca/1 ON   -oo"),
-        ("dca/1/config", '/dca/1/config "" 1 YE'),
+        ("dca/1", "/dca/1 ON   0.0"),  # livesound's DCAs start at 0 dB: no effect
+        ("dca/1/config", '/dca/1/config "DCA 1" 1 YE'),
         ("headamp/000", "/headamp/000 +0.0 OFF"),
         ("config/mute", "/config/mute OFF OFF OFF OFF OFF OFF"),
         ("ch/01/mix/fader", "/ch/01/mix/fader   -oo"),  # a single leaf

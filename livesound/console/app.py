@@ -32,6 +32,11 @@ LEGEND = [
         "fader scale: 0 dB, and +10, -10, -20, -30, -50 dB (numbered right of the strips)",
     ),
     ("M  S", "mute (red when muted), solo (yellow when soloed)"),
+    (
+        "D  1-6",
+        "orange where M is: muted by a DCA that is off (D) or by the "
+        "engaged mute group of that number, not by its own mute",
+    ),
     ("G", "gate on (green; red while it closes more than 3 dB)"),
     ("C  -6", "compressor on; its gain reduction in dB when it acts"),
     ("L-1.2", "an output's limiter gain reduction in dB"),
@@ -216,10 +221,12 @@ class ConsoleApp(App):
         change = (
             f"{st.label(address)}: {st.text(address, now)} → {st.text(address, before)}"
         )
-        if not address.endswith("/on"):
+        # A mute group's switch mutes when it is 1, an on switch when it is 0.
+        engages = address.startswith("/config/mute/")
+        if not (address.endswith("/on") or engages):
             self.link.command("/ls/undo", address)
             return
-        verb = "unmute" if before else "mute"
+        verb = "mute" if bool(before) == engages else "unmute"
         self.push_screen(
             Confirm(f"Undo means {verb}: {change}. Do it?", verb.capitalize()),
             lambda yes: self.link.command("/ls/undo", address) if yes else None,

@@ -13,6 +13,7 @@ import numpy as np
 
 from livesound.audio import design
 from livesound.audio import layout as L
+from livesound.control import groups
 from livesound.control import registry as R
 from livesound.control.taper import db_to_gain
 
@@ -128,6 +129,12 @@ def notch_coeffs(v: Values, extra: str, n_notch: int, sr: float) -> np.ndarray:
     return out
 
 
+def strip_fader_db(v: Values, prefix: str) -> float:
+    """The fader of the strip at ``prefix`` with its DCAs' offsets added: the
+    level its post-fader paths get (pre-fader sends ignore both)."""
+    return v[f"{prefix}/mix/fader"] + groups.dca_offset_db(v, prefix)
+
+
 class Topology:
     """Which addresses drive which outputs (bus links fold pairs together)."""
 
@@ -167,9 +174,9 @@ class Topology:
                 L.OP_LIM_LINK: float(self.partner(v, o)),
             }  # fmt: skip
         x32, extra = self.prefixes(v, o)
-        on = v[f"{x32}/mix/on"]
+        on = v[f"{x32}/mix/on"] and not groups.group_muted(v, x32)
         return {
-            L.OP_GAIN: db_to_gain(v[f"{x32}/mix/fader"]) if on else 0.0,
+            L.OP_GAIN: db_to_gain(strip_fader_db(v, x32)) if on else 0.0,
             L.OP_DELAY: float(round(v[f"{extra}/delay/time"] * sr / 1000.0)),
             L.OP_LIM_ON: float(v[f"{extra}/limiter/on"]),
             L.OP_LIM_CEIL: db_to_gain(v[f"{extra}/limiter/ceiling"]),
@@ -178,6 +185,15 @@ class Topology:
             L.OP_LIM_LINK: float(self.partner(v, o)),
         }
 
+    def members(self, v: Values, target: R.Target, k: int) -> tuple[list, list]:
+        """The inputs and the outputs that DCA ``k`` (``target`` DCA) or mute
+        group ``k`` (``target`` MUTE_GROUP) acts on; a linked bus pair by its
+        odd bus's membership, as it plays by its settings."""
+        of = groups.dcas_of if target is R.Target.DCA else groups.mute_groups_of
+        ins = [c for c in range(self.n_in) if k in of(v, R.ch_prefix(c))]
+        outs = [o for o in range(self.cue_l) if k in of(v, self.prefixes(v, o)[0])]
+        return ins, outs
+
     def soloing(self, v: Values) -> bool:
         return any(v[f"/-stat/solosw/{c + 1:02d}"] for c in range(self.n_in))
 
@@ -185,8 +201,8 @@ class Topology:
         """Gains from input ``c`` into every matrix column (buses, main, cue)."""
         p = R.ch_prefix(c)
         row = np.zeros(self.n_out)
-        on = float(v[f"{p}/mix/on"])
-        fader = db_to_gain(v[f"{p}/mix/fader"])
+        on = float(v[f"{p}/mix/on"] and not groups.group_muted(v, p))
+        fader = db_to_gain(strip_fader_db(v, p))
         pl, pr = pan_gains(v[f"{p}/mix/pan"])
         if v[f"{p}/mix/st"]:
             row[self.main_l] = on * fader * pl

@@ -211,6 +211,16 @@ class Mixer:
         for c in ins if everything else dirty.get(Target.IN_EQ, ()):
             eq = derive.eq_coeffs(v, ch_prefix(c), L.N_IN_EQ, sr)
             st["mail_bq_in"][L.N_HPF :, :, c] = eq
+        # A DCA or mute group acts through its members' gains: it re-derives
+        # their rows and outputs (with the new values: a member added in the
+        # same change set is one already).
+        rows_touched = set(dirty.get(Target.ROW, ()))
+        group_outs: set[int] = set()
+        for target in (Target.DCA, Target.MUTE_GROUP):
+            for k in dirty.get(target, ()):
+                member_ins, member_outs = topo.members(v, target, k)
+                rows_touched.update(member_ins)
+                group_outs.update(member_outs)
         # A linked pair shares its odd bus's settings: touching either side
         # (or the link itself) re-derives both.
         touched = set(outs) if links else set()
@@ -218,9 +228,14 @@ class Mixer:
             for o in dirty.get(target, ()):
                 touched.update((o, topo.partner(v, o)))
         touched.discard(-1)
-        for o in sorted(touched):
+        gains = set(touched)  # a group only moves gains: no filters to design
+        for o in group_outs:
+            gains.update((o, topo.partner(v, o)))
+        gains.discard(-1)
+        for o in sorted(gains):
             for slot, value in topo.output_fields(v, o, sr).items():
                 st["mail_outs"][slot, o] = value
+        for o in sorted(touched):
             if o >= topo.cue_l:
                 continue
             x32, extra = topo.prefixes(v, o)
@@ -231,7 +246,7 @@ class Mixer:
                 v, extra, L.N_NOTCH, sr
             )
         soloing = topo.soloing(v)
-        for c in ins if rows else dirty.get(Target.ROW, ()):
+        for c in ins if rows else rows_touched:
             st["mail_mix"][c] = topo.matrix_row(v, c, soloing)
         if rows or Target.OSCILLATOR in dirty:
             row, kind, freq = topo.oscillator(v)

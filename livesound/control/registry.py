@@ -20,6 +20,14 @@ from typing import Any
 import numpy as np
 
 from livesound.control import taper
+from livesound.control.groups import (
+    DCA_MASK,
+    MUTE_MASK,
+    N_DCA,
+    N_MUTE_GROUPS,
+    dca_prefix,
+    mute_group_address,
+)
 
 X32_SEND_TYPES = ("IN/LC", "<-EQ", "EQ->", "PRE", "POST", "GRP")
 PRE_FADER_TYPES = 4  # send types below this index tap before the fader
@@ -79,6 +87,8 @@ class Target(Enum):
     OUT_EQ = "out_eq"  # the output's EQ
     NOTCH = "notch"  # the output's feedback notches
     LINKS = "links"  # bus links: every output and every row
+    DCA = "dca"  # a DCA's fader or mute: the rows and outputs of its members
+    MUTE_GROUP = "mute_group"  # a mute group's switch: its members
     OSCILLATOR = "oscillator"
     ALL = "all"  # everything (the Mixer's first change set)
 
@@ -90,6 +100,8 @@ class StripKind(Enum):
     BUSLINK = "buslink"  # the stereo link of two buses
     SOLO = "solo"  # the solo/cue settings
     OSC = "osc"  # the oscillator
+    DCA = "dca"  # a DCA
+    MUTE_GROUP = "mutegroup"  # a mute group
     X32 = "x32"  # an X32 address answered for compatibility, outside the show
 
 
@@ -98,8 +110,8 @@ class Strip:
     """What a parameter belongs to.
 
     ``index``: the input (0-based) of a channel, the engine output of a bus
-    or the main (the main is output ``n_bus``), the first bus of a link;
-    0 for the rest.
+    or the main (the main is output ``n_bus``), the first bus of a link,
+    the DCA or mute group (0-based); 0 for the rest.
     """
 
     kind: StripKind
@@ -108,9 +120,12 @@ class Strip:
     @property
     def name(self) -> str:
         """Its name in scene files and recall safes: ``ch.01``, ``bus.03``,
-        ``main``, ``buslink.1-2``, ``solo``, ``osc``."""
+        ``main``, ``buslink.1-2``, ``solo``, ``osc``, ``dca.1``,
+        ``mutegroup.1``."""
         if self.kind in (StripKind.CH, StripKind.BUS):
             return f"{self.kind.value}.{self.index + 1:02d}"
+        if self.kind in (StripKind.DCA, StripKind.MUTE_GROUP):
+            return f"{self.kind.value}.{self.index + 1}"
         if self.kind is StripKind.BUSLINK:
             return f"buslink.{self.index + 1}-{self.index + 2}"
         return self.kind.value
@@ -246,6 +261,12 @@ class Registry:
         osc("/config/osc/level", "float", -20.0, -60.0, 0.0, "dB", key="level_db")
         dests = tuple(f"MixBus{b + 1}" for b in range(n_bus)) + ("L", "R", "L+R")
         osc("/config/osc/dest", "enum", n_bus + 2, choices=dests, key="destination")
+        for k in range(N_DCA):
+            self._dca(k)
+        for k in range(N_MUTE_GROUPS):
+            self._add(Strip(StripKind.MUTE_GROUP, k), mute_group_address(k), "int",
+                      0, 0, 1, group="mute", target=Target.MUTE_GROUP, key="on",
+                      doc="1 = mute group engaged: mutes its members")  # fmt: skip
         self._by_key = {(p.strip, p.key): p for p in self if p.key}
 
     def __getitem__(self, address: str) -> Param:
@@ -290,6 +311,27 @@ class Registry:
             choices=X32_COLORS, group="config", key="color",
             doc="X32 scribble-strip colour")  # fmt: skip
 
+    def _grp(self, add, prefix: str, target: Target) -> None:
+        """The strip's DCA and mute-group membership (X32 bitmasks), added
+        with ``add``; ``target``: what the strip's gain is derived into."""
+        add(f"{prefix}/grp/dca", "int", 0, 0, DCA_MASK, group="routing",
+            target=target, key="dca_mask",
+            doc="DCAs this strip belongs to: bit 0 = DCA 1")  # fmt: skip
+        add(f"{prefix}/grp/mute", "int", 0, 0, MUTE_MASK, group="routing",
+            target=target, key="mute_mask",
+            doc="mute groups this strip belongs to: bit 0 = group 1")  # fmt: skip
+
+    def _dca(self, k: int) -> None:
+        p = dca_prefix(k)
+        add = partial(self._add, Strip(StripKind.DCA, k))
+        add(f"{p}/config/name", "str", f"DCA {k + 1}", group="config", key="name")
+        self._look(add, p, "YE")
+        add(f"{p}/on", "int", 1, 0, 1, group="mute", target=Target.DCA, key="on",
+            doc="1 = DCA on; 0 mutes every member")  # fmt: skip
+        add(f"{p}/fader", "float", 0.0, -90.0, 10.0, "dB", "fader", group="fader",
+            target=Target.DCA, key="fader_db",
+            doc="added to every member's fader (0 dB: no change)")  # fmt: skip
+
     def _eq(self, add, prefix: str, bands: int, target: Target) -> None:
         """The EQ at ``prefix``, added with ``add`` (the strip's ``_add``)."""
         add(f"{prefix}/eq/on", "int", 1, 0, 1, group="eq", target=target, key="eq.on")
@@ -314,6 +356,7 @@ class Registry:
         add = partial(self._add, Strip(StripKind.CH, c))
         add(f"{p}/config/name", "str", f"Ch {c + 1}", group="config", key="name")
         self._look(add, p, "YE")
+        self._grp(add, p, row)
         add(f"{p}/preamp/trim", "float", 0.0, -18.0, 18.0, "dB", group="preamp",
             target=inp, key="trim_db")  # fmt: skip
         add(f"{p}/preamp/invert", "int", 0, 0, 1, group="preamp", target=inp,
@@ -389,6 +432,7 @@ class Registry:
             add(f"{prefix}/config/name", "str", f"Bus {strip.index + 1}",
                 group="config", key="name")  # fmt: skip
             self._look(add, prefix, "CY")
+        self._grp(add, prefix, out)
         self._eq(add, prefix, 6, Target.OUT_EQ)
         add(f"{prefix}/mix/on", "int", 1, 0, 1, group="mute", target=out, key="on")
         add(f"{prefix}/mix/fader", "float", 0.0, -90.0, 10.0, "dB", "fader",

@@ -25,6 +25,7 @@ _SECTIONS = (
     ("Input channels", ("/ch/", "/-stat/solosw/")),
     ("Mix buses", ("/bus/", "/ls/bus/")),
     ("Main L/R", ("/main/", "/ls/main/")),
+    ("DCAs and mute groups", ("/dca/", "/config/mute/")),
     ("Oscillator", ("/config/osc/", "/ls/osc/")),
     ("Routing and solo", ("/config/",)),
     ("Other", ("/",)),
@@ -118,8 +119,8 @@ _X32_SECTIONS = (
      "X32 status and show addresses that answer from livesound: solo, the "
      "selected strip, the console's name and address, and the scene list."),
     ("Not yet mixed",
-     f"X32 mixing livesound does not do yet: DCAs, mute groups, matrices, the "
-     f"mono bus, bus and main pan. Reads answer the X32's default; writes are "
+     f"X32 mixing livesound does not do yet: matrices, the mono bus, bus and "
+     f"main pan. Reads answer the X32's default; writes are "
      f"taken and have no effect (notes: \"{NOT_YET}\")."),
     ("X32 compatibility, no effect",
      f"X32 concepts livesound does not have (FX returns, aux inputs, inserts, "

@@ -7,7 +7,7 @@ concept, the registry answers. Every other address of the X32's tree
 answers with the X32's default and takes writes without effect; each is
 marked with why (``COMPAT``: a concept livesound does not have, such as FX
 returns or tape; ``NOT_YET``: mixing livesound does not do yet, such as
-DCAs, mute groups and matrices).
+matrices and the mono bus).
 
 The tree also knows the X32's nodes (``/node ,s ch/01/mix``): the leaves of
 each node in the X32's field order, and how each field is printed. The
@@ -380,8 +380,10 @@ def _show_tree() -> dict[str, Layout]:
 
 
 # What livesound does not do yet (answered with X32 defaults meanwhile).
-_NOT_YET = ("/dca/", "/config/mute/", "/mtx/", "/main/m/")
-_NOT_YET_LEAVES = ("/grp/dca", "/grp/mute", "/mix/mono", "/mix/mlevel")
+# DCAs and mute groups are the registry's: channels, buses and the main
+# answer from there; the matrices' and mono bus's memberships are not yet.
+_NOT_YET = ("/mtx/", "/main/m/")
+_NOT_YET_LEAVES = ("/mix/mono", "/mix/mlevel")
 
 
 def _not_yet(address: str) -> bool:

@@ -1,9 +1,9 @@
 """The mixer view: a strip per input, the masters on the right.
 
 Layers, as on a desk: the inputs (their main-mix faders, or with
-sends-on-faders one monitor mix's sends) and the bus masters. The masters
-area always holds the main L/R and, with sends-on-faders, the mix's own
-master with its limiter and notch status.
+sends-on-faders one monitor mix's sends), the bus masters, the DCAs and
+the mute groups. The masters area always holds the main L/R and, with
+sends-on-faders, the mix's own master with its limiter and notch status.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ from livesound.console.state import ConsoleState
 from livesound.console.widgets.bank import StripBank
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.console.widgets.strip import WIDTH, StripSpec
+from livesound.control.groups import (
+    N_DCA,
+    N_MUTE_GROUPS,
+    dca_prefix,
+    mute_group_address,
+)
 from livesound.control.registry import ch_prefix, out_prefixes
 
 FADER_MIN, FADER_MAX = -90.0, 10.0
@@ -30,7 +36,7 @@ def input_spec(st: ConsoleState, c: int, mix: int = 0) -> StripSpec:
     p = ch_prefix(c)
     common = dict(label=f"{c + 1:02d}", name=f"{p}/config/name", meter="in", index=c,
                   solo=f"/-stat/solosw/{c + 1:02d}", gate=f"{p}/gate/on",
-                  comp=f"{p}/dyn/on", color=f"{p}/config/color")  # fmt: skip
+                  comp=f"{p}/dyn/on", group=p, color=f"{p}/config/color")  # fmt: skip
     if mix:
         s = f"{p}/mix/{mix:02d}"
         pair = mix - (mix + 1) % 2  # odd bus of the pair holds pan and tap
@@ -48,11 +54,36 @@ def output_spec(st: ConsoleState, o: int) -> StripSpec:
         label="MAIN" if main else f"B{o + 1:02d}",
         name="L/R" if main else f"{x32}/config/name",
         fader=f"{x32}/mix/fader", on=f"{x32}/mix/on", meter="out", index=o,
-        stereo=main, output=o, color=f"{x32}/config/color",
+        stereo=main, output=o, group=x32, color=f"{x32}/config/color",
     )  # fmt: skip
 
 
+def dca_spec(k: int) -> StripSpec:
+    """Strip of DCA ``k`` (0-based): its fader and its mute, no meter."""
+    p = dca_prefix(k)
+    return StripSpec(label=f"DCA{k + 1}", name=f"{p}/config/name", fader=f"{p}/fader",
+                     on=f"{p}/on", meter=None, index=k, ident=("dca", k),
+                     color=f"{p}/config/color")  # fmt: skip
+
+
+def mute_group_spec(k: int) -> StripSpec:
+    """Strip of mute group ``k`` (0-based): only its switch (M lit: engaged)."""
+    return StripSpec(label=f"MG{k + 1}", name=f"Mute {k + 1}", fader=None,
+                     on=mute_group_address(k), meter=None, index=k,
+                     mute_switch=True, ident=("mutegroup", k))  # fmt: skip
+
+
+LAYERS = {
+    "buses": lambda st: [output_spec(st, o) for o in range(st.n_bus)],
+    "dcas": lambda st: [dca_spec(k) for k in range(N_DCA)],
+    "mutegroups": lambda st: [mute_group_spec(k) for k in range(N_MUTE_GROUPS)],
+}
+"""The layers besides the inputs: their strips for a console state."""
+
+
 def _key(spec: StripSpec) -> tuple[str, int]:
+    if spec.ident is not None:
+        return spec.ident
     return ("out", spec.output) if spec.output is not None else ("in", spec.index)
 
 
@@ -80,7 +111,11 @@ class MixerScreen(Screen):
         Binding("f", "sends(1)", "Sends on faders: next mix"),
         Binding("F", "sends(-1)", "Sends on faders: prev mix"),
         Binding("escape", "sends_off", "Back to main mix"),
-        Binding("b", "bus_layer", "Bus masters layer"),
+        Binding("b", "show_layer('buses')", "Bus masters layer"),
+        Binding("d", "show_layer('dcas')", "DCA layer: ride and mute the DCAs"),
+        Binding(
+            "g", "show_layer('mutegroups')", "Mute groups layer: m engages a group"
+        ),
         Binding("enter", "detail", "Channel detail"),
     ]
 
@@ -88,7 +123,7 @@ class MixerScreen(Screen):
         super().__init__(**kwargs)
         self.state = state
         self.sends_mix = 0  # 0: main mix on the faders; N: sends to mix N
-        self.bus_layer = False
+        self.fader_layer = "inputs"  # or one of LAYERS
         self.cursor = 0  # over channel strips, then master strips
         # What is selected, by identity: ("in", c) or ("out", o). Layers and
         # banks change what sits where, never which strip is selected.
@@ -128,12 +163,12 @@ class MixerScreen(Screen):
         self._shape = (st.n_in, st.n_bus)
         if self.sends_mix > st.n_bus:
             self.sends_mix = 0
-        if self.bus_layer:
-            left = [output_spec(st, o) for o in range(st.n_bus)]
+        if self.fader_layer in LAYERS:
+            left = LAYERS[self.fader_layer](st)
         else:
             left = [input_spec(st, c, self.sends_mix) for c in range(st.n_in)]
         right = [output_spec(st, st.n_bus)]
-        if self.sends_mix and not self.bus_layer:
+        if self.sends_mix and self.fader_layer == "inputs":
             right.insert(0, output_spec(st, self.sends_mix - 1))
         self.channels.set_specs(left)
         self.masters.set_specs(right)
@@ -154,7 +189,7 @@ class MixerScreen(Screen):
     def _select(self) -> None:
         spec = self.current()
         self.selected = _key(spec)
-        if spec.output is None:
+        if self.selected[0] == "in":
             self._last_input = spec.index
         n = len(self.channels.specs)
         if self.cursor < n:
@@ -173,8 +208,14 @@ class MixerScreen(Screen):
 
     def _update_layer(self) -> None:
         st = self.state
-        if self.bus_layer:
+        if self.fader_layer == "buses":
             text = "[b]BUS MASTERS[/b]  [dim]b: inputs layer[/dim]"
+        elif self.fader_layer == "dcas":
+            text = ("[b]DCAs[/b]  a DCA's fader moves its members' faders, its "
+                    "mute mutes them  [dim]m: mute  d: inputs layer[/dim]")  # fmt: skip
+        elif self.fader_layer == "mutegroups":
+            text = ("[b]MUTE GROUPS[/b]  an engaged group (M lit) mutes its "
+                    "members  [dim]m: engage/release  g: inputs layer[/dim]")  # fmt: skip
         elif self.sends_mix:
             x32, extra = out_prefixes(self.sends_mix - 1, st.n_bus)
             name = st.values.get(f"{x32}/config/name", f"Bus {self.sends_mix}")
@@ -191,8 +232,8 @@ class MixerScreen(Screen):
             first = self.channels.first
             last = min(first + self.channels.visible, st.n_in)
             text = (f"[b]MAIN MIX[/b]  inputs {first + 1}-{last} of {st.n_in}  "
-                    "[dim]f: sends on faders  b: bus masters  [ ]: bank  "
-                    "enter: detail  ?: help[/dim]")  # fmt: skip
+                    "[dim]f: sends  b: buses  d: DCAs  g: mute groups  "
+                    "[ ]: bank  enter: detail  ?: help[/dim]")  # fmt: skip
         if text != self._layer_text:
             self._layer_text = text
             self.query_one("#layer", Static).update(text)
@@ -234,11 +275,15 @@ class MixerScreen(Screen):
 
     def _set_fader(self, value: float) -> None:
         spec = self.current()
+        if spec.fader is None:
+            return  # a mute group has no fader
         self.link.set(spec.fader, value)
         self.channels.redraw()
         self.masters.redraw()
 
     def action_fader(self, step: float) -> None:
+        if self.current().fader is None:
+            return
         value = self.state.values.get(self.current().fader, -math.inf)
         if value == -math.inf or value <= FADER_MIN:
             if step < 0:
@@ -283,26 +328,29 @@ class MixerScreen(Screen):
 
     def action_sends(self, step: int) -> None:
         n = self.state.n_bus
-        self.bus_layer = False
+        self.fader_layer = "inputs"
         self.sends_mix = (self.sends_mix - 1 + step) % n + 1 if self.sends_mix else (
             1 if step > 0 else n)  # fmt: skip
         self.rebuild()
 
     def action_sends_off(self) -> None:
-        if self.sends_mix or self.bus_layer:
+        if self.sends_mix or self.fader_layer != "inputs":
             self.sends_mix = 0
-            self.bus_layer = False
+            self.fader_layer = "inputs"
             self.rebuild()
 
-    def action_bus_layer(self) -> None:
-        self.bus_layer = not self.bus_layer
-        if not self.bus_layer:
+    def action_show_layer(self, layer: str) -> None:
+        """Show ``layer`` (one of ``LAYERS``) on the faders; again: the inputs."""
+        self.fader_layer = "inputs" if self.fader_layer == layer else layer
+        if self.fader_layer == "inputs":
             self.selected = ("in", self._last_input)  # back where the inputs were
         self.rebuild()
 
     def action_detail(self) -> None:
         spec = self.current()
-        if spec.output is not None:
+        if spec.ident is not None:
+            self.state.notice(f"{spec.label} has no detail view")
+        elif spec.output is not None:
             self.app.show_outputs(spec.output)
         else:
             self.app.show_detail(spec.index)

@@ -104,7 +104,8 @@ class StripBank(Widget):
         # The engine's shape may have just changed (a resync after a restart)
         # and the screen not yet laid out anew: draw only strips that exist.
         shown = [s for s in self.specs[self.first : self.first + self.visible]
-                 if s.index + s.stereo < (st.inputs if s.meter == "in" else st.outputs).n]  # fmt: skip
+                 if s.meter is None or s.index + s.stereo
+                 < (st.inputs if s.meter == "in" else st.outputs).n]  # fmt: skip
         columns = [
             S.draw(spec, st, height, self.first + k == self.selected, now)
             for k, spec in enumerate(shown)

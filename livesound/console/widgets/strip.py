@@ -8,7 +8,8 @@ state, so what a frame shows is exactly what the state holds.
 Rows, top to bottom: number, name (two rows: up to 12 characters), pan (or send tap, or the suppressor's
 mode and notch count on an output), mute/solo, dynamics (gate and
 compressor gain reduction, or limiter gain reduction), the meter with its
-fader, the fader in dB, the peak hold (or CLIP).
+fader, the fader in dB, the peak hold (or CLIP). A DCA has a fader and no
+meter; a mute group only its switch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from rich.segment import Segment
 
-from livesound.console.state import ConsoleState, MeterBank
+from livesound.console.state import METER_FLOOR_DB, ConsoleState
 from livesound.console.widgets.meter import (
     DIM,
     RED,
@@ -30,12 +31,14 @@ from livesound.console.widgets.meter import (
     style,
     zone,
 )
+from livesound.control.groups import muted_by
 
 WIDTH = 7  # cells per strip, including one of spacing
 HEAD_ROWS, FOOT_ROWS = 6, 2
 MUTE_ROW = 4  # label, two name rows, pan, then mute/solo
 NAME_CHARS = 2 * (WIDTH - 1)
 BG, BG_SELECTED = "#101018", "#283048"
+ORANGE = "#ff9020"  # muted by a DCA or a mute group
 FG, FG_DIM = "#d0d0d0", "#606070"
 
 
@@ -45,18 +48,21 @@ class StripSpec:
 
     label: str
     name: str  # address of the name, or the name itself if not an address
-    fader: str
+    fader: str | None  # None: no fader (a mute group)
     on: str
     pan: str | None = None
     solo: str | None = None
     tap: str | None = None  # a send's tap (pre/post)
-    meter: str = "in"  # "in" or "out": which meter bank
-    index: int = 0  # index in that bank
+    meter: str | None = "in"  # "in" or "out": which meter bank; None: no meter
+    index: int = 0  # index in that bank (or of the DCA, the mute group)
     stereo: bool = False  # main L/R: two peak columns instead of peak + RMS
     output: int | None = None  # outputs: index for limiter / suppressor status
     gate: str | None = None
     comp: str | None = None
     color: str | None = None  # address of the X32 scribble-strip colour
+    mute_switch: bool = False  # ``on`` is 1 when muted (a mute group's switch)
+    group: str | None = None  # address prefix of its DCA / mute-group membership
+    ident: tuple[str, int] | None = None  # which strip it is, if not in or out
 
 
 # The X32's scribble-strip colours (OFF, RD ... WH; "i": inverted).
@@ -73,6 +79,22 @@ def label_style(colour: object, bg: str):
     if inverted and fg != FG_DIM:
         return style("#000000", fg, bold=True)
     return style(fg, bg, bold=fg != FG_DIM)
+
+
+def muted(spec: StripSpec, st: ConsoleState) -> bool:
+    """Whether the strip's own mute (or mute group's switch) is on."""
+    if spec.mute_switch:
+        return bool(st.values.get(spec.on, 0))
+    return not st.values.get(spec.on, 1)
+
+
+def group_mute(spec: StripSpec, st: ConsoleState) -> str:
+    """What mutes the strip besides its own mute: "D" (a DCA switched off),
+    the number of an engaged mute group ("1".."6") or ""."""
+    if spec.group is None:
+        return ""
+    dcas, groups = muted_by(st.values, spec.group)
+    return "D" if dcas else str(groups[0] + 1) if groups else ""
 
 
 def _pan_text(value: float) -> str:
@@ -140,19 +162,30 @@ def draw(
         text(_pan_text(st.values.get(spec.pan, 0.0)), dim)
     else:
         text("")
-    muted = not st.values.get(spec.on, 1)
     soloed = bool(st.values.get(spec.solo, 0)) if spec.solo else False
+    # Its own mute first; else what a DCA or mute group does to it, in
+    # orange and by its letter, so it never reads as the strip's own.
+    own = muted(spec, st)
+    by_group = "" if own else group_mute(spec, st)
+    if own:
+        mute = Segment("M", style("#ffffff", RED, bold=True))
+    elif by_group:
+        mute = Segment(by_group, style("#000000", ORANGE, bold=True))
+    else:
+        mute = Segment("M", dim)
     rows.append([
         Segment(" ", plain),
-        Segment("M", style("#ffffff", RED, bold=True) if muted else dim),
+        mute,
         Segment("  ", plain),
         Segment("S" if spec.solo else " ", style("#000000", "#e0c020", bold=True)
                 if soloed else dim),  # fmt: skip
         Segment("  ", plain),
     ])  # fmt: skip
-    bank: MeterBank = st.inputs if spec.meter == "in" else st.outputs
+    bank = {"in": st.inputs, "out": st.outputs}.get(spec.meter)
     i = spec.index
-    if spec.output is not None:
+    if bank is None:
+        text("")
+    elif spec.output is not None:
         gr = bank.gr[i] if not spec.stereo else min(bank.gr[i], bank.gr[i + 1])
         text(
             f"L{gr:4.1f}" if gr < -0.05 else "L  - ", style(RED, bg) if gr < -3 else dim
@@ -167,7 +200,10 @@ def draw(
         rows.append([Segment(" ", plain), gate, Segment(comp, style("#e0c020", bg)
                      if comp_on and c < -0.5 else dim), Segment(" ", plain)])  # fmt: skip
     meter_h = max(1, height - HEAD_ROWS - FOOT_ROWS)
-    if spec.stereo:
+    if bank is None:
+        a = b = hold = METER_FLOOR_DB
+        clip = False
+    elif spec.stereo:
         a, b = bank.shown[i], bank.shown[i + 1]
         hold = max(bank.hold[i], bank.hold[i + 1])
         clip = bank.clipping(i, now) or bank.clipping(i + 1, now)
@@ -177,9 +213,9 @@ def draw(
         clip = bank.clipping(i, now)
     lit_a, lit_b = level(a, meter_h), level(b, meter_h)
     hrow = hold_row(hold, meter_h)
-    fader_db = st.values.get(spec.fader)
-    frow = fader_row(fader_db, meter_h)
-    marks = scale_rows(meter_h)
+    fader_db = st.values.get(spec.fader) if spec.fader else None
+    frow = fader_row(fader_db, meter_h) if spec.fader else -1
+    marks = scale_rows(meter_h) if spec.fader else {}
     for r in range(meter_h):
         z = zone(r, meter_h)
         bright, low = style(z, bg), style(DIM[z] if not spec.stereo else z, bg)
@@ -198,8 +234,8 @@ def draw(
             else Segment(_track(marks.get(r)), dim),
             Segment("  ", plain),
         ])  # fmt: skip
-    text(db_text(fader_db, WIDTH - 1), style("#ffffff", bg, bold=True) if selected
-         else plain)  # fmt: skip
+    fader_text = db_text(fader_db, WIDTH - 1) if spec.fader else ""
+    text(fader_text, style("#ffffff", bg, bold=True) if selected else plain)
     if clip:
         text("CLIP", style("#ffffff", RED, bold=True))
     else:
