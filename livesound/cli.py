@@ -150,10 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "compares two files, or one with the running engine's live "
                         "show (read over OSC from --host/--port).")  # fmt: skip
     sc.add_argument("action", choices=("list", "save", "recall", "go", "back", "diff",
-                                       "rename", "delete", "safe", "unsafe", "safes"),
-                    help="what to do")  # fmt: skip
+                                       "rename", "delete", "safe", "unsafe", "safes",
+                                       "note"),
+                    help="what to do (note NAME shows the scene's note, note NAME "
+                    "TEXT sets it)")  # fmt: skip
     sc.add_argument("names", nargs="*", help="scene name(s); diff takes one or two "
-                    "(one: against the running engine's live state)")  # fmt: skip
+                    "(one: against the running engine's live state); note a name "
+                    "and the text")  # fmt: skip
     sc.add_argument("--scenes", type=Path, default=Path("scenes"), help="scene folder")
     sc.add_argument("--fade", type=float, default=0.0, help="fade time (s) when saving")
     sc.add_argument("--host", default="127.0.0.1", help="engine address")
@@ -570,7 +573,7 @@ def cmd_scene(args) -> int:
 
     need = {"list": 0, "go": 0, "back": 0, "save": 1, "recall": 1, "delete": 1,
             "rename": 2, "diff": (1, 2), "safe": 1, "unsafe": 1,
-            "safes": 0}[args.action]  # fmt: skip
+            "safes": 0, "note": (1, 2)}[args.action]  # fmt: skip
     counts = need if isinstance(need, tuple) else (need,)
     if len(args.names) not in counts:
         return _fail(
@@ -585,7 +588,9 @@ def cmd_scene(args) -> int:
                    "go": "/ls/scene/go", "back": "/ls/scene/back",
                    "delete": "/ls/scene/delete", "rename": "/ls/scene/rename",
                    "safe": "/ls/scene/safe", "unsafe": "/ls/scene/safe",
-                   "safes": "/ls/scene/safes"}[args.action]  # fmt: skip
+                   "safes": "/ls/scene/safes",
+                   "note": "/ls/scene/note" if len(args.names) == 1
+                   else "/ls/scene/note/set"}[args.action]  # fmt: skip
         extra = [float(args.fade)] if args.action == "save" else []
         if args.action in ("safe", "unsafe"):
             extra = [int(args.action == "safe")]
@@ -595,6 +600,9 @@ def cmd_scene(args) -> int:
         return _fail(str(exc), EXIT_NO_ENGINE)
     except (SceneError, Refused) as exc:
         return _fail(str(exc))
+    if args.action == "note":
+        print(f"{reply[0]}: {reply[1]}" if reply[1] else f"{reply[0]}: no note")
+        return 0
     print(" ".join(str(r) for r in reply))
     return 0
 

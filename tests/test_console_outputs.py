@@ -49,3 +49,26 @@ def test_mode_menu_ringout_asks_and_reports(tmp_path):
         assert found and int(found[1]) >= 1, app.state.message
 
     console_run(tmp_path, body)
+
+
+def test_every_output_row_meters_its_level_and_shows_a_clip():
+    """The outputs list meters each output (main: the louder side) next to
+    its limiter, and says CLIP for 3 s after one."""
+    import time
+
+    from livesound.console.state import ConsoleState
+
+    st = ConsoleState(8, 4)
+    screen = OutputsScreen(st)
+    main, bus1 = st.n_bus, 0
+    st.outputs.shown[main], st.outputs.shown[main + 1] = -40.0, -3.0
+    st.outputs.shown[bus1] = -30.0
+
+    def level(row) -> tuple[str, str]:
+        return row[3]
+
+    rows = screen._output_rows()  # main first, then the buses
+    assert level(rows[0]) == ("▮▮▮▮▮▮ ", "#e0c020")  # -3 dBFS: the louder side
+    assert level(rows[1]) == ("▮▮▮··· ", "#3fbf3f")  # -30 dBFS: half the bar
+    st.outputs.clip_until[bus1] = time.monotonic() + 3.0
+    assert level(screen._output_rows()[1]) == ("CLIP   ", "#ff4040")

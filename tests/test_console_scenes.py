@@ -79,3 +79,33 @@ def test_safes_are_edited_from_the_scenes_view(tmp_path):
         await settle(pilot, lambda: "ch.07" not in app.state.safes, "freed")
 
     console_run(tmp_path, body)
+
+
+def test_a_scene_note_is_written_shown_and_kept_when_saved_over(tmp_path):
+    path = tmp_path / "scenes" / "verse.toml"
+
+    async def body(app, pilot, engine):
+        await scenes_view(pilot, app)
+        await save_as(pilot, "verse")
+        await settle(pilot, lambda: "verse" in app.state.scenes, "verse")
+        while app.screen.query_one("#scenes").cursor != app.state.scenes.index("verse"):
+            await pilot.press("down")
+        await pilot.press("t")
+        await pilot.press(*"capo 2, swap mic", "enter")
+        await settle(pilot, lambda: 'notes = "capo 2, swap mic"' in path.read_text(),
+                     "the note in the scene file")  # fmt: skip
+        await settle(pilot, lambda: "capo 2, swap mic" in screen_text(app),
+                     "the note under the list")  # fmt: skip
+        with Client(engine.port) as c:  # the show changes, and is saved over
+            c.send("/ch/02/mix/fader", fader_norm(-20.0))
+            c.query("/ch/02/mix/fader")
+        await save_as(pilot, "verse")
+        await pilot.press("y")
+        await settle(pilot, lambda: "fader_db = -20.0" in path.read_text(),
+                     "the scene saved over")  # fmt: skip
+        assert 'notes = "capo 2, swap mic"' in path.read_text()  # the note stays
+        with Client(engine.port) as c:
+            reply = c.request("/ls/scene/note", "verse")
+        assert tuple(reply.args) == ("verse", "capo 2, swap mic"), reply
+
+    console_run(tmp_path, body)

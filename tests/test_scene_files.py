@@ -645,3 +645,13 @@ def test_fixed_notches_are_stored_and_live_ones_stored_off():
     scene = files.parse(REG, scene_text(values), "notches.toml")
     assert (scene.values[f"{n}/01/on"], scene.values[f"{n}/01/f"]) == (1, 2500.0)
     assert scene.values[f"{n}/02/on"] == 0
+
+
+def test_a_note_travels_with_the_scene_and_a_bad_one_is_refused_with_its_line():
+    scene = Scene("verse", {"/ch/01/mix/fader": -6.0}, notes="capo 2\nswap mic")
+    text = files.to_toml(REG, scene)
+    assert files.parse(REG, text).notes == "capo 2\nswap mic"
+    assert "notes" not in files.to_toml(REG, Scene("chorus"))  # no note: no line
+    bad = text.replace('notes = "capo 2\\nswap mic"', "notes = 5")
+    with pytest.raises(SceneError, match=r"<scene>:\d+: notes are text"):
+        files.parse(REG, bad)

@@ -279,3 +279,19 @@ def test_engine_killed_with_sigkill_restores_the_show(tmp_path):
             assert c.query("/ch/03/config/name") == "Sax"
     finally:
         second.stop()
+
+
+def test_cli_writes_and_reads_a_scene_note(show):
+    engine, folder, c = show
+    run = lambda *a: scene_cli(*a, port=engine.port, folder=folder)  # noqa: E731
+    assert run("save", "noted").returncode == 0
+    assert run("note", "noted").stdout.strip() == "noted: no note"
+    written = run("note", "noted", "swap the vocal mic after song 3")
+    assert written.returncode == 0, written.stderr
+    assert (
+        run("note", "noted").stdout.strip() == "noted: swap the vocal mic after song 3"
+    )
+    assert files.load(REGISTRY, folder / "noted.toml").notes == (
+        "swap the vocal mic after song 3")  # fmt: skip
+    missing = run("note", "nothing here", "x")
+    assert missing.returncode == 2 and "no scene 'nothing here'" in missing.stderr

@@ -269,6 +269,10 @@ class Link:
             st.status.pairing = "" if args[0] == "open" else str(args[0])
             st.version += 1
             return
+        if address == "/ls/scene/note" and len(args) >= 2:
+            st.scene_notes[str(args[0])] = str(args[1])
+            st.version += 1
+            return
         if address == "/ls/scene/current":
             current = str(args[0]) if args else ""
             if current != st.scene_current:

@@ -149,6 +149,7 @@ class ConsoleState:
         self.scenes: list[str] = []
         self.scene_current = ""
         self.scene_next = ""
+        self.scene_notes: dict[str, str] = {}  # scene name: its note, as read
         self.safes: list[str] = []  # strips and groups no recall touches
         self.unsaved = 0  # changes seen since the last scene save or recall
         self.message = ""  # the last error or notice, shown in the status bar

@@ -66,6 +66,10 @@ class Scene:
     values: dict[str, Any] = field(default_factory=dict)
     fade_s: float = 0.0
     scope: Scope = field(default_factory=Scope)
+    notes: str = ""  # the engineer's note: what the scene is for, what to watch
+
+
+MAX_NOTES = 2000  # characters of a scene's note
 
 
 def capture(registry: Registry, values: dict[str, Any], name: str, scope: Scope,
@@ -94,6 +98,8 @@ def _file_value(param: Param, value: Any) -> Any:
 def to_toml(registry: Registry, scene: Scene) -> str:
     """The scene file text: sorted, stable, only what the scope stores."""
     doc: dict[str, Any] = {"format": FORMAT, "name": scene.name, "fade_s": scene.fade_s}
+    if scene.notes:
+        doc["notes"] = scene.notes
     scope: dict[str, Any] = {"groups": sorted(scene.scope.groups)}
     scope["strips"] = (
         "all" if scene.scope.strips is None else sorted(scene.scope.strips)
@@ -234,7 +240,7 @@ def check(path: Path) -> None:
 
 
 def _header(registry: Registry, text: str, source: str) -> tuple:
-    """(name, fade, scope, flattened values) of a scene file's text."""
+    """(name, fade, scope, notes, flattened values) of a scene file's text."""
     try:
         doc = tomllib.loads(text)
         flat = _flatten({k: v for k, v in doc.items() if k not in HEADER})
@@ -259,14 +265,18 @@ def _header(registry: Registry, text: str, source: str) -> tuple:
         or not (0.0 <= fade <= 60.0 and math.isfinite(fade))
     ):
         raise SceneError(f"{_where(source, text, 'fade_s')}: fade_s is 0..60 seconds")
+    notes = doc.get("notes", "")
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+        raise SceneError(f"{_where(source, text, 'notes')}: notes are text of at most "
+                         f"{MAX_NOTES} characters")  # fmt: skip
     scope = _parse_scope(registry, doc.get("scope", {}), source)
-    return name, fade, scope, flat
+    return name, fade, scope, notes, flat
 
 
 def _parse(
     registry: Registry, text: str, source: str, strict: bool
 ) -> tuple[Scene, list[str]]:
-    name, fade, scope, flat = _header(registry, text, source)
+    name, fade, scope, notes, flat = _header(registry, text, source)
     lines: dict[str, int] | None = None
 
     def refuse(path: str, why: str) -> None:
@@ -295,10 +305,10 @@ def _parse(
             values[param.address] = param.validate(raw)
         except ParamError as exc:
             refuse(path, f"{path}: {exc}")
-    return Scene(str(name), values, float(fade), scope), refused
+    return Scene(str(name), values, float(fade), scope, notes), refused
 
 
-HEADER = ("format", "name", "fade_s", "scope")
+HEADER = ("format", "name", "fade_s", "scope", "notes")
 
 
 def _parse_scope(registry: Registry, raw: Any, source: str) -> Scope:

@@ -5,6 +5,7 @@ engine passes the wall clock (monotonic), so fades and autosave go on while
 the audio device is gone; an offline render may pass its audio clock.
 """
 
+import contextlib
 import logging
 import re
 import tomllib
@@ -143,16 +144,32 @@ class SceneManager:
         scene.name = name  # the file is the scene, whatever a copy says inside
         return scene
 
-    def save(self, name: str, scope: Scope | None = None, fade_s: float = 0.0) -> Path:
-        """Store the live show (what ``scope`` covers) as scene ``name``."""
+    def save(self, name: str, scope: Scope | None = None, fade_s: float = 0.0,
+             notes: str | None = None) -> Path:  # fmt: skip
+        """Store the live show (what ``scope`` covers) as scene ``name``; a
+        scene saved over keeps its notes unless ``notes`` is given."""
         scene = files.capture(self.registry, self.mixer.snapshot(), name,
                               scope or Scope(), fade_s)  # fmt: skip
         path = self.path(name)
+        if notes is None and path.exists():
+            with contextlib.suppress(SceneError):
+                notes = files.load(self.registry, path).notes
+        scene.notes = notes or ""
         text = files.to_toml(self.registry, scene)
         # A failed save stays pending and is retried: a scene once saved
         # is never lost to a full disk.
         self.storage.run(path, lambda: files.write_atomic(path, text), keep=True)
         return path
+
+    def set_notes(self, name: str, notes: str) -> None:
+        """Give scene ``name`` the note ``notes`` (its values untouched)."""
+        if len(notes) > files.MAX_NOTES:
+            raise SceneError(f"a note is at most {files.MAX_NOTES} characters")
+        scene = self.load(name)
+        scene.notes = notes
+        path = self.path(name)
+        text = files.to_toml(self.registry, scene)
+        self.storage.run(path, lambda: files.write_atomic(path, text), keep=True)
 
     def rename(self, old: str, new: str) -> None:
         src, dst = self.path(old), self.path(new)

@@ -123,6 +123,16 @@ def register(
         scenes.recall(names[number], clock())
         return after_recall()
 
+    def note(args: list) -> list[tuple]:
+        name = _text(args)[0]
+        return [("/ls/scene/note", name, scenes.load(name).notes)]
+
+    def set_note(args: list) -> list[tuple]:
+        if len(args) != 2 or not all(isinstance(a, str) for a in args):
+            raise SceneError("takes a scene name and the note, ,ss NAME TEXT")
+        scenes.set_notes(args[0], args[1])
+        return [("/ls/scene/note", args[0], args[1])]
+
     def rename(args: list) -> list[tuple]:
         old, new = _text(args, 2)
         scenes.rename(old, new)
@@ -159,12 +169,13 @@ def register(
         "/ls/scene/safe": safe, "/ls/scene/recall": recall, "/ls/scene/save": save,
         "/ls/scene/go": go(1), "/ls/scene/back": go(-1), "/ls/scene/rename": rename,
         "/ls/scene/delete": delete, "/-action/goscene": goscene,
-        "/ls/state/restore": restore,
+        "/ls/state/restore": restore, "/ls/scene/note/set": set_note,
     }  # fmt: skip
     queries = {
         "/ls/scene/safes": safes,
         "/ls/scene/list": lambda a: [("/ls/scene/list", *scenes.names())],
         "/ls/scene/current": lambda a: current(),
+        "/ls/scene/note": note,
         STORAGE_STATUS: storage,
     }
     for address, handler in commands.items():

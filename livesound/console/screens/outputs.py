@@ -1,13 +1,15 @@
 """Outputs: every bus and the main, their limiters and feedback notches.
 
-The left list is the outputs (fader, mute, limiter gain reduction, the
-suppressor's mode and notch count); the right side is the selected
+The left list is the outputs (fader, mute, peak level or CLIP, limiter
+gain reduction, the suppressor's mode and notch count); the right side is the selected
 output's notch bank as a table and as a picture: the bank's response
 drawn over the output's spectrum, so a notch sitting on a peak reads at a
 glance.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from textual.app import ComposeResult
@@ -38,6 +40,12 @@ def gr_bar(gr_db: float, width: int = 8) -> str:
     """Gain reduction as a bar growing with the reduction (0..-12 dB)."""
     n = int(round(min(12.0, max(0.0, -gr_db)) / 12.0 * width))
     return "█" * n + "·" * (width - n)
+
+
+def level_bar(db: float, width: int = 6) -> str:
+    """An output's peak level as a bar over -60..0 dBFS."""
+    n = int(round(min(60.0, max(0.0, db + 60.0)) / 60.0 * width))
+    return "▮" * n + "·" * (width - n)
 
 
 class OutputsScreen(Screen):
@@ -120,15 +128,18 @@ class OutputsScreen(Screen):
 
     def _output_rows(self) -> list[Row]:
         st = self.state
+        now = time.monotonic()
         rows = []
         for o in self._order():
             x32, extra = out_prefixes(o, st.n_bus)
             name = (
                 "Main L/R" if o == st.n_bus else st.values.get(f"{x32}/config/name", "")
             )
-            gr = st.outputs.gr[o]
-            if o == st.n_bus:
-                gr = min(gr, st.outputs.gr[o + 1])
+            meters = st.outputs
+            both = [o, o + 1] if o == st.n_bus else [o]
+            gr = min(meters.gr[k] for k in both)
+            peak = max(meters.shown[k] for k in both)
+            clip = any(meters.clipping(k, now) for k in both)
             muted = not st.values.get(f"{x32}/mix/on", 1)
             notches = st.notches(o)
             fixed = sum(n["fixed"] for n in notches)
@@ -137,6 +148,9 @@ class OutputsScreen(Screen):
                 (f" {name[:12]:<12} ", "#ffffff"),
                 (f"{st.text(f'{x32}/mix/fader'):>6} ", "#d0d0d0"),
                 ("MUTE " if muted else " on  ", "#ff4040" if muted else "#60c060"),
+                # The bar shows the peak; red with CLIP for 3 s after a clip.
+                ("CLIP   " if clip else f"{level_bar(peak)} ", "#ff4040" if clip
+                 else "#e0c020" if peak > -6 else "#3fbf3f"),
                 (f"lim {gr_bar(gr) if lim else ' off    '} {gr:5.1f} ",
                  "#ff6060" if gr < -3 else "#c0c0c0"),
                 (f"{st.fbs_mode(o):<8}", "#60d0ff"),

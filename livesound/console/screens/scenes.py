@@ -26,6 +26,7 @@ class ScenesScreen(Screen):
         Binding("enter", "recall", "Recall the selected scene (asks first)"),
         Binding("s", "save", "Save the live show as a scene (asks before overwriting)"),
         Binding("f", "safe", "Make a strip or group recall-safe, or free it again"),
+        Binding("t", "note", "Write the selected scene's note"),
         Binding("g,space", "go(1)", "GO: next cue"),
         Binding("G,backspace", "go(-1)", "Back: previous cue"),
         Binding("r", "refresh", "Reread the scene list"),
@@ -35,11 +36,12 @@ class ScenesScreen(Screen):
     def __init__(self, state: ConsoleState) -> None:
         super().__init__()
         self.state = state
-        self._version = -1
+        self._shown: tuple = ()
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
         yield RowList(self._rows, id="scenes")
+        yield Static(id="note")
         yield StatusBar(self.state)
 
     ready = False  # set once mounted: the app draws frames from then on
@@ -73,13 +75,20 @@ class ScenesScreen(Screen):
 
     def frame(self) -> None:
         st = self.state
-        if st.version == self._version:
+        selected = self._selected()
+        if (st.version, selected) == self._shown:
             return
-        self._version = st.version
+        self._shown = (st.version, selected)
+        note = st.scene_notes.get(selected) if selected else None
+        if selected and note is None:
+            self.app.link.send("/ls/scene/note", selected)
+        self.query_one("#note", Static).update(
+            f"[b]{selected}[/b]: {note}" if note else
+            f"[dim]{selected}: no note (t writes one)[/dim]" if selected else "")  # fmt: skip
         self.query_one("#title", Static).update(
             f"[b reverse] SCENES [/] current [b]{st.scene_current or '—'}[/b]  next "
             f"[b]{st.scene_next or '—'}[/b]   safe [b]{', '.join(st.safes) or '—'}"
-            "[/b]   [dim]enter recall  s save  f safe  g/space GO  G/backspace back"
+            "[/b]   [dim]enter recall  s save  f safe  t note  g/space GO  G/backspace back"
             "  esc mixer[/dim]"
         )  # fmt: skip
         self.query_one(RowList).redraw()
@@ -143,6 +152,19 @@ class ScenesScreen(Screen):
         self.app.push_screen(
             Prompt("Recall-safe (toggle) — a strip (ch.07, bus.03, main) or a "
                    "group (eq, dyn, …):"), toggle)  # fmt: skip
+
+    def action_note(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+
+        def write(text: str | None) -> None:
+            if text is not None and self.app.link.command("/ls/scene/note/set", name,
+                                                          text.strip()):  # fmt: skip
+                self.state.scene_notes.pop(name, None)  # read back the stored one
+
+        self.app.push_screen(Prompt(f"Note for scene {name}:",
+                                    self.state.scene_notes.get(name, "")), write)  # fmt: skip
 
     def action_go(self, step: int) -> None:
         # GO is the show's rhythm: no confirmation, as on a desk's GO key.
