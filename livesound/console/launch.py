@@ -16,7 +16,10 @@ from typing import TextIO
 
 from livesound.osc.client import Client, osc
 
-START_TIMEOUT_S = 180.0  # the first start compiles the audio kernels
+# The first start compiles the audio kernels: minutes on a slow or busy
+# machine. While the engine says what it compiles it is waited for; it has
+# failed only when it has said nothing new for this long.
+START_QUIET_S = 180.0
 
 
 class EngineStartError(RuntimeError):
@@ -69,19 +72,21 @@ class Progress:
         self.lines += new
         return new
 
-    def show(self) -> None:
-        """Show the lines the engine wrote since the last call."""
+    def show(self) -> bool:
+        """Show the lines the engine wrote since the last call; whether there
+        were any."""
         new = self._read()
         elapsed = f"{time.monotonic() - self.start:3.0f} s"
         if not self.tty:
             for line in new:
                 print(f"[{elapsed}] {line}", file=self.out, flush=True)
-            return
+            return bool(new)
         latest = self.lines[-1] if self.lines else "starting"
         width = shutil.get_terminal_size().columns - 1
         text = f"starting the engine: {elapsed}  {latest}"[:width]
         self.out.write(f"\r{text}\033[K")
         self.out.flush()
+        return bool(new)
 
     def done(self) -> None:
         self.show()
@@ -113,9 +118,10 @@ def ensure_engine(
         )
     print(f"starting the engine (log: {log_path})", file=out, flush=True)
     progress = Progress(out, log_path, offset)
-    deadline = time.monotonic() + START_TIMEOUT_S
+    deadline = time.monotonic() + START_QUIET_S
     while time.monotonic() < deadline:
-        progress.show()
+        if progress.show():
+            deadline = time.monotonic() + START_QUIET_S
         if proc.poll() is not None:
             progress.done()
             raise EngineStartError(
@@ -126,4 +132,7 @@ def ensure_engine(
             progress.done()
             return proc.pid
     progress.done()
-    raise EngineStartError(f"the engine did not answer on port {port} in time")
+    raise EngineStartError(
+        f"the engine did not answer on port {port} and has "
+        f"said nothing for {START_QUIET_S:.0f} s (see its log)"
+    )
