@@ -1,6 +1,6 @@
 """DCAs and mute groups over OSC, against a real ``livesound engine`` process:
-X32 addresses and types on the wire, ``/node`` text, scenes, undo and
-roles. Every wait is for a condition, on free ports."""
+X32 addresses and types on the wire, ``/node`` text, scenes and roles
+(undo: test_undo.py). Every wait is for a condition, on free ports."""
 
 from __future__ import annotations
 
@@ -91,20 +91,6 @@ def test_scenes_store_and_recall_dcas_and_mute_groups(engine):
         assert c.query("/ch/04/grp/dca") == 0b100
         assert c.query("/ch/04/grp/mute") == 0b1000
         assert c.query("/config/mute/4") == 1
-
-
-def test_undo_takes_a_dca_move_back(engine):
-    with Client(engine.port) as c:
-        start = c.query("/dca/5/fader")
-        c.send("/dca/5/fader", fader_norm(-30.0))
-        wait_until(lambda: c.query("/dca/5/fader") == pytest.approx(
-            fader_norm(-30.0), abs=1e-3), what="the DCA move")  # fmt: skip
-        peek = c.request("/ls/undo/peek")
-        assert peek.args[0] == "/dca/5/fader"
-        assert peek.args[1] == pytest.approx(-30.0, abs=0.05)
-        reply = c.request("/ls/undo", "/dca/5/fader")
-        assert (reply.address, reply.args[0]) == ("/ls/undo", "/dca/5/fader")
-        assert c.query("/dca/5/fader") == pytest.approx(start, abs=1e-6)
 
 
 def test_a_performer_may_not_touch_dcas_or_mute_groups(engine):

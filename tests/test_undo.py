@@ -95,21 +95,20 @@ def test_peek_names_the_step_and_undo_takes_only_that_one(mixer_and_journal):
     assert journal.undo("/ch/02/mix/fader")[0] == "/ch/02/mix/fader"
 
 
-def test_undo_over_osc():
+@pytest.mark.parametrize("fader", ["/ch/03/mix/fader", "/dca/5/fader"])
+def test_undo_over_osc(fader):
     engine = EngineProcess().start()
     try:
         with Client(engine.port) as c:
-            start = c.query("/ch/03/mix/fader")
-            c.send("/ch/03/mix/fader", fader_norm(-30.0))
-            assert c.query("/ch/03/mix/fader") == pytest.approx(
-                fader_norm(-30.0), abs=1e-3
-            )
+            start = c.query(fader)
+            c.send(fader, fader_norm(-30.0))
+            assert c.query(fader) == pytest.approx(fader_norm(-30.0), abs=1e-3)
             peek = c.request("/ls/undo/peek")
-            assert peek.args[0] == "/ch/03/mix/fader"
+            assert peek.args[0] == fader
             assert peek.args[1] == pytest.approx(-30.0, abs=0.05)
-            reply = c.request("/ls/undo", "/ch/03/mix/fader")
-            assert (reply.address, reply.args[0]) == ("/ls/undo", "/ch/03/mix/fader")
-            assert c.query("/ch/03/mix/fader") == pytest.approx(start, abs=1e-3)
+            reply = c.request("/ls/undo", fader)
+            assert (reply.address, reply.args[0]) == ("/ls/undo", fader)
+            assert c.query(fader) == pytest.approx(start, abs=1e-3)
             assert c.request("/ls/undo").address == "/ls/error"
             assert c.request("/ls/undo/peek").args in ((), [])  # nothing left
     finally:
