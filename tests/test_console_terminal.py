@@ -270,11 +270,16 @@ def test_engine_on_jack_processes_every_block_with_the_console_drawing(
             slack = (apart0 + apart1) * SR + 2 * BLOCK
             return (b1 - b0) * BLOCK, c1 - c0, late, slack
 
-        *_, late_alone, _ = measure()
+        *_, late_before, _ = measure()
         term = _console_at_full_rate(tmp_path, engine.port)
         term.keys("f")  # sends on faders: every strip redraws too
         frames, clocked, late, slack = measure()
         assert term.alive()
+        term.close()
+        # The machine's other load drifts: the engine alone is measured on
+        # both sides of the console's stretch, and the worse one counts.
+        *_, late_after, _ = measure()
+        late_alone = max(late_before, late_after)
         # Every period the server clocked was processed, except those JACK
         # reported the engine late for (the OSC round trip that reads the
         # block count is the slack between the two clocks).
