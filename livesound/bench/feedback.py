@@ -30,15 +30,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livesound.audio import design
 from livesound.audio.layout import N_NOTCH
-from livesound.control.derive import notch_coeffs
 from livesound.control.offline import BlockEngine
 from livesound.enginehost import Engine, EngineConfig
 from livesound.feedback.notches import Notch
 from livesound.feedback.suppressor import Suppressor, notch_values
 from livesound.virtual import metrics, sources
-from livesound.virtual.sim import FeedbackLoop, Path, stage_path
+from livesound.virtual.sim import (
+    FeedbackLoop,
+    Path,
+    engine_response,
+    notch_bank_response,
+    stage_path,
+)
 
 SR = 48000
 BLOCK = 64
@@ -83,35 +87,29 @@ def _engine(mode: str) -> BlockEngine:
 
 
 @functools.cache
-def forward_response() -> np.ndarray:
-    """The engine's response from the mic to the wedge at 0 dB send, notches off.
-
-    Measured, not modelled: whatever the strip and the bus do (filters,
-    latency) is in it. Notches are linear filters in series, so a bank's
-    effect is its coefficients' response on top (``msg_db``).
-    """
+def _off() -> BlockEngine:
+    """The bench's engine at 0 dB send with its notches off (never run)."""
     engine = _engine("off")
     engine.mixer.set("/ch/01/mix/01/level", 0.0)
-    x = np.zeros((1 << 15, 2))
-    x[0, 0] = 1e-3  # far below the limiter
-    return np.fft.rfft(engine.render(x, BLOCK)[:, 0].astype(float) / 1e-3, N_FFT)
+    return engine
 
 
 @functools.cache
-def _defaults() -> dict[str, object]:
-    return _engine("off").mixer.registry.defaults()
+def forward_response() -> np.ndarray:
+    """The engine's response from the mic to the wedge at 0 dB send, notches
+    off (``sim.engine_response``); a bank's effect is its response on top."""
+    return engine_response(_off(), N_FFT, block=BLOCK)
 
 
 def msg_db(path: np.ndarray, bank: dict[str, object]) -> float:
     """MSG of the loop (send level in dB that is just stable) with ``bank``."""
-    rows = notch_coeffs({**_defaults(), **bank}, BUS, N_NOTCH, SR)
-    loop = forward_response() * design.cascade_response(rows, N_FFT)
+    loop = forward_response() * notch_bank_response(_off(), BUS, N_FFT, bank)
     return metrics.msg_db(loop * metrics.path_response(path, N_FFT))
 
 
 def bank_values(slots: dict[int, Notch]) -> dict[str, object]:
     """The bus's notch parameters for a bank of ``slots``."""
-    registry = _engine("off").mixer.registry
+    registry = _off().mixer.registry
     out: dict[str, object] = {}
     for slot in range(N_NOTCH):
         out.update(notch_values(registry, BUS, slot, slots.get(slot)))

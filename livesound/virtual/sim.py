@@ -9,14 +9,25 @@ really howls, as on a stage. It is the ground for the feedback suppressor's
 tests and benchmarks.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from livesound.audio import design
+from livesound.control.derive import notch_coeffs
 from livesound.control.offline import BlockEngine
 
 SPEED_OF_SOUND = 343.0  # m/s
+# A path's samples this far below its peak, before its first louder sample, are
+# not sound but the noise before the direct sound arrives (a measured
+# response's noise floor, a filtered one's pre-ringing).
+ONSET_DB = 40.0
+# An impulse this small passes every limiter and dynamics processor untouched.
+PROBE_LEVEL = 1e-3
+# Gains ramp over 10 ms and coefficients over 20 ms: a fresh engine has
+# settled on its parameters after this long.
+SETTLE_S = 0.05
 
 
 def room_ir(sample_rate: int, distance_m: float, t60_s: float, *, drr_db: float = 0.0,
@@ -100,6 +111,57 @@ def sparse_path(
     return delays.astype(np.int64), gains
 
 
+def engine_response(engine: BlockEngine, n_fft: int, *, mic: int = 0,
+                    output: int = 0, length: int = 1 << 15,
+                    block: int = 64) -> np.ndarray:  # fmt: skip
+    """The engine's forward response (rfft, ``n_fft`` points) from physical
+    input ``mic`` to physical output ``output``, as ``engine`` is set now.
+
+    Measured, not modelled: whatever the strip and the bus do (sends, filters,
+    notch banks, latency) is in it. An impulse runs through a fresh engine of
+    the same size given every parameter of ``engine`` (``engine`` itself, its
+    filters' state and its clock are left alone); the first ``length``
+    samples of the answer are kept. It is the linear part: the impulse is far
+    below any limiter, but a gate that is on keeps it out.
+    """
+    probe = BlockEngine(engine.dims)
+    probe.mixer.set_many(engine.mixer.snapshot())
+    settle = -(-round(SETTLE_S * engine.dims.sample_rate) // block) * block
+    length = min(length, n_fft)
+    x = np.zeros((settle + length, engine.dims.phys_in))
+    x[settle, mic] = PROBE_LEVEL
+    y = probe.render(x, block)[settle:, output].astype(np.float64)
+    return np.fft.rfft(y / PROBE_LEVEL, n_fft)
+
+
+def notch_bank_response(engine: BlockEngine, prefix: str, n_fft: int,
+                        bank: Mapping[str, object] | None = None) -> np.ndarray:  # fmt: skip
+    """Response (rfft, ``n_fft`` points) of the notch bank at ``prefix``
+    (``/ls/bus/NN`` or ``/ls/main/st``) as ``engine`` holds it, or with the
+    notch parameters in ``bank`` in place of the engine's.
+
+    The bank's biquads as the engine derives them, by their coefficients: a
+    bank's effect on a loop is this times a response measured with the bank
+    off (notches are linear filters in series).
+    """
+    values = {**engine.mixer.snapshot(), **(bank or {})}
+    if f"{prefix}/notch/01/on" not in values:
+        raise ValueError(f"no notch bank at {prefix}")
+    rows = notch_coeffs(values, prefix, engine.mixer.registry.n_notch,
+                        engine.dims.sample_rate)  # fmt: skip
+    return design.cascade_response(rows, n_fft)
+
+
+def onset(ir: np.ndarray) -> int:
+    """The first sample of ``ir`` within ``ONSET_DB`` of its peak: where its
+    sound arrives."""
+    mag = np.abs(np.asarray(ir, dtype=float))
+    peak = np.max(mag, initial=0.0)
+    if peak == 0.0:
+        raise ValueError("a path's impulse response is silent")
+    return int(np.argmax(mag >= peak * 10 ** (-ONSET_DB / 20)))
+
+
 @dataclass
 class Path:
     """One acoustic path: from engine output ``output`` into input ``mic``."""
@@ -149,26 +211,38 @@ class FeedbackLoop:
     ``process(sources)`` runs one block: the microphones hear ``sources``
     (``[frames, phys_in]``, what the performers play) plus the room's
     response to everything the loudspeakers played before; the engine then
-    turns the inputs into outputs. The loop delay (engine latency plus the
-    paths' travel time) must be at least one block, as in any real room;
-    every block of one loop has the same length.
+    turns the inputs into outputs. Every block of one loop has the same length.
+
+    Each path's sound must arrive (``onset``: within ``ONSET_DB`` of its
+    peak) no sooner than one block, as in any real room: a block's output
+    is not played yet while the block is computed. A measured or filtered
+    response often has something before that (the measurement's noise floor,
+    a filter's pre-ringing): the loop trims it, sets the first block of each
+    path to zero, and keeps what it dropped (energy against the whole path,
+    dB) in ``trimmed_db``. A path whose sound arrives within the first block
+    is refused, never trimmed: that would change the loop, not its noise.
     """
 
     engine: BlockEngine
     paths: list[Path]
     convolvers: list[_Convolver] = field(init=False, default_factory=list)
+    trimmed_db: list[float] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self.min_delay = min(int(np.flatnonzero(p.ir)[0]) for p in self.paths)
+        self.onsets = [onset(p.ir) for p in self.paths]
+        self.min_delay = min(self.onsets)
 
     def feedback(self, frames: int) -> np.ndarray:
         """What the microphones hear of the loudspeakers in the next ``frames``."""
         if frames > self.min_delay:
+            worst = int(np.argmin(self.onsets))
             raise ValueError(f"a block of {frames} frames is longer than the shortest "
-                             f"path ({self.min_delay} samples): the loop would need "
-                             "sound that has not been played yet")  # fmt: skip
+                             f"path ({self.min_delay} samples, path {worst}: its "
+                             f"sound arrives within {ONSET_DB:.0f} dB of its peak "
+                             "there): the loop would need sound that has not been "
+                             "played yet; use shorter blocks")  # fmt: skip
         if not self.convolvers:
-            self.convolvers = [_Convolver(p.ir, frames) for p in self.paths]
+            self.convolvers = [self._convolver(p.ir, frames) for p in self.paths]
         elif frames != self.convolvers[0].block:
             raise ValueError(f"this loop runs blocks of {self.convolvers[0].block} "
                              f"frames, not {frames}")  # fmt: skip
@@ -176,6 +250,16 @@ class FeedbackLoop:
         for path, conv in zip(self.paths, self.convolvers, strict=True):
             mics[:, path.mic] += conv.next_block()
         return mics
+
+    def _convolver(self, ir: np.ndarray, frames: int) -> _Convolver:
+        """The path's convolver, its first block (noise, see above) set to zero."""
+        ir = np.array(ir, dtype=float)
+        dropped = np.sum(ir[:frames] ** 2)
+        self.trimmed_db.append(
+            10 * np.log10(dropped / np.sum(ir**2)) if dropped else -np.inf
+        )
+        ir[:frames] = 0.0
+        return _Convolver(ir, frames)
 
     def process(self, sources: np.ndarray) -> np.ndarray:
         """One block through the closed loop; returns the engine's outputs."""
