@@ -17,6 +17,7 @@ import numpy as np
 from livesound.audio import design
 from livesound.control.derive import notch_coeffs
 from livesound.control.offline import BlockEngine
+from livesound.virtual import metrics
 
 SPEED_OF_SOUND = 343.0  # m/s
 # A path's samples this far below its peak, before its first louder sample, are
@@ -75,11 +76,58 @@ def transducers(sample_rate: int) -> np.ndarray:
     ])  # fmt: skip
 
 
-def stage_path(sample_rate: int, distance_m: float, t60_s: float, *, drr_db: float = 0.0,
-               seed: int = 0, length_s: float | None = None) -> np.ndarray:  # fmt: skip
-    """``room_ir`` heard through a wedge and a vocal mic (``transducers``)."""
-    ir = room_ir(sample_rate, distance_m, t60_s, drr_db=drr_db, seed=seed,
-                 length_s=length_s)  # fmt: skip
+def image_source_ir(sample_rate: int, room_m: tuple[float, float, float],
+                    speaker_m: tuple[float, float, float],
+                    mic_m: tuple[float, float, float], absorption: float, *,
+                    length_s: float = 0.6) -> np.ndarray:  # fmt: skip
+    """Impulse response from a loudspeaker to a mic in a shoebox room, by the
+    image-source method (Allen & Berkley, JASA 1979).
+
+    Every mirror image of the loudspeaker in the walls, floor and ceiling
+    within ``length_s`` of travel arrives after its distance / c with gain
+    1/distance (1 at 1 m) times ``sqrt(1 - absorption)`` per reflection (one
+    absorption for every surface); each arrival is split between its two
+    neighbouring samples. Its reverberation is that of the room's geometry —
+    flutter between parallel walls, a decay that slows as only the grazing
+    paths with few reflections are left (12 × 7 × 3.2 m with absorption 0.25
+    decays 60 dB in about 1 s, where Sabine's formula says 0.6 s) — not the
+    exponentially decaying noise of ``room_ir``.
+    """
+    room, src, mic = (np.asarray(v, dtype=float) for v in (room_m, speaker_m, mic_m))
+    if np.any(room <= 0) or np.any(src <= 0) or np.any(src >= room) \
+            or np.any(mic <= 0) or np.any(mic >= room):  # fmt: skip
+        raise ValueError("the loudspeaker and the mic must be inside the room")
+    if not 0.0 < absorption <= 1.0:
+        raise ValueError("absorption must be in (0, 1]")
+    length = int(sample_rate * length_s)
+    reach = length / sample_rate * SPEED_OF_SOUND
+    beta = np.sqrt(1.0 - absorption)
+    # Per axis: image coordinates 2·n·L ± x and the reflections each takes.
+    axes = []
+    for size, x, m in zip(room, src, mic, strict=True):
+        n = np.arange(-int(reach // (2 * size)) - 1, int(reach // (2 * size)) + 2)
+        pos = np.concatenate([2 * n * size + x, 2 * n * size - x])
+        bounces = np.concatenate([2 * np.abs(n), np.abs(2 * n - 1)])
+        axes.append((pos - m, bounces))
+    (dx, bx), (dy, by), (dz, bz) = axes
+    dist = np.sqrt(dx[:, None, None] ** 2 + dy[None, :, None] ** 2
+                   + dz[None, None, :] ** 2)  # fmt: skip
+    bounces = bx[:, None, None] + by[None, :, None] + bz[None, None, :]
+    delay = (dist / SPEED_OF_SOUND * sample_rate).ravel()
+    keep = delay < length - 1
+    delay = delay[keep]
+    gain = (beta ** bounces.ravel()[keep]) / np.maximum(dist.ravel()[keep], 0.1)
+    n0 = delay.astype(np.int64)
+    frac = delay - n0
+    h = np.zeros(length)
+    np.add.at(h, n0, gain * (1.0 - frac))
+    np.add.at(h, n0 + 1, gain * frac)
+    return h
+
+
+def through_transducers(ir: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A room's impulse response heard through a wedge and a vocal mic
+    (``transducers``), as long as ``ir``."""
     n_fft = 1 << int(np.ceil(np.log2(len(ir) + sample_rate // 10)))
     shaped = np.fft.irfft(
         np.fft.rfft(ir, n_fft)
@@ -89,6 +137,14 @@ def stage_path(sample_rate: int, distance_m: float, t60_s: float, *, drr_db: flo
     # The filters are causal: nothing arrives before the direct sound.
     shaped[: int(np.flatnonzero(ir)[0])] = 0.0
     return shaped[: len(ir)]
+
+
+def stage_path(sample_rate: int, distance_m: float, t60_s: float, *, drr_db: float = 0.0,
+               seed: int = 0, length_s: float | None = None) -> np.ndarray:  # fmt: skip
+    """``room_ir`` heard through a wedge and a vocal mic (``transducers``)."""
+    ir = room_ir(sample_rate, distance_m, t60_s, drr_db=drr_db, seed=seed,
+                 length_s=length_s)  # fmt: skip
+    return through_transducers(ir, sample_rate)
 
 
 def sparse_path(
@@ -150,6 +206,19 @@ def notch_bank_response(engine: BlockEngine, prefix: str, n_fft: int,
     rows = notch_coeffs(values, prefix, engine.mixer.registry.n_notch,
                         engine.dims.sample_rate)  # fmt: skip
     return design.cascade_response(rows, n_fft)
+
+
+def margin_db(engine: BlockEngine, path: "Path", n_fft: int = 1 << 17) -> float:
+    """How many dB more gain the loop through ``path`` takes before it howls,
+    with ``engine`` set as it is now (negative: it howls).
+
+    The MSG of the open loop: the engine's measured forward response from
+    the path's mic to its loudspeaker (``engine_response``: sends, notches,
+    everything) times the path's response; the engine's gain is inside it,
+    so this is the MSG minus the gain applied.
+    """
+    forward = engine_response(engine, n_fft, mic=path.mic, output=path.output)
+    return metrics.msg_db(forward * metrics.path_response(path.ir, n_fft))
 
 
 def onset(ir: np.ndarray) -> int:
