@@ -18,11 +18,13 @@ import math
 import numpy as np
 import pytest
 from osc_helpers import msg, parse
+from scipy import signal
 
 from livesound.bench import feedback as bench
 from livesound.control.offline import BlockEngine
-from livesound.feedback.detect import Candidate, Howl
-from livesound.feedback.notches import MODES, NotchPlanner
+from livesound.feedback.detect import Candidate, Howl, spectra_db
+from livesound.feedback.margin import MarginEstimator, margin_from_ratio_db
+from livesound.feedback.notches import MODES, SAFE_MARGIN_DB, NotchPlanner
 from livesound.feedback.remote import register
 from livesound.feedback.suppressor import SPECTRUM_BANDS, Suppressor
 from livesound.osc.roles import ENGINEER, READONLY, Permissions
@@ -238,6 +240,73 @@ def test_the_bank_never_exceeds_its_count_and_reuses_the_longest_unheard():
             assert planner.slots[s].fixed and planner.slots[s].freq_hz == fs
     assert reused == 30 - 16
     assert planner.slots[planner._covering(freqs[2])] is not None
+
+
+# -- margin ------------------------------------------------------------------------------
+
+
+def test_margin_from_the_colouration_peak_is_the_inverse_of_1_over_1_minus_g():
+    for margin in (0.5, 2.0, 6.0):
+        g = 10 ** (-margin / 20)
+        peak_db = -20 * math.log10(1 - g)  # |1/(1 - g)| in dB
+        assert margin_from_ratio_db(peak_db) == pytest.approx(margin, abs=1e-9)
+    assert margin_from_ratio_db(0.0) == math.inf
+
+
+@pytest.mark.parametrize("delay", [260, 500])
+def test_the_margin_estimate_of_a_delay_loop_reads_its_margin_or_a_little_less(delay):
+    """White noise through y[n] = x[n] + g·y[n - d], the closed loop of a pure
+    delay (scipy.signal.lfilter): its loop gain is g at every frequency, the
+    worst case for the estimate's assumption (a room's gain peaks at one
+    frequency), so it may read low (safe), by up to 1.5 dB; a resonance
+    sharper than the 4096-point window (10 ms loop, 1 dB) reads up to 0.5 dB
+    high."""
+    x = 0.05 * np.random.default_rng(0).standard_normal(4 * SR)
+    estimates = []
+    for margin in (1.0, 2.0, 3.0, 6.0):
+        a = np.zeros(delay + 1)
+        a[0], a[delay] = 1.0, -(10 ** (-margin / 20))
+        y = signal.lfilter([1.0], a, x)
+        est = MarginEstimator(SR, 512)
+        for frame in np.lib.stride_tricks.sliding_window_view(y, 4096)[::512]:
+            est.update(spectra_db(frame))
+        _, estimate = est.peak()
+        assert margin - 1.5 <= estimate <= margin + 0.5, (margin, estimate)
+        estimates.append(estimate)
+    assert estimates == sorted(estimates)
+    fresh = MarginEstimator(SR, 512)
+    fresh.update(spectra_db(y[:4096]))
+    assert fresh.peak() is None  # less than 2 s of sound: no estimate
+
+
+def test_a_notch_that_stopped_its_howl_is_deepened_once_more_for_margin():
+    planner = NotchPlanner(16)
+    mode = MODES["music"]
+    (placed_,) = planner.update(0.0, [howl(2000.0)], [], mode)
+    assert placed_.notch.depth_db == mode.first_depth_db
+    # Verified with the howl gone: one step more, once.
+    (margin,) = planner.update(0.2, [], [], mode)
+    assert margin.what == "margin"
+    assert margin.notch.depth_db == mode.first_depth_db - mode.step_db
+    assert planner.update(0.4, [], [], mode) == []
+
+
+def test_after_a_howl_a_frequency_left_near_the_edge_is_cut_until_the_window_ends():
+    planner = NotchPlanner(16)
+    mode = MODES["speech"]
+    edge = (1500.0, SAFE_MARGIN_DB - 1.0)
+    # A stable loop that never howled is left alone, whatever the estimate.
+    assert planner.update(0.0, [], [], mode, edge) == []
+    planner.update(1.0, [howl(4000.0)], [], mode)
+    actions = planner.update(1.5, [], [], mode, edge)
+    cut = [a for a in actions if a.what == "place"]
+    assert len(cut) == 1 and cut[0].notch.freq_hz == pytest.approx(1500.0)
+    assert cut[0].notch.width_oct <= 1 / 10  # narrow and shallow first
+    assert cut[0].notch.depth_db == mode.first_depth_db
+    # Enough margin, or the window over: nothing more.
+    assert planner.update(1.6, [], [], mode, (2500.0, SAFE_MARGIN_DB + 1)) == []
+    late = 1.0 + mode.margin_window_s + 0.1
+    assert planner.update(late, [], [], mode, (2500.0, SAFE_MARGIN_DB - 1)) == []
 
 
 def test_a_full_bank_of_fixed_notches_places_nothing():

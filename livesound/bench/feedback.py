@@ -199,6 +199,8 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
         "room": room.name, "source": kind, "mode": mode, "dk_db": dk,
         "msg0_db": msg0, "delta_msg_db": msg1 - msg0,
         "margin_db": margin_db(engine, Path(0, 0, path), N_FFT),
+        # What the suppressor itself believes (``MarginEstimator``).
+        "margin_estimate_db": suppressor.margins().get(BUS, math.nan),
         "sd_db": metrics.spectral_distortion_db(out, ref, SR),
         "hop": metrics.howl_fraction(flags),
         "ringing": metrics.ringing_share(out, ref, SR, last_s=last_s),
@@ -225,6 +227,7 @@ def _false_notches(
 
 
 HEADER = ("| room | source (mode) | ΔK dB | MSG0 dB | ΔMSG dB | margin at end dB | "
+          "its estimate dB | "
           "SD dB | SD loop alone dB | HOP | ringing | TRI median/max s | notches | "
           "false notches |")  # fmt: skip
 
@@ -236,6 +239,7 @@ def _line(r: dict) -> str:
         tri_text += " (one never recovered)"
     return (f"| {r['room']} | {r['source']} ({r['mode']}) | {r['dk_db']:.0f} | "
             f"{r['msg0_db']:.1f} | {r['delta_msg_db']:.1f} | {r['margin_db']:+.2f} | "
+            f"{r['margin_estimate_db']:+.1f} | "
             f"{r['sd_db']:.1f} | {r['sd_loop_db']:.1f} | {100 * r['hop']:.1f} % | "
             f"{100 * r['ringing']:.1f} % | {tri_text} | {r['notches']} | "
             f"{r['false_notches']} |")  # fmt: skip

@@ -8,6 +8,13 @@ with a graphic EQ would, only faster:
 - after ``verify_s`` the notch is checked: if the peak is still there, the
   notch is moved onto it (the estimate was off), else deepened by a step
   (up to the output's maximum depth), else widened (up to 1/5 octave);
+- once its howl has stopped, a notch is deepened by one more step, once:
+  a notch that only just stops a howl leaves the loop at the edge, and an
+  engineer ringing out a wedge stops a few dB below feedback (``margin``);
+- for ``margin_window_s`` after a howl, the output's loop is watched for
+  what is left (``MarginEstimator``): a frequency that still colours the
+  output as a loop with less than ``SAFE_MARGIN_DB`` would is cut like a
+  howl (``update(..., margin=...)``);
 - a live notch whose howl has not been seen for ``release_s`` is released;
   fixed notches (pinned by the engineer or placed during a ring-out) stay;
 - with every slot in use the oldest live notch (its howl heard longest ago)
@@ -24,6 +31,8 @@ from livesound.feedback.detect import Candidate, Howl, Settings
 
 MIN_WIDTH_OCT = 1 / 80
 MAX_WIDTH_OCT = 1 / 5
+# After a howl, the loop is worked on until it has this much margin.
+SAFE_MARGIN_DB = 2.0
 
 
 @dataclass(frozen=True)
@@ -36,15 +45,16 @@ class Mode:
     width_oct: float  # a new notch's width
     max_width_oct: float  # how far widening and merging may go
     fixed: bool = False
+    margin_window_s: float = 20.0  # how long after a howl the margin is worked on
 
 
 MODES: dict[str, Mode] = {
     # Speech has no held pure tones: trust the detector sooner (slow howls
-    # too), cut deeper and wider.
+    # too). Cuts start narrow and shallow and grow only while a howl stays.
     "speech": Mode(
         Settings(papr_db=20.0, phpr_db=15.0, pnpr_db=10.0, min_growth_db_s=3.0,
                  ring_s=2.0),
-        first_depth_db=-9.0, step_db=3.0, width_oct=MAX_WIDTH_OCT, max_width_oct=MAX_WIDTH_OCT,
+        first_depth_db=-6.0, step_db=3.0, width_oct=1 / 10, max_width_oct=MAX_WIDTH_OCT,
     ),
     # Music holds notes and swells into them: only howls that keep growing
     # longer than a note's attack, narrower cuts that spare the notes.
@@ -74,6 +84,7 @@ class Notch:
     seen_s: float = 0.0  # the last time its howl was there
     verify_s: float = math.inf  # when to check the last change worked
     level_db: float = 0.0  # the peak's level when the notch last changed
+    margin: bool = False  # deepened once more after its howl stopped
 
     def covers(self, freq_hz: float) -> bool:
         """Whether ``freq_hz`` lies in the notch's cut (within half its width)."""
@@ -89,7 +100,7 @@ class Action:
 
     time_s: float
     slot: int
-    what: str  # place, merge, move, deepen, widen, hold, release, reuse
+    what: str  # place, merge, move, deepen, widen, hold, release, reuse, margin
     notch: Notch | None
 
 
@@ -101,11 +112,27 @@ class NotchPlanner:
         self.verify_s = verify_s
         self.max_depth_db = -18.0
         self.release_s = 60.0
+        self.last_howl_s = -math.inf  # when a howl was last confirmed
+
+    def margin_window(self, now: float, mode: Mode) -> bool:
+        """Whether the loop is still being worked on after a howl."""
+        return now - self.last_howl_s < mode.margin_window_s
 
     def update(self, now: float, howls: list[Howl], latest: list[Candidate],
-               mode: Mode) -> list[Action]:  # fmt: skip
-        """One analysis frame's decisions; returns what changed."""
+               mode: Mode, margin: tuple[float, float] | None = None) -> list[Action]:  # fmt: skip
+        """One analysis frame's decisions; returns what changed.
+
+        ``margin``: the output's estimated ``(freq_hz, margin_db)``
+        (``MarginEstimator.peak``); within the margin window after a howl, a
+        frequency left with less than ``SAFE_MARGIN_DB`` is cut as a howl.
+        """
         actions: list[Action] = []
+        edge = None
+        if howls:
+            self.last_howl_s = now
+        elif margin and margin[1] < SAFE_MARGIN_DB and self.margin_window(now, mode):
+            edge = self._edge(margin[0], latest)
+            howls = [edge]
         for howl in howls:
             slot = self._covering(howl.freq_hz)
             if slot is None:
@@ -117,11 +144,20 @@ class NotchPlanner:
             if now >= notch.verify_s or notch.verify_s == math.inf:
                 actions.append(self._strengthen(now, slot, howl.freq_hz,
                                                 howl.level_db, mode))  # fmt: skip
+        if edge is not None:
+            # Cut for margin already: no extra step when it "works".
+            for a in actions:
+                self.slots[a.slot].margin = True
         for slot, notch in enumerate(self.slots):
             if notch is None or now < notch.verify_s:
                 continue
             peak = self._still_there(notch, latest, mode.detector)
-            if peak is None:
+            if peak is None and not notch.margin and notch.depth_db > self.max_depth_db:
+                # It worked, just: one step more, for margin.
+                notch.margin, notch.verify_s = True, math.inf
+                notch.depth_db = max(notch.depth_db - mode.step_db, self.max_depth_db)
+                actions.append(Action(now, slot, "margin", replace(notch)))
+            elif peak is None:
                 notch.verify_s = math.inf  # it worked
             else:
                 notch.seen_s = now
@@ -132,6 +168,17 @@ class NotchPlanner:
                 self.slots[slot] = None
                 actions.append(Action(now, slot, "release", None))
         return actions
+
+    @staticmethod
+    def _edge(freq_hz: float, latest: list[Candidate]) -> Howl:
+        """A frequency the loop is near howling at, as a howl to cut: on the
+        frame's peak there if there is one (its frequency is finer)."""
+        near = [c for c in latest if abs(math.log2(c.freq_hz / freq_hz)) < 1 / 40]
+        c = max(near, key=lambda c: c.level_db) if near else None
+        if c is None:
+            # Nothing to verify against: no level a peak could stay above.
+            c = Candidate(0, freq_hz, math.inf, 0.0, 0.0, 0.0, 0.0)
+        return Howl(c.freq_hz, c.level_db, 0.0, 0.0, c)
 
     def _covering(self, freq_hz: float) -> int | None:
         best, best_distance = None, math.inf
