@@ -14,7 +14,8 @@ It is an estimate. Where the loop gain is high everywhere (a comb) the
 median rises too and the margin reads a little low; a held note standing in
 the average reads as colouration (low); a resonance sharper than the
 analysis window's resolution is spread by it (high). It needs ``min_s`` of
-sound after every notch change (the average restarts then).
+sound to begin with, and again after a cut made on its word (the average
+restarts then, so an old peak does not ask for a second cut).
 """
 
 import math
@@ -42,14 +43,18 @@ class MarginEstimator:
 
     sample_rate: float
     hop: int
-    tau_s: float = 5.0  # the average's memory
+    tau_s: float = 2.0  # the average's memory
     min_s: float = 2.0  # sound needed before an estimate
-    min_hz: float = 150.0  # the detector's band: below it no notch is set
+    # Where wedges and mains ring. Below, a voice's or a bass's steady pitch
+    # stands in the average; above, sources thin out (speech synthesised at
+    # 22 kHz ends at 11 kHz), and a band's median over nothing means nothing.
+    min_hz: float = 300.0
+    max_hz: float = 9500.0
     _power: np.ndarray | None = field(default=None, repr=False)
     _frames: int = 0
 
     def reset(self) -> None:
-        """Start the average anew (the loop changed: a notch moved)."""
+        """Start the average anew (silence, or a cut made on its estimate)."""
         self._power, self._frames = None, 0
 
     def update(self, mag_db: np.ndarray) -> None:
@@ -76,7 +81,7 @@ class MarginEstimator:
         # Bands a sixth of an octave apart, each a third wide: every peak is
         # judged in a band that it sits well inside.
         centre = self.min_hz * 2**BAND_OCT
-        while centre * 2 ** (BAND_OCT / 2) < 0.45 * self.sample_rate:
+        while centre * 2 ** (BAND_OCT / 2) < min(self.max_hz, 0.45 * self.sample_rate):
             half = max(centre * (2 ** (BAND_OCT / 2) - 1),
                        MIN_BAND_BINS / 2 * self.sample_rate / n_fft)  # fmt: skip
             lo, hi = (

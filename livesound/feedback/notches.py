@@ -46,6 +46,9 @@ class Mode:
     max_width_oct: float  # how far widening and merging may go
     fixed: bool = False
     margin_window_s: float = 20.0  # how long after a howl the margin is worked on
+    # One cut for margin at a time, judged on fresh evidence
+    # (``MarginEstimator.min_s`` of sound after it).
+    margin_every_s: float = 2.0
 
 
 MODES: dict[str, Mode] = {
@@ -113,6 +116,7 @@ class NotchPlanner:
         self.max_depth_db = -18.0
         self.release_s = 60.0
         self.last_howl_s = -math.inf  # when a howl was last confirmed
+        self.last_margin_s = -math.inf  # when a frequency was last cut for margin
 
     def margin_window(self, now: float, mode: Mode) -> bool:
         """Whether the loop is still being worked on after a howl."""
@@ -130,7 +134,12 @@ class NotchPlanner:
         edge = None
         if howls:
             self.last_howl_s = now
-        elif margin and margin[1] < SAFE_MARGIN_DB and self.margin_window(now, mode):
+        elif (
+            margin
+            and margin[1] < SAFE_MARGIN_DB
+            and self.margin_window(now, mode)
+            and now - self.last_margin_s >= mode.margin_every_s
+        ):
             edge = self._edge(margin[0], latest)
             howls = [edge]
         for howl in howls:
@@ -144,7 +153,8 @@ class NotchPlanner:
             if now >= notch.verify_s or notch.verify_s == math.inf:
                 actions.append(self._strengthen(now, slot, howl.freq_hz,
                                                 howl.level_db, mode))  # fmt: skip
-        if edge is not None:
+        if edge is not None and actions:
+            self.last_margin_s = now
             # Cut for margin already: no extra step when it "works".
             for a in actions:
                 self.slots[a.slot].margin = True

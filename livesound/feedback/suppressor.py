@@ -162,6 +162,7 @@ class Suppressor:
                 if max(rms_db[r] for r in rows) < SILENT_DB:
                     # Nothing to hear, but live notches still age and release.
                     out.detector.reset()
+                    out.margin.reset()
                     actions = out.planner.update(now, [], [], mode)
                 else:
                     mag = mags[rows].max(axis=0)
@@ -170,11 +171,15 @@ class Suppressor:
                     limiting = max(peak_db[r] for r in rows) >= ceiling - LIMITING_DB
                     howls = out.detector.analyse_spectrum(mag, limiting)
                     out.margin.update(mag)
+                    # The estimate costs a median per band: only when it is acted on.
+                    margin = (out.margin.peak()
+                              if out.planner.margin_window(now, mode) else None)  # fmt: skip
                     actions = out.planner.update(now, howls, out.detector.latest,
-                                                 mode, out.margin.peak())  # fmt: skip
+                                                 mode, margin)  # fmt: skip
+                    if out.planner.last_margin_s == now:
+                        out.margin.reset()  # cut on its word: judge the new loop
                 if actions:
                     self._apply(out, actions)
-                    out.margin.reset()  # the loop changed: listen to it anew
 
     def _refresh(self, out: Output) -> bool:
         """Follow the output's mode and limits; whether it is analysed now."""
@@ -284,8 +289,8 @@ class Suppressor:
 
     def margins(self) -> dict[str, float]:
         """The estimated margin (dB) of every analysed output's loop that has
-        one (``MarginEstimator``: a few seconds of sound since its last notch
-        change); a loop with no colouration to speak of reads 99."""
+        one (``MarginEstimator``: after two seconds of sound); a loop with no
+        colouration to speak of reads 99."""
         out = {}
         for o in self.outputs:
             peak = o.margin.peak() if o.mode != "off" else None
