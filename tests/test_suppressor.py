@@ -24,7 +24,7 @@ from livesound.bench import feedback as bench
 from livesound.control.offline import BlockEngine
 from livesound.feedback.detect import Candidate, Howl, spectra_db
 from livesound.feedback.margin import MarginEstimator, margin_from_ratio_db
-from livesound.feedback.notches import MODES, SAFE_MARGIN_DB, NotchPlanner
+from livesound.feedback.notches import MODES, NotchPlanner
 from livesound.feedback.remote import register
 from livesound.feedback.suppressor import SPECTRUM_BANDS, Suppressor
 from livesound.osc.roles import ENGINEER, READONLY, Permissions
@@ -289,24 +289,6 @@ def test_a_notch_that_stopped_its_howl_is_deepened_once_more_for_margin():
     assert margin.what == "margin"
     assert margin.notch.depth_db == mode.first_depth_db - mode.step_db
     assert planner.update(0.4, [], [], mode) == []
-
-
-def test_after_a_howl_a_frequency_left_near_the_edge_is_cut_until_the_window_ends():
-    planner = NotchPlanner(16)
-    mode = MODES["speech"]
-    edge = (1500.0, SAFE_MARGIN_DB - 1.0)
-    # A stable loop that never howled is left alone, whatever the estimate.
-    assert planner.update(0.0, [], [], mode, edge) == []
-    planner.update(1.0, [howl(4000.0)], [], mode)
-    actions = planner.update(1.5, [], [], mode, edge)
-    cut = [a for a in actions if a.what == "place"]
-    assert len(cut) == 1 and cut[0].notch.freq_hz == pytest.approx(1500.0)
-    assert cut[0].notch.width_oct <= 1 / 10  # narrow and shallow first
-    assert cut[0].notch.depth_db == mode.first_depth_db
-    # Enough margin, or the window over: nothing more.
-    assert planner.update(1.6, [], [], mode, (2500.0, SAFE_MARGIN_DB + 1)) == []
-    late = 1.0 + mode.margin_window_s + 0.1
-    assert planner.update(late, [], [], mode, (2500.0, SAFE_MARGIN_DB - 1)) == []
 
 
 def test_a_full_bank_of_fixed_notches_places_nothing():

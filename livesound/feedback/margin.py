@@ -14,8 +14,10 @@ It is an estimate. Where the loop gain is high everywhere (a comb) the
 median rises too and the margin reads a little low; a held note standing in
 the average reads as colouration (low); a resonance sharper than the
 analysis window's resolution is spread by it (high). It needs ``min_s`` of
-sound to begin with, and again after a cut made on its word (the average
-restarts then, so an old peak does not ask for a second cut).
+sound to begin with (and again after silence), and follows a notch change
+within about ``tau_s``. It is shown, not acted on: cutting where it pointed
+was measured to spend the notch bank's slots on a voice's steady pitch and
+on spectra's edges (issue 12's notes in BENCHMARKS.md).
 """
 
 import math
@@ -54,7 +56,7 @@ class MarginEstimator:
     _frames: int = 0
 
     def reset(self) -> None:
-        """Start the average anew (silence, or a cut made on its estimate)."""
+        """Start the average anew (the output fell silent)."""
         self._power, self._frames = None, 0
 
     def update(self, mag_db: np.ndarray) -> None:

@@ -11,10 +11,6 @@ with a graphic EQ would, only faster:
 - once its howl has stopped, a notch is deepened by one more step, once:
   a notch that only just stops a howl leaves the loop at the edge, and an
   engineer ringing out a wedge stops a few dB below feedback (``margin``);
-- for ``margin_window_s`` after a howl, the output's loop is watched for
-  what is left (``MarginEstimator``): a frequency that still colours the
-  output as a loop with less than ``SAFE_MARGIN_DB`` would is cut like a
-  howl (``update(..., margin=...)``);
 - a live notch whose howl has not been seen for ``release_s`` is released;
   fixed notches (pinned by the engineer or placed during a ring-out) stay;
 - with every slot in use the oldest live notch (its howl heard longest ago)
@@ -31,8 +27,6 @@ from livesound.feedback.detect import Candidate, Howl, Settings
 
 MIN_WIDTH_OCT = 1 / 80
 MAX_WIDTH_OCT = 1 / 5
-# After a howl, the loop is worked on until it has this much margin.
-SAFE_MARGIN_DB = 2.0
 
 
 @dataclass(frozen=True)
@@ -45,19 +39,16 @@ class Mode:
     width_oct: float  # a new notch's width
     max_width_oct: float  # how far widening and merging may go
     fixed: bool = False
-    margin_window_s: float = 20.0  # how long after a howl the margin is worked on
-    # One cut for margin at a time, judged on fresh evidence
-    # (``MarginEstimator.min_s`` of sound after it).
-    margin_every_s: float = 2.0
 
 
 MODES: dict[str, Mode] = {
     # Speech has no held pure tones: trust the detector sooner (slow howls
-    # too). Cuts start narrow and shallow and grow only while a howl stays.
+    # too), cut deeper and wider. (Narrow, shallow first cuts were measured:
+    # pushed 10 dB, the 16 slots filled before the loop was stable.)
     "speech": Mode(
         Settings(papr_db=20.0, phpr_db=15.0, pnpr_db=10.0, min_growth_db_s=3.0,
                  ring_s=2.0),
-        first_depth_db=-6.0, step_db=3.0, width_oct=1 / 10, max_width_oct=MAX_WIDTH_OCT,
+        first_depth_db=-9.0, step_db=3.0, width_oct=MAX_WIDTH_OCT, max_width_oct=MAX_WIDTH_OCT,
     ),
     # Music holds notes and swells into them: only howls that keep growing
     # longer than a note's attack, narrower cuts that spare the notes.
@@ -115,33 +106,11 @@ class NotchPlanner:
         self.verify_s = verify_s
         self.max_depth_db = -18.0
         self.release_s = 60.0
-        self.last_howl_s = -math.inf  # when a howl was last confirmed
-        self.last_margin_s = -math.inf  # when a frequency was last cut for margin
-
-    def margin_window(self, now: float, mode: Mode) -> bool:
-        """Whether the loop is still being worked on after a howl."""
-        return now - self.last_howl_s < mode.margin_window_s
 
     def update(self, now: float, howls: list[Howl], latest: list[Candidate],
-               mode: Mode, margin: tuple[float, float] | None = None) -> list[Action]:  # fmt: skip
-        """One analysis frame's decisions; returns what changed.
-
-        ``margin``: the output's estimated ``(freq_hz, margin_db)``
-        (``MarginEstimator.peak``); within the margin window after a howl, a
-        frequency left with less than ``SAFE_MARGIN_DB`` is cut as a howl.
-        """
+               mode: Mode) -> list[Action]:  # fmt: skip
+        """One analysis frame's decisions; returns what changed."""
         actions: list[Action] = []
-        edge = None
-        if howls:
-            self.last_howl_s = now
-        elif (
-            margin
-            and margin[1] < SAFE_MARGIN_DB
-            and self.margin_window(now, mode)
-            and now - self.last_margin_s >= mode.margin_every_s
-        ):
-            edge = self._edge(margin[0], latest)
-            howls = [edge]
         for howl in howls:
             slot = self._covering(howl.freq_hz)
             if slot is None:
@@ -153,11 +122,6 @@ class NotchPlanner:
             if now >= notch.verify_s or notch.verify_s == math.inf:
                 actions.append(self._strengthen(now, slot, howl.freq_hz,
                                                 howl.level_db, mode))  # fmt: skip
-        if edge is not None and actions:
-            self.last_margin_s = now
-            # Cut for margin already: no extra step when it "works".
-            for a in actions:
-                self.slots[a.slot].margin = True
         for slot, notch in enumerate(self.slots):
             if notch is None or now < notch.verify_s:
                 continue
@@ -178,17 +142,6 @@ class NotchPlanner:
                 self.slots[slot] = None
                 actions.append(Action(now, slot, "release", None))
         return actions
-
-    @staticmethod
-    def _edge(freq_hz: float, latest: list[Candidate]) -> Howl:
-        """A frequency the loop is near howling at, as a howl to cut: on the
-        frame's peak there if there is one (its frequency is finer)."""
-        near = [c for c in latest if abs(math.log2(c.freq_hz / freq_hz)) < 1 / 40]
-        c = max(near, key=lambda c: c.level_db) if near else None
-        if c is None:
-            # Nothing to verify against: no level a peak could stay above.
-            c = Candidate(0, freq_hz, math.inf, 0.0, 0.0, 0.0, 0.0)
-        return Howl(c.freq_hz, c.level_db, 0.0, 0.0, c)
 
     def _covering(self, freq_hz: float) -> int | None:
         best, best_distance = None, math.inf

@@ -171,13 +171,7 @@ class Suppressor:
                     limiting = max(peak_db[r] for r in rows) >= ceiling - LIMITING_DB
                     howls = out.detector.analyse_spectrum(mag, limiting)
                     out.margin.update(mag)
-                    # The estimate costs a median per band: only when it is acted on.
-                    margin = (out.margin.peak()
-                              if out.planner.margin_window(now, mode) else None)  # fmt: skip
-                    actions = out.planner.update(now, howls, out.detector.latest,
-                                                 mode, margin)  # fmt: skip
-                    if out.planner.last_margin_s == now:
-                        out.margin.reset()  # cut on its word: judge the new loop
+                    actions = out.planner.update(now, howls, out.detector.latest, mode)
                 if actions:
                     self._apply(out, actions)
 
