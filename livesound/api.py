@@ -9,8 +9,10 @@ evaluations import from here, whatever moves underneath.
 - ``Suppressor``: the feedback suppressor on an engine's outputs.
 - ``FeedbackLoop``, ``Path``, ``stage_path``, ``room_ir``: closed acoustic
   loops around a ``BlockEngine`` (the virtual stage's simulator).
-- ``engine_response``, ``notch_bank_response``: for evaluating a loop, the
-  engine's measured forward response and a notch bank's response.
+- ``engine_response``, ``notch_bank_response``, ``margin_db``: for
+  evaluating a loop, the engine's measured forward response, a notch bank's
+  response, and how many dB more gain a loop takes before it howls;
+  ``image_source_ir``: a shoebox room's response by image sources.
 """
 
 from livesound.control.events import Change, Source
@@ -21,6 +23,8 @@ from livesound.virtual.sim import (
     FeedbackLoop,
     Path,
     engine_response,
+    image_source_ir,
+    margin_db,
     notch_bank_response,
     room_ir,
     stage_path,
@@ -35,6 +39,8 @@ __all__ = [
     "Source",
     "Suppressor",
     "engine_response",
+    "image_source_ir",
+    "margin_db",
     "notch_bank_response",
     "room_ir",
     "stage_path",

@@ -279,6 +279,19 @@ def test_the_margin_estimate_of_a_delay_loop_reads_its_margin_or_a_little_less(d
     assert fresh.peak() is None  # less than 2 s of sound: no estimate
 
 
+def test_margins_report_each_analysed_output_s_estimate():
+    """What /ls/stats shows (``margins_db``): the estimate per analysed output
+    once it has heard 2 s, nothing for an output that is silent."""
+    engine, suppressor = new_engine("speech")
+    a = np.zeros(501)
+    a[0], a[500] = 1.0, -(10 ** (-3.0 / 20))  # a delay loop with 3 dB margin
+    x = 0.05 * np.random.default_rng(0).standard_normal(3 * SR)
+    suppressor.feed(on_bus(engine, signal.lfilter([1.0], a, x)))
+    margins = suppressor.margins()
+    assert list(margins) == [BUS]  # bus 2 and the main heard nothing
+    assert 1.5 <= margins[BUS] <= 3.5
+
+
 def test_a_notch_that_stopped_its_howl_is_deepened_once_more_for_margin():
     planner = NotchPlanner(16)
     mode = MODES["music"]
