@@ -9,13 +9,26 @@ evaluations import from here, whatever moves underneath.
 - ``Suppressor``: the feedback suppressor on an engine's outputs.
 - ``FeedbackLoop``, ``Path``, ``stage_path``, ``room_ir``: closed acoustic
   loops around a ``BlockEngine`` (the virtual stage's simulator).
+- ``engine_response``, ``notch_bank_response``, ``margin_db``: for
+  evaluating a loop, the engine's measured forward response, a notch bank's
+  response, and how many dB more gain a loop takes before it howls;
+  ``image_source_ir``: a shoebox room's response by image sources.
 """
 
 from livesound.control.events import Change, Source
 from livesound.control.mixer import Mixer
 from livesound.control.offline import BlockEngine
 from livesound.feedback.suppressor import Suppressor
-from livesound.virtual.sim import FeedbackLoop, Path, room_ir, stage_path
+from livesound.virtual.sim import (
+    FeedbackLoop,
+    Path,
+    engine_response,
+    image_source_ir,
+    margin_db,
+    notch_bank_response,
+    room_ir,
+    stage_path,
+)
 
 __all__ = [
     "BlockEngine",
@@ -25,6 +38,10 @@ __all__ = [
     "Path",
     "Source",
     "Suppressor",
+    "engine_response",
+    "image_source_ir",
+    "margin_db",
+    "notch_bank_response",
     "room_ir",
     "stage_path",
 ]

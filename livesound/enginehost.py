@@ -304,6 +304,7 @@ class Engine:
             "blocks": s.blocks,
             "callback_us": (s.min_us, s.mean_us, s.max_us),
             "notches": self.suppressor.counts(),
+            "margins_db": self.suppressor.margins(),
             "analysis_missed": self.suppressor.taps.missed,
             "playing": self.device.info.name if self.device else None,
             "pid": os.getpid(),

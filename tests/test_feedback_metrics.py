@@ -18,6 +18,7 @@ from livesound.virtual.metrics import (
     msg_db,
     path_response,
     recovery_times,
+    ringing_share,
     spectral_distortion_db,
 )
 from livesound.virtual.sources import speech
@@ -324,3 +325,47 @@ def test_howl_fraction():
 )
 def test_recovery_times_are_the_lengths_of_the_howling_runs(flags, expected):
     assert recovery_times(np.array(flags, bool), 0.5) == [0.5 * e for e in expected]
+
+
+# --- residual ringing ------------------------------------------------------------------
+
+
+def tone_over_noise(tone_s: float, tone_db: float, at_s: float = 15.0,
+                    seconds: float = 20.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A white-noise floor (the dry reference) and the same with a 1 kHz tone
+    ``tone_db`` over the floor's power per 2048-point bin, for ``tone_s`` from
+    ``at_s``."""
+    ref = white(seconds, seed=7)
+    t = np.arange(ref.size) / SR
+    # White noise of variance σ² puts σ²·Σw² in every bin of a Hann frame; a
+    # sine of amplitude A puts (A·Σw/2)² at its bin.
+    w = np.hanning(2048)
+    bin_power = 0.1**2 * np.sum(w**2)
+    amplitude = 2 * np.sqrt(bin_power * 10 ** (tone_db / 10)) / np.sum(w)
+    on = (t >= at_s) & (t < at_s + tone_s)
+    return ref + on * amplitude * np.sin(2 * np.pi * 1000.0 * t), ref
+
+
+def test_ringing_share_is_the_tone_s_length_over_the_last_ten_seconds():
+    """1 s of a tone 40 dB over the floor in the last 10 s: the frames that
+    start within its span, less the ones whose window leaves it (a bin 20 dB
+    over its reference needs most of the window), over the last 10 s."""
+    x, ref = tone_over_noise(1.0, 40.0)
+    share = ringing_share(x, ref, SR)
+    assert share == pytest.approx(0.10, abs=0.005)
+    # Outside the last 10 s it does not count.
+    x, ref = tone_over_noise(1.0, 40.0, at_s=5.0)
+    assert ringing_share(x, ref, SR) == 0.0
+
+
+def test_a_short_blip_a_weak_tone_and_noise_are_not_ringing():
+    # Held 130 ms: flagged in 13 frames 512 apart; a 43 ms window sees a
+    # tone a little before and after it, so 100 ms is not enough, 150 ms is.
+    assert ringing_share(*tone_over_noise(0.1, 40.0), SR) == 0.0
+    assert ringing_share(*tone_over_noise(0.15, 40.0), SR) > 0.01
+    assert ringing_share(*tone_over_noise(1.0, 15.0), SR) == 0.0  # under 20 dB
+    # Broadband: noise 30 dB over the reference in its quiet last 5 s is no tone.
+    ref = white(20.0, seed=7)
+    ref[-5 * SR :] *= 10 ** (-30 / 20)
+    x = white(20.0, seed=8)
+    assert ringing_share(x, ref, SR) == 0.0

@@ -17,6 +17,7 @@ def rendered() -> dict[str, np.ndarray]:
         "speech": sources.speech(SR, SECONDS, seed=1),
         "music": sources.music(SR, SECONDS, seed=1),
         "sustained": sources.sustained_notes(SR, SECONDS, seed=1),
+        "held": sources.held_notes(SR, SECONDS, seed=1),
     }
 
 
@@ -25,7 +26,7 @@ def power_frames(x: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.rfft(frames * np.hanning(FRAME), axis=-1)) ** 2
 
 
-@pytest.mark.parametrize("kind", ["speech", "music", "sustained"])
+@pytest.mark.parametrize("kind", ["speech", "music", "sustained", "held"])
 def test_exact_length_level_and_not_silent(rendered, kind):
     x = rendered[kind]
     assert x.dtype == np.float64
@@ -36,7 +37,8 @@ def test_exact_length_level_and_not_silent(rendered, kind):
 
 
 @pytest.mark.parametrize(
-    "render", [sources.speech, sources.music, sources.sustained_notes]
+    "render",
+    [sources.speech, sources.music, sources.sustained_notes, sources.held_notes],
 )
 @pytest.mark.parametrize(("rate", "seconds"), [(44100, 0.5), (16000, 1.37)])
 def test_any_rate_and_length_is_exact(render, rate, seconds):
@@ -46,7 +48,8 @@ def test_any_rate_and_length_is_exact(render, rate, seconds):
 
 
 def test_same_seed_same_material_other_seed_other_material():
-    for render in (sources.speech, sources.music, sources.sustained_notes):
+    for render in (sources.speech, sources.music, sources.sustained_notes,
+                   sources.held_notes):  # fmt: skip
         a, b = render(SR, 3.0, seed=4), render(SR, 3.0, seed=4)
         np.testing.assert_array_equal(a, b)
         assert not np.array_equal(a, render(SR, 3.0, seed=5))
@@ -131,3 +134,19 @@ def test_resampling_matches_scipy_and_keeps_a_sine_s_frequency(rate_in, rate_out
     spectrum = np.abs(np.fft.rfft(y * np.hanning(n_out), 16 * n_out))
     measured = np.argmax(spectrum) * rate_out / (16 * n_out)
     assert measured == pytest.approx(freq, abs=1.0)
+
+
+def test_held_notes_span_100_hz_to_4_khz():
+    """Over a few seeds the held notes' fundamentals (each event's lowest strong
+    peak) reach below 200 Hz and above 2 kHz, and none leaves 100 Hz-4 kHz."""
+    lowest = []
+    for seed in range(4):
+        frames = power_frames(sources.held_notes(SR, 30.0, seed=seed))[::20]
+        for p in frames:
+            if p.max() < 1e-3 * frames.max():
+                continue
+            strong = np.flatnonzero(p >= p.max() * 10 ** (-20 / 10))
+            lowest.append(strong.min() * SR / FRAME)
+    lowest = np.array(lowest)
+    assert lowest.min() < 200.0 and lowest.max() > 2000.0
+    assert lowest.min() > 90.0 and lowest.max() < 4100.0

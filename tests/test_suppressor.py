@@ -18,10 +18,12 @@ import math
 import numpy as np
 import pytest
 from osc_helpers import msg, parse
+from scipy import signal
 
 from livesound.bench import feedback as bench
 from livesound.control.offline import BlockEngine
-from livesound.feedback.detect import Candidate, Howl
+from livesound.feedback.detect import Candidate, Howl, spectra_db
+from livesound.feedback.margin import MarginEstimator, margin_from_ratio_db
 from livesound.feedback.notches import MODES, NotchPlanner
 from livesound.feedback.remote import register
 from livesound.feedback.suppressor import SPECTRUM_BANDS, Suppressor
@@ -238,6 +240,68 @@ def test_the_bank_never_exceeds_its_count_and_reuses_the_longest_unheard():
             assert planner.slots[s].fixed and planner.slots[s].freq_hz == fs
     assert reused == 30 - 16
     assert planner.slots[planner._covering(freqs[2])] is not None
+
+
+# -- margin ------------------------------------------------------------------------------
+
+
+def test_margin_from_the_colouration_peak_is_the_inverse_of_1_over_1_minus_g():
+    for margin in (0.5, 2.0, 6.0):
+        g = 10 ** (-margin / 20)
+        peak_db = -20 * math.log10(1 - g)  # |1/(1 - g)| in dB
+        assert margin_from_ratio_db(peak_db) == pytest.approx(margin, abs=1e-9)
+    assert margin_from_ratio_db(0.0) == math.inf
+
+
+@pytest.mark.parametrize("delay", [260, 500])
+def test_the_margin_estimate_of_a_delay_loop_reads_its_margin_or_a_little_less(delay):
+    """White noise through y[n] = x[n] + g·y[n - d], the closed loop of a pure
+    delay (scipy.signal.lfilter): its loop gain is g at every frequency, the
+    worst case for the estimate's assumption (a room's gain peaks at one
+    frequency), so it may read low (safe), by up to 1.5 dB; a resonance
+    sharper than the 4096-point window (10 ms loop, 1 dB) reads up to 0.5 dB
+    high."""
+    x = 0.05 * np.random.default_rng(0).standard_normal(4 * SR)
+    estimates = []
+    for margin in (1.0, 2.0, 3.0, 6.0):
+        a = np.zeros(delay + 1)
+        a[0], a[delay] = 1.0, -(10 ** (-margin / 20))
+        y = signal.lfilter([1.0], a, x)
+        est = MarginEstimator(SR, 512)
+        for frame in np.lib.stride_tricks.sliding_window_view(y, 4096)[::512]:
+            est.update(spectra_db(frame))
+        _, estimate = est.peak()
+        assert margin - 1.5 <= estimate <= margin + 0.5, (margin, estimate)
+        estimates.append(estimate)
+    assert estimates == sorted(estimates)
+    fresh = MarginEstimator(SR, 512)
+    fresh.update(spectra_db(y[:4096]))
+    assert fresh.peak() is None  # less than 2 s of sound: no estimate
+
+
+def test_margins_report_each_analysed_output_s_estimate():
+    """What /ls/stats shows (``margins_db``): the estimate per analysed output
+    once it has heard 2 s, nothing for an output that is silent."""
+    engine, suppressor = new_engine("speech")
+    a = np.zeros(501)
+    a[0], a[500] = 1.0, -(10 ** (-3.0 / 20))  # a delay loop with 3 dB margin
+    x = 0.05 * np.random.default_rng(0).standard_normal(3 * SR)
+    suppressor.feed(on_bus(engine, signal.lfilter([1.0], a, x)))
+    margins = suppressor.margins()
+    assert list(margins) == [BUS]  # bus 2 and the main heard nothing
+    assert 1.5 <= margins[BUS] <= 3.5
+
+
+def test_a_notch_that_stopped_its_howl_is_deepened_once_more_for_margin():
+    planner = NotchPlanner(16)
+    mode = MODES["music"]
+    (placed_,) = planner.update(0.0, [howl(2000.0)], [], mode)
+    assert placed_.notch.depth_db == mode.first_depth_db
+    # Verified with the howl gone: one step more, once.
+    (margin,) = planner.update(0.2, [], [], mode)
+    assert margin.what == "margin"
+    assert margin.notch.depth_db == mode.first_depth_db - mode.step_db
+    assert planner.update(0.4, [], [], mode) == []
 
 
 def test_a_full_bank_of_fixed_notches_places_nothing():

@@ -28,6 +28,7 @@ from livesound.control.events import SUPPRESSOR, Change, Origin
 from livesound.control.mixer import Mixer
 from livesound.control.registry import FBS_MODES, Registry, out_prefixes
 from livesound.feedback.detect import HowlDetector, spectra_db
+from livesound.feedback.margin import MarginEstimator
 from livesound.feedback.notches import MODES, Action, Notch, NotchPlanner
 
 SILENT_DB = -80.0  # below this an output is not analysed
@@ -65,6 +66,7 @@ class Output:
     prefix: str
     channels: tuple[int, ...]  # engine outputs analysed (two for a stereo pair)
     planner: NotchPlanner
+    margin: MarginEstimator
     detector: HowlDetector | None = None
     mode: str = "off"
     spectrum_db: np.ndarray | None = None
@@ -77,13 +79,20 @@ class Suppressor:
         self.mixer, self.core, self.sample_rate = mixer, core, float(sample_rate)
         reg = mixer.registry
         self.n_bus, self.n_notch = reg.n_bus, reg.n_notch
+        frame = max(m.detector.frame for m in MODES.values())
+        self.hop = min(m.detector.hop for m in MODES.values())
+        banks = [(out_prefixes(b, self.n_bus)[1], (b,)) for b in range(self.n_bus)]
+        banks.append((out_prefixes(self.n_bus, self.n_bus)[1],
+                      main_outputs(self.n_bus)))  # fmt: skip
         self.outputs = [
-            Output(out_prefixes(b, self.n_bus)[1], (b,), NotchPlanner(self.n_notch))
-            for b in range(self.n_bus)
+            Output(
+                prefix,
+                channels,
+                NotchPlanner(self.n_notch),
+                MarginEstimator(self.sample_rate, self.hop),
+            )  # fmt: skip
+            for prefix, channels in banks
         ]
-        main = out_prefixes(self.n_bus, self.n_bus)[1]
-        self.outputs.append(Output(main, main_outputs(self.n_bus),
-                                   NotchPlanner(self.n_notch)))  # fmt: skip
         self.by_prefix = {o.prefix: o for o in self.outputs}
         # The bank and slot of every notch parameter, so an edit is placed
         # without taking its address apart.
@@ -93,8 +102,6 @@ class Suppressor:
             for slot in range(self.n_notch)
             for name in NOTCH_FIELDS
         }
-        frame = max(m.detector.frame for m in MODES.values())
-        self.hop = min(m.detector.hop for m in MODES.values())
         self.taps = TapReader(core)
         self.buffer = np.zeros((frame, core.dims.n_out), np.float32)
         self.write = 0
@@ -155,6 +162,7 @@ class Suppressor:
                 if max(rms_db[r] for r in rows) < SILENT_DB:
                     # Nothing to hear, but live notches still age and release.
                     out.detector.reset()
+                    out.margin.reset()
                     actions = out.planner.update(now, [], [], mode)
                 else:
                     mag = mags[rows].max(axis=0)
@@ -162,6 +170,7 @@ class Suppressor:
                     ceiling = self.mixer.get(f"{out.prefix}/limiter/ceiling")
                     limiting = max(peak_db[r] for r in rows) >= ceiling - LIMITING_DB
                     howls = out.detector.analyse_spectrum(mag, limiting)
+                    out.margin.update(mag)
                     actions = out.planner.update(now, howls, out.detector.latest, mode)
                 if actions:
                     self._apply(out, actions)
@@ -271,6 +280,17 @@ class Suppressor:
             for s, n in enumerate(self.output(prefix).planner.slots)
             if n is not None
         ]
+
+    def margins(self) -> dict[str, float]:
+        """The estimated margin (dB) of every analysed output's loop that has
+        one (``MarginEstimator``: after two seconds of sound); a loop with no
+        colouration to speak of reads 99."""
+        out = {}
+        for o in self.outputs:
+            peak = o.margin.peak() if o.mode != "off" else None
+            if peak is not None:
+                out[o.prefix] = round(min(peak[1], 99.0), 1)
+        return out
 
     def counts(self) -> dict[str, int]:
         """Live and fixed notches over every output."""

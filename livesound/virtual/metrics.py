@@ -8,7 +8,9 @@ The benchmark scores a suppressor the way the literature does:
 - SD, frequency-weighted log-spectral distortion of the output against the
   no-feedback reference (what the notches and any howling cost in sound);
 - HOP, howling occurrence probability, and TRI, the time to recover from
-  instability, from per-frame howling flags.
+  instability, from per-frame howling flags;
+- the residual-ringing share: how much of a run's end a narrowband tone
+  stands over the dry signal (what the audience hears ringing after words).
 
 Everything here is offline numpy on whole signals; nothing runs in the engine.
 """
@@ -32,6 +34,9 @@ _HOWL_PROMINENCE_DB = 30.0
 _ZERO_PHASE = 1e-9
 # SD and the howling flags look at the audible band only.
 _AUDIBLE_HZ = (20.0, 20000.0)
+# A tone's bin is compared with its neighbours this many bins away: past a
+# Hann window's main lobe (±2 bins), close enough to be its local floor.
+_NEIGHBOURS = np.array([-8, -7, -6, -5, -4, 4, 5, 6, 7, 8])
 
 
 def _db_to_power(db: float) -> float:
@@ -225,6 +230,7 @@ def howling(
     threshold_db: float = 20.0,
     min_frames: int = 1,
     quiet_db: float = _SILENCE_DB,
+    tonal_db: float | None = None,
 ) -> np.ndarray:
     """Per-frame howling flags of ``x`` (the loop's output) against ``ref``.
 
@@ -242,6 +248,10 @@ def howling(
     bin) for that many consecutive frames, and then the whole run is flagged
     from its first frame. A stable loop's ringing after each word of speech
     exceeds a dry reference by 20 dB for a frame or two; a howl stays.
+
+    With ``tonal_db`` a bin must also be a tone: that far above the mean of
+    ``x``'s bins 4 to 8 bins either side (a room's broadband reverberation in
+    a pause of the dry signal stands over it, but as noise, not as a tone).
     """
     px, pr = _paired_frames(x, ref, frame, hop)
     # Products, not ratios: empty reference bins need no floor.
@@ -249,6 +259,8 @@ def howling(
     prominent = px >= px.max(axis=1, keepdims=True) * _db_to_power(-_HOWL_PROMINENCE_DB)
     cells = above_ref & prominent & _audible(frame, sample_rate)[1]
     cells &= _loud_frames(px, pr.sum(axis=1).max(), quiet_db)[:, None]
+    if tonal_db is not None:
+        cells &= _tonal(px, tonal_db)
     if min_frames > 1:
         # A howl may drift by a bin between frames, as a notch pulls on it.
         near = cells.copy()
@@ -256,6 +268,42 @@ def howling(
         near[:, :-1] |= cells[:, 1:]
         cells = _run_lengths(near) >= min_frames
     return cells.any(axis=1)
+
+
+def _tonal(power: np.ndarray, tonal_db: float) -> np.ndarray:
+    """Bins of ``power`` [frames, bins] ``tonal_db`` over their neighbours' mean."""
+    k = np.arange(power.shape[1])
+    near = np.clip(k[:, None] + _NEIGHBOURS, 0, power.shape[1] - 1)
+    return power >= power[:, near].mean(axis=2) * _db_to_power(tonal_db)
+
+
+def ringing_share(
+    x: np.ndarray,
+    ref: np.ndarray,
+    sample_rate: float,
+    *,
+    last_s: float = 10.0,
+    threshold_db: float = 20.0,
+    min_s: float = 0.13,
+    tonal_db: float = 10.0,
+    frame: int = 2048,
+    hop: int = 512,
+) -> float:
+    """Residual ringing: the share of the last ``last_s`` of ``x`` in which a
+    narrowband tone stands ``threshold_db`` over the dry ``ref`` for ``min_s``
+    or longer.
+
+    ``howling`` with a tone test (``tonal_db`` over its neighbours) on
+    ``frame``-point frames every ``hop``: a bin must stay flagged for
+    ⌈``min_s`` / hop⌉ frames running. Pauses of ``ref`` count (ringing after
+    words is what is heard), silence of ``x`` (60 dB below ``ref``'s loudest)
+    does not. The share is over the frames that start in the last ``last_s``.
+    """
+    flags = howling(x, ref, sample_rate, frame, hop, threshold_db,
+                    min_frames=math.ceil(min_s * sample_rate / hop),
+                    tonal_db=tonal_db)  # fmt: skip
+    first = max(0, math.ceil((len(x) - last_s * sample_rate) / hop))
+    return howl_fraction(flags[first:])
 
 
 def howl_fraction(flags: np.ndarray) -> float:

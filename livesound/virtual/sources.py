@@ -5,7 +5,9 @@
 - ``music``: the virtual stage's band plus what fools howl detectors: held
   notes, an almost pure flute-like sine, sung vowels with vibrato, chords;
 - ``sustained_notes``: the held material alone, the hardest case for false
-  notches.
+  notches;
+- ``held_notes``: single held notes with fundamentals from 100 Hz to 4 kHz
+  (flute, organ, sung vowels with vibrato, synth pads), one at a time.
 
 Every source is float64 mono peaking at -12 dBFS, exactly
 ``round(seconds * sample_rate)`` samples long, and the same for the same seed.
@@ -207,6 +209,69 @@ def _held(sample_rate: int, seconds: float, seed: int) -> np.ndarray:
         out[start : start + n] += note[:n]
         start += round((1.0 - _OVERLAP) * length * sample_rate)
     return _fitted(out, frames, sample_rate)
+
+
+# Held notes over the band a howl detector watches, per instrument: MIDI
+# ranges (44 is 104 Hz, 107 is 3951 Hz) and the envelope's attack and release.
+_HELD_RANGES = {
+    "flute": ((60, 107), 0.08, 0.15),
+    "organ": ((44, 96), 0.02, 0.1),
+    "sung": ((44, 84), 0.1, 0.3),
+    "pad": ((44, 96), 0.6, 0.8),
+}
+# An organ's drawbars (8', 4', 2 2/3', 2', 1 3/5'... as harmonics 1 to 8).
+_ORGAN = np.array([1.0, 0.7, 0.5, 0.35, 0.3, 0.0, 0.0, 0.2])
+# A pad's three oscillators, detuned by these many cents.
+_PAD_DETUNE = (-8.0, 0.0, 8.0)
+
+
+def _held_note(sr: int, kind: str, note: int, seconds: float,
+               rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """One held note of ``kind`` (a key of ``_HELD_RANGES``), enveloped."""
+    if kind == "sung":
+        return _sung(sr, note, seconds, rng)
+    if kind == "flute":
+        return _flute(sr, note, seconds)
+    _, attack, release = _HELD_RANGES[kind]
+    t = np.arange(round(seconds * sr)) / sr
+    f0 = _midi_hz(note)
+    if kind == "organ":
+        k = np.arange(1, _ORGAN.size + 1)
+        tone = _partials(2 * np.pi * f0 * t, np.where(k * f0 < 0.45 * sr, _ORGAN, 0))
+    else:  # a pad: detuned sawtooth oscillators, harmonics falling as 1/k
+        k = np.arange(1, max(2, int(0.45 * sr / f0)) + 1)[:16]
+        tone = sum(
+            _partials(2 * np.pi * f0 * 2 ** (c / 1200) * t + rng.uniform(0, 6.3),
+                      1.0 / k)
+            for c in _PAD_DETUNE
+        )  # fmt: skip
+    return tone * np.interp(t, [0, attack, seconds - release, seconds], [0, 1, 1, 0])
+
+
+def held_notes(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
+    """Single held notes, 3-5 s each, one after another: a flute-like sine,
+    an organ, sung vowels with vibrato and a synth pad in turn, each at a
+    random note of its range, together spanning fundamentals from 100 Hz to
+    4 kHz; -12 dBFS peak.
+
+    A stable loop playing these must get no notch.
+    """
+    rng = np.random.default_rng(seed)
+    frames = round(seconds * sample_rate)
+    out = np.zeros(frames)
+    start = 0
+    for kind in itertools.cycle(_HELD_RANGES):
+        if start >= frames:
+            break
+        length = rng.uniform(*_HELD_S)
+        (low, high), _, _ = _HELD_RANGES[kind]
+        note = _held_note(sample_rate, kind, int(rng.integers(low, high + 1)),
+                          length, rng)  # fmt: skip
+        note /= np.max(np.abs(note))
+        n = min(note.shape[0], frames - start)
+        out[start : start + n] += note[:n]
+        start += n
+    return _normalised(_fitted(out, frames, sample_rate))
 
 
 def sustained_notes(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
