@@ -100,6 +100,15 @@ def test_two_dcas_add_up(reference):
     )
 
 
+def test_a_dca_takes_a_member_no_higher_than_a_faders_top(reference):
+    """Fader +6 dB and DCA +10 dB: +10 dB, as on an X32, not +16."""
+    g = _gains({"/ch/01/mix/fader": 6.0, "/ch/01/grp/dca": 0b1, "/dca/1/fader": 10.0})
+    post = _post_fader_outputs(outs_of(make_engine()))
+    assert db(g[post, 0] / reference[post, 0]) == pytest.approx(
+        [10.0 - SHOW["/ch/01/mix/fader"]] * 3, abs=OFFSET_TOL_DB
+    )
+
+
 def test_a_dca_at_minus_infinity_closes_its_members(reference):
     o = outs_of(make_engine())
     g = _gains({"/ch/01/grp/dca": 0b1, "/dca/1/fader": -math.inf})

@@ -129,10 +129,14 @@ def notch_coeffs(v: Values, extra: str, n_notch: int, sr: float) -> np.ndarray:
     return out
 
 
+MAX_LEVEL_DB = 10.0  # a fader's top, which no DCA offset takes a strip past
+
+
 def strip_fader_db(v: Values, prefix: str) -> float:
-    """The fader of the strip at ``prefix`` with its DCAs' offsets added: the
-    level its post-fader paths get (pre-fader sends ignore both)."""
-    return v[f"{prefix}/mix/fader"] + groups.dca_offset_db(v, prefix)
+    """The fader of the strip at ``prefix`` with its DCAs' offsets added, at
+    most +10 dB as on an X32: the level its post-fader paths get (pre-fader
+    sends ignore both)."""
+    return min(MAX_LEVEL_DB, v[f"{prefix}/mix/fader"] + groups.dca_offset_db(v, prefix))
 
 
 class Topology:
