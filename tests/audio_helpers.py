@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 from jackserver import _jack_env, jackd_command, server_answers
 from osc_helpers import DEADLINE, Client, EngineProcess, wait_until
@@ -123,40 +122,33 @@ class Jackd:
 
 
 class ToneClient:
-    """A JACK client of the test's own (a Python callback is fine here: it
-    is the test's instrument, not the engine) that plays white noise at -26
-    dBFS RMS into one port (noise: the feedback suppressor leaves it alone)
-    and keeps the RMS of what another port sends it."""
+    """A JACK client of the test's own, in a process of its own
+    (``jack_tone.py``): it plays white noise at -26 dBFS RMS into ``into``
+    (noise: the feedback suppressor leaves it alone) and reports the RMS of
+    what ``listen`` sends it."""
 
     def __init__(self, server: Jackd, into: str, listen: str) -> None:
-        # Here, not at the top: the fault tests need no libjack.
-        import jack
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("jack_tone.py")), into, listen],
+            env=_jack_env(server.name), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self.latest = -999.0
+        threading.Thread(target=self._read, daemon=True).start()
 
-        self.client = jack.Client("tone", servername=server.name, no_start_server=True)
-        self.out = self.client.outports.register("out")
-        self.inp = self.client.inports.register("in")
-        self.noise = np.random.default_rng(1)
-        self.rms: list[float] = []
-        self.lock = threading.Lock()
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-        self.client.connect(self.out, into)
-        self.client.connect(listen, self.inp)
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with contextlib.suppress(ValueError):
+                self.latest = float(line)
 
-    def _process(self, frames: int) -> None:
-        self.out.get_array()[:] = self.noise.normal(0.0, 0.05, frames)
-        heard = self.inp.get_array()
-        with self.lock:
-            self.rms.append(float(np.sqrt(np.mean(heard**2))))
-
-    def level_db(self, blocks: int = 200) -> float:
-        """RMS in dBFS of the newest ``blocks`` periods heard."""
-        with self.lock:
-            recent = self.rms[-blocks:]
-        if len(recent) < blocks:
-            return -999.0
-        return 20 * math.log10(max(1e-12, math.sqrt(np.mean(np.square(recent)))))
+    def level_db(self) -> float:
+        """RMS in dBFS of the newest 200 periods heard (-999 until then)."""
+        return self.latest
 
     def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
+        self.proc.stdin.close()  # it deactivates and closes its client
+        try:
+            self.proc.wait(DEADLINE / 4)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(DEADLINE / 4)
