@@ -180,7 +180,7 @@ class JackDevice:
         ffi, lib = jack._ffi, jack._lib
         for k, port in enumerate(self.inports + self.outports):
             t[J.J_PORTS + k] = int(ffi.cast("uintptr_t", port._ptr))
-        self._cb = ffi.cast("JackProcessCallback", J.jack_process.address)
+        self._cb = ffi.cast("JackProcessCallback", J.process_callback().address)
         self._arg = ffi.cast("void *", t.ctypes.data)
         if lib.jack_set_process_callback(self.client._ptr, self._cb, self._arg):
             self._close()

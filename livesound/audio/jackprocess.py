@@ -9,9 +9,12 @@ into the scratch buffer, runs the engine's one callback body
 (``kernels.run_callback``) and scatters the outputs to their ports: no
 Python, no GIL, no allocation, the same rule as the PortAudio path.
 
-It lives apart from ``kernels`` so that an engine without JACK never
-compiles it.
+It lives apart from ``kernels``, and is compiled (or loaded from numba's
+cache) on first use, so that an engine without JACK never spends start-up
+time on it.
 """
+
+import functools
 
 import numpy as np
 from numba import carray, cfunc, types
@@ -40,7 +43,6 @@ def table_size(n_in: int, n_out: int) -> int:
 PROCESS_SIG = types.int32(types.uint32, types.voidptr)
 
 
-@cfunc(PROCESS_SIG, cache=True, nopython=True, error_model="numpy")
 def jack_process(nframes, arg):
     """JACK's process callback: ``arg`` is the port table."""
     fixed = carray(arg, (J_PORTS,), np.int64)
@@ -70,3 +72,11 @@ def jack_process(nframes, arg):
                 buf[off + i] = scratch_out[i, c]
         off += n
     return 0
+
+
+@functools.cache
+def process_callback():
+    """``jack_process`` as a C function (its ``.address`` goes to JACK)."""
+    return cfunc(PROCESS_SIG, cache=True, nopython=True, error_model="numpy")(
+        jack_process
+    )
