@@ -1,7 +1,9 @@
 """The ``livesound`` command."""
 
 import argparse
+import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -629,32 +631,56 @@ def _show_compiling() -> None:
     event.register("numba:compile", Shown())
 
 
+def _claim_state_dir(state_dir: Path | None) -> int:
+    """Lock the state folder before the kernels load (a cold start compiles
+    for half a minute), so ``livesound stop`` finds a starting engine and a
+    second one is refused at once; until the engine takes over the stop
+    signals, one of them ends the start cleanly (exit 0, nothing to save
+    yet; a supervisor does not count it as a crash). The supervisor's spare
+    engine locks only when it takes over. Returns an exit code, 0 to go on."""
+    from livesound.places import default_state_dir
+    from livesound.scenes.storage import StateDirLocked, hold_state_dir
+    from livesound.supervisor import FORWARDED, STANDBY_ENV
+
+    if os.environ.get(STANDBY_ENV) is not None:
+        return 0
+    try:
+        hold_state_dir(state_dir or default_state_dir())
+    except StateDirLocked as exc:
+        return _fail(str(exc))
+    for sig in FORWARDED:
+        signal.signal(sig, lambda *_: os._exit(0))
+    return 0
+
+
 def cmd_engine(args, argv: list[str] | None = None) -> int:
     if args.supervise:
         from livesound.supervisor import supervise
 
         options = [a for a in (argv or sys.argv[1:]) if a != "--supervise"]
         return supervise(options[1:] if options[:1] == ["engine"] else options)
+    if args.list_devices:
+        return cmd_devices()
+    code = _claim_state_dir(args.state_dir)
+    if code:
+        return code
     from livesound.places import kernels_cached
 
     if not kernels_cached():
         _show_compiling()  # importing the engine compiles the audio kernels
     from livesound import enginehost
-    from livesound.osc.roles import ConfigError as RolesError
+    from livesound.audio.settings import ConfigError
     from livesound.osc.roles import load_permissions
 
-    if args.list_devices:
-        return cmd_devices()
     if not 0.2 <= args.lookahead_ms <= 5.0:
         return _fail(f"--lookahead-ms {args.lookahead_ms}: use 0.2 to 5 ms")
     try:
         permissions = load_permissions(args.show_config, args.buses)
-    except RolesError as exc:
+    except ConfigError as exc:
         return _fail(str(exc))
     connect = args.connect
     if args.jack and connect is None and args.show_config is not None:
         from livesound.audio.jackclient import config_connections
-        from livesound.audio.settings import ConfigError
 
         try:
             connect = config_connections(args.show_config)

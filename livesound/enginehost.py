@@ -40,7 +40,7 @@ from livesound.osc.server import OscServer
 from livesound.places import default_state_dir
 from livesound.scenes import remote as scenes_remote
 from livesound.scenes.manager import SceneManager
-from livesound.scenes.storage import StateDirLocked, lock_state_dir
+from livesound.scenes.storage import StateDirLocked, hold_state_dir
 from livesound.supervisor import STANDBY_ENV
 from livesound.virtual.device import VirtualDevice
 from livesound.virtual.room import stage_room
@@ -517,15 +517,6 @@ def _restart_in_place(engine: Engine, reason: str) -> None:
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
-_state_lock: list[int] = []  # the lock file's descriptor, held until exit
-
-
-def _lock_state(host: HostConfig) -> None:
-    """One engine per state folder: take its lock before the audio device
-    opens (``StateDirLocked`` if another engine has it)."""
-    _state_lock.append(lock_state_dir(host.state_dir or default_state_dir()))
-
-
 def _stand_by(cfg: EngineConfig) -> None:
     """The supervisor's spare engine (``LIVESOUND_STANDBY`` set): run a
     virtual engine of the same size for a moment, so that every kernel is
@@ -570,8 +561,8 @@ def run(cfg: EngineConfig, host: HostConfig) -> int:
     )
     _stand_by(cfg)
     resume = _resumed()
-    try:
-        _lock_state(host)
+    try:  # one engine per state folder, before the audio device opens
+        hold_state_dir(host.state_dir or default_state_dir())
     except StateDirLocked as exc:
         print(f"livesound: error: {exc}", file=sys.stderr)
         return 2

@@ -5,7 +5,6 @@ has the suite's one deadline (``osc_helpers.DEADLINE``)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from osc_helpers import (  # noqa: F401 (re-exported for the console tests)
     Client,
     EngineProcess,
     fader_norm,
+    stats,
     wait_until,
 )
 
@@ -38,12 +38,6 @@ def query(port: int, address: str) -> Any:
     """The engine's value of ``address`` (its OSC argument), asked afresh."""
     with Client(port) as c:
         return c.query(address)
-
-
-def stats(port: int) -> dict:
-    """The engine's ``/ls/stats`` (blocks, xruns, clients ...)."""
-    with Client(port) as c:
-        return json.loads(c.query("/ls/stats"))
 
 
 async def settle(pilot, pred: Callable[[], Any], what: str = "") -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import queue
 import re
@@ -353,6 +354,16 @@ class Client:
         reply = self.request(address, timeout=timeout)
         assert reply.address == address, reply
         return reply.arg
+
+    def stats(self) -> dict:
+        """The engine's ``/ls/stats`` (blocks, xruns, clients, faults ...)."""
+        return json.loads(self.query("/ls/stats"))
+
+
+def stats(port: int) -> dict:
+    """The ``/ls/stats`` of the engine on ``port``, asked from a new client."""
+    with Client(port) as c:
+        return c.stats()
 
 
 # -- liblo's tools -------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from osc_helpers import Client, fader_norm, wait_until
 
 from livesound.control.registry import Registry
 from livesound.scenes import files
+from livesound.scenes.storage import state_dir_locked
 
 N_IN, N_BUS = 8, 4
 REGISTRY = Registry(N_IN, N_BUS)
@@ -177,6 +180,50 @@ def test_supervisor_restarts_a_killed_engine_from_the_autosave(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.kill(second, 0)
             pytest.fail("the engine outlived its supervisor")
+    finally:
+        proc.stop()
+
+
+def test_stop_ends_a_supervised_engine_still_compiling(tmp_path):
+    # An empty kernel cache: the engine compiles for half a minute before it
+    # opens audio. Stopping it then must end it and its supervisor, not
+    # leave them running (nor count as a crash and start it again).
+    state = tmp_path / "state"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    proc = Supervised("--scenes", str(tmp_path / "scenes"), "--state-dir", str(state),
+                      inputs=N_IN, buses=N_BUS, env=env)  # fmt: skip
+    proc.launch()
+    try:
+        wait_until(lambda: "compiling audio." in proc.stderr, 60, "compiling")
+        assert not proc.running
+        stopped = subprocess.run([sys.executable, "-m", "livesound", "stop",
+                                  "--state-dir", str(state)], capture_output=True,
+                                 text=True, timeout=60)  # fmt: skip
+        assert stopped.returncode == 0, stopped.stderr
+        assert stopped.stdout.startswith("stopped the engine (pid "), stopped.stdout
+        assert proc.proc.wait(30) == 0
+        assert "crashed" not in proc.stderr and not proc.running
+        assert not state_dir_locked(state)
+    finally:
+        proc.stop()
+
+
+def test_a_second_engine_on_the_same_state_dir_is_refused_before_it_compiles(tmp_path):
+    state = tmp_path / "state"
+    proc = LoudEngine("--scenes", str(tmp_path / "scenes"), "--state-dir", str(state),
+                      inputs=N_IN, buses=N_BUS).start()  # fmt: skip
+    try:
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+        second = subprocess.run([sys.executable, "-m", "livesound", "engine",
+                                 "--virtual", "--state-dir", str(state),
+                                 "--no-discovery", "--osc-port", "0"],
+                                capture_output=True, text=True, timeout=60,
+                                env=env)  # fmt: skip
+        assert second.returncode == 2
+        assert f"another engine (pid {proc.proc.pid}) uses the state dir" in (
+            second.stderr
+        )
+        assert "compiling" not in second.stderr  # refused before the kernels
     finally:
         proc.stop()
 

@@ -66,12 +66,6 @@ def engine(scenes: Path, state: Path, discovery: bool = False) -> EngineProcess:
                          inputs=N_IN, buses=N_BUS, discovery=discovery).start()  # fmt: skip
 
 
-def stats(c: Client) -> dict:
-    reply = c.request("/ls/stats")
-    assert reply.address == "/ls/stats", reply
-    return json.loads(reply.arg)
-
-
 def reply_to(
     c: Client, address: str, *args, timeout: float = DEADLINE
 ) -> tuple[str, tuple]:
@@ -119,7 +113,7 @@ def scene_text(fader_db: float) -> str:
 
 
 def blocks(c: Client) -> int:
-    return stats(c)["engine"]["blocks"]
+    return c.stats()["engine"]["blocks"]
 
 
 # -- a full disk -------------------------------------------------------------------
@@ -134,7 +128,7 @@ def test_full_disk_is_reported_retried_and_never_stops_audio(tmp_path):
                 watcher.send("/xremote")
                 filler = fill(disk)
                 c.send(FADER, fader_norm(-9.0))
-                storage = wait_until(lambda: stats(c).get("storage"),
+                storage = wait_until(lambda: c.stats().get("storage"),
                                      what="a storage fault in /ls/stats")  # fmt: skip
                 assert storage["fault"] == "disk full", storage
                 assert storage["file"].endswith("autosave.toml") and storage["since"]
@@ -151,7 +145,7 @@ def test_full_disk_is_reported_retried_and_never_stops_audio(tmp_path):
                 wait_until(lambda: blocks(c) > before + 100, what="blocks advancing")
                 assert proc.proc.poll() is None
                 filler.unlink()
-                wait_until(lambda: stats(c).get("storage") is None,
+                wait_until(lambda: c.stats().get("storage") is None,
                            what="the retry clearing the fault")  # fmt: skip
                 watcher.send("/xremote")
                 assert fader_in(disk / "state" / "autosave.toml") == pytest.approx(-9.0)
@@ -174,7 +168,7 @@ def test_read_only_folder_refuses_writes_and_recovers(tmp_path):
             with Client(proc.port) as c:
                 remount(disk, "ro")
                 c.send(FADER, fader_norm(-11.0))
-                storage = wait_until(lambda: stats(c).get("storage"),
+                storage = wait_until(lambda: c.stats().get("storage"),
                                      what="a storage fault in /ls/stats")  # fmt: skip
                 assert storage["fault"] == "read-only", storage
                 for command in (("/ls/scene/save", "verse"),
@@ -186,7 +180,7 @@ def test_read_only_folder_refuses_writes_and_recovers(tmp_path):
                 assert sorted(p.name for p in scenes.iterdir()) == ["intro.toml"]
                 assert reply_to(c, "/ls/scene/safes") == ("/ls/scene/safes", ())
                 remount(disk, "rw")
-                wait_until(lambda: stats(c).get("storage") is None,
+                wait_until(lambda: c.stats().get("storage") is None,
                            what="the retry clearing the fault")  # fmt: skip
                 assert fader_in(state / "autosave.toml") == pytest.approx(-11.0)
                 assert files.load(REGISTRY, scenes / "verse.toml")  # kept, retried

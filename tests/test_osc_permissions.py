@@ -26,11 +26,11 @@ from osc_helpers import (
     wait_until,
 )
 
+from livesound.audio.settings import ConfigError
 from livesound.control.offline import BlockEngine
 from livesound.osc.roles import (
     ENGINEER,
     READONLY,
-    ConfigError,
     Permissions,
     Role,
     load_permissions,

@@ -33,6 +33,7 @@ from osc_helpers import (
     fake_meters,
     msg,
     osc_string,
+    stats,
     wait_until,
 )
 
@@ -65,11 +66,6 @@ pairing = [{ code = "0150", role = "engineer" }]
 def livesound(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "livesound", *args],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
-
-
-def stats(port: int) -> dict:
-    with Client(port) as c:
-        return json.loads(c.query("/ls/stats"))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ class DeviceError(RuntimeError):
 
 
 class ConfigError(ValueError):
-    """A setting the engine cannot use (size, map, file); the message says why."""
+    """A setting or show configuration the engine cannot use (size, map, file,
+    roles); the message says why and where."""
 
 
 def check_settings(sample_rate: int, block: int) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livesound.audio.settings import ConfigError
+
 KINDS = ("engineer", "performer", "readonly", "viewer")
 # Always allowed, for every role: discovery, subscriptions and meters.
 PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pair",
@@ -29,10 +31,6 @@ _PERFORMER = (
 )
 CODE_DIGITS = 6  # codes made by ``Permissions.new_code``
 MAX_CODES = 16  # codes made and not yet expired
-
-
-class ConfigError(ValueError):
-    """A show configuration the server refuses; the message says where."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import numpy as np
 from pythonosc.osc_packet import OscPacket
 
 from livesound.audio.meters import Meters
+from livesound.audio.settings import ConfigError
 from livesound.control.events import Change, Source
 from livesound.control.mixer import Mixer
 from livesound.control.registry import Param, ParamError
@@ -46,7 +47,6 @@ from livesound.osc.guard import (
     ReplyBudget,
 )
 from livesound.osc.roles import (
-    ConfigError,
     Permissions,
     Role,
     load_permissions,

@@ -176,6 +176,20 @@ def lock_state_dir(folder: Path) -> int:
     return fd
 
 
+_held: dict[Path, int] = {}  # folder -> lock descriptor, held until exit
+
+
+def hold_state_dir(folder: Path) -> None:
+    """Take ``folder``'s lock for this process's life, once (see
+    ``lock_state_dir``). The command line takes it before the audio kernels
+    load or compile, so that ``livesound stop`` and a second engine see an
+    engine from its first second; the engine process asks again when it
+    starts and keeps the lock it has."""
+    key = folder.resolve()
+    if key not in _held:
+        _held[key] = lock_state_dir(folder)
+
+
 def state_dir_locked(folder: Path) -> bool:
     """Whether an engine holds ``folder`` now."""
     try:
