@@ -8,6 +8,7 @@ and plain errors for a taken name and a server at another sample rate.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -51,6 +52,27 @@ def pretty(server: Jackd, port: str) -> str | None:
         line.removeprefix(key) for line in out.splitlines() if line.startswith(key)
     ]
     return found[0] if found else None
+
+
+def input_to_output_ms(server: Jackd) -> float:
+    """What ``jack_lsp -l`` says of the engine's connected ports (the most
+    capture latency at an input, the most playback latency at an output),
+    plus the limiter's default 1 ms lookahead: the engine's own latency."""
+    worst = {"capture": 0, "playback": 0}
+    port = ""
+    for line in (jack_tool(server.name, "jack_lsp", "-l") or "").splitlines():
+        if not line.startswith((" ", "\t")):
+            port = line.strip()
+        elif port.startswith(f"{NAME}:"):
+            found = re.match(
+                r"\s*port (capture|playback) latency = \[ \d+ (\d+) \]", line
+            )
+            if found:
+                kind, frames = found[1], int(found[2])
+                if (kind == "capture") == (":in_" in port):
+                    worst[kind] = max(worst[kind], frames)
+    assert worst["capture"] and worst["playback"], worst
+    return 1000 * (worst["capture"] + worst["playback"]) / server.rate + 1.0
 
 
 @pytest.fixture
@@ -124,10 +146,16 @@ def test_the_server_changing_its_period_is_followed_without_a_restart(tmp_path, 
             assert links[f"{NAME}:main_L"] == ["system:playback_1"]
             assert links[f"{NAME}:main_R"] == []
             pid = stats(c)["engine"]["pid"]
+            assert stats(c)["engine"]["latency_ms"] == pytest.approx(
+                input_to_output_ms(server), abs=0.01
+            )
             assert jack_tool(server.name, "jack_bufsize", "256") is not None
             wait_until(lambda: stats(c)["engine"]["block"] == 256, DEADLINE,
                        "the new period in /ls/stats")  # fmt: skip
             assert blocks_advance(c)
+            assert stats(c)["engine"]["latency_ms"] == pytest.approx(
+                input_to_output_ms(server), abs=0.01
+            )
             assert stats(c)["engine"]["pid"] == pid and stats(c).get("audio") is None
         assert proc.stop() == 0
     finally:

@@ -109,7 +109,7 @@ class DeviceInfo:
     name: str
     sample_rate: int
     block: int
-    latency_ms: float
+    latency_ms: float  # the device's own buffering, from input to output
 
 
 class PortAudioDevice:
@@ -148,9 +148,11 @@ class PortAudioDevice:
             )  # fmt: skip
         except sd.PortAudioError as exc:
             raise DeviceError(f"{device['name']}: {exc}") from None
+        # Input plus output buffering as PortAudio reports it (one figure
+        # for a stream that only plays).
         latency = self.stream.latency
-        out_latency = latency[1] if isinstance(latency, tuple) else latency
-        self.info = DeviceInfo(device["name"], d.sample_rate, block, out_latency * 1000)
+        total = sum(latency) if isinstance(latency, tuple) else latency
+        self.info = DeviceInfo(device["name"], d.sample_rate, block, total * 1000)
 
     @property
     def on_jack(self) -> bool:

@@ -45,11 +45,39 @@ def jack_module():
 
 
 @functools.cache
+def _libjack() -> ctypes.CDLL:
+    """libjack (the library JACK-Client loaded: the same handle)."""
+    return ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+
+
 def _get_buffer_address() -> int:
-    """Address of libjack's ``jack_port_get_buffer`` (the library JACK-Client
-    loaded: the same handle)."""
-    lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
-    return ctypes.cast(lib.jack_port_get_buffer, ctypes.c_void_p).value or 0
+    """Address of libjack's ``jack_port_get_buffer``."""
+    return ctypes.cast(_libjack().jack_port_get_buffer, ctypes.c_void_p).value or 0
+
+
+class _LatencyRange(ctypes.Structure):
+    _fields_ = [("min", ctypes.c_uint32), ("max", ctypes.c_uint32)]
+
+
+CAPTURE_LATENCY, PLAYBACK_LATENCY = 0, 1  # jack_latency_callback_mode_t
+
+
+def latency_frames(ports, mode: int) -> int:
+    """The largest latency JACK reports for ``ports`` (frames): with
+    ``CAPTURE_LATENCY`` from the sound card's input to an input port, with
+    ``PLAYBACK_LATENCY`` from an output port to the card's output; 0 for
+    ports connected to nothing. JACK-Client does not wrap this call."""
+    get = _libjack().jack_port_get_latency_range
+    get.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(_LatencyRange)]
+    get.restype = None
+    ffi = jack_module()._ffi
+    worst = 0
+    for port in ports:
+        found = _LatencyRange()
+        address = int(ffi.cast("uintptr_t", port._ptr))
+        get(address, mode, ctypes.byref(found))
+        worst = max(worst, found.max)
+    return worst
 
 
 def port_names(n_in: int, n_bus: int) -> tuple[list[str], list[str]]:
@@ -140,6 +168,7 @@ class JackDevice:
         self._alive = True
         self._closed = False
         self._block = 0
+        self._latency = 0  # device frames from capture to playback
         # Pretty names go to the server over IPC: from a thread of their own,
         # never from the thread that renamed the channel.
         self._names: queue.SimpleQueue[dict[str, str] | None] = queue.SimpleQueue()
@@ -203,9 +232,13 @@ class JackDevice:
         rate = self.core.dims.sample_rate
         if self._alive:
             self._block = self.client.blocksize
-        # JACK plays a period after it was processed.
+            # Capture and playback buffers as the server reports them for
+            # the connected ports; unconnected, JACK's least: a period each.
+            frames = max(latency_frames(self.inports, CAPTURE_LATENCY), self._block)
+            frames += max(latency_frames(self.outports, PLAYBACK_LATENCY), self._block)
+            self._latency = frames
         return DeviceInfo(
-            f"JACK {self.name}", rate, self._block, 1000 * self._block / rate
+            f"JACK {self.name}", rate, self._block, 1000 * self._latency / rate
         )
 
     def running(self) -> bool:

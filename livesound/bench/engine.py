@@ -7,15 +7,20 @@ filter-and-mix chain written with scipy.signal for comparison; and times a
 warm start (process start to first processed block, numba cache loaded).
 """
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from livesound.audio.layout import Dims, n_outputs
 from livesound.bench.common import machine
+from livesound.bench.faults import EngineProcess, jackd
 from livesound.control import derive
 from livesound.control.offline import BlockEngine
 from livesound.control.registry import ch_prefix, out_prefixes
@@ -23,6 +28,9 @@ from livesound.control.registry import ch_prefix, out_prefixes
 BLOCKS = (16, 32, 64, 128, 256)
 INPUT_COUNTS = (8, 32, 64, 128)
 SECONDS = 3.0  # of audio per measurement
+LATENCY_BLOCKS = (16, 32, 64)
+LOOKAHEADS_MS = (1.0, 0.2)  # the default, and the least the limiter takes
+X32_LATENCY_MS = 0.83  # Behringer's figure: any input to any output at 48 kHz
 
 
 def reference_show(n_in: int, n_bus: int) -> dict[str, Any]:
@@ -163,6 +171,34 @@ def start_times() -> dict[str, float]:
     return result
 
 
+def latencies(root: Path) -> list[dict[str, Any]]:
+    """Input-to-output latency of real engines (``--jack``) on a JACK
+    server's dummy driver at each period in ``LATENCY_BLOCKS``, with each
+    limiter lookahead in ``LOOKAHEADS_MS``: the capture and playback buffers
+    JACK reports for the engine's connected ports, plus the lookahead (the
+    engine's only latency of its own)."""
+    rows = []
+    for block in LATENCY_BLOCKS:
+        name = f"livesound-latency-{uuid.uuid4().hex[:6]}"
+        server = jackd(name, root / f"jackd-{name}.log", period=block)
+        env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+        try:
+            for ms in LOOKAHEADS_MS:
+                e = EngineProcess(root / f"{name}-{ms}", "--jack", "livesound",
+                                  "--lookahead-ms", str(ms), env=env)  # fmt: skip
+                try:
+                    total = e.start().stats()["engine"]["latency_ms"]
+                finally:
+                    e.close()
+                lookahead = 1000 * Dims(lookahead_ms=ms).lookahead / 48000
+                rows.append({"block": block, "lookahead_ms": lookahead,
+                             "device_ms": total - lookahead, "total_ms": total})  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(10)
+    return rows
+
+
 def run(quick: bool = False, emit=print) -> dict[str, Any]:
     """Every measurement; ``emit`` receives progress lines."""
     seconds = 0.5 if quick else SECONDS
@@ -195,6 +231,17 @@ def run(quick: bool = False, emit=print) -> dict[str, Any]:
         report["scipy"] = sp
         emit(f"scipy.signal chain (filters + mix only) at 64 frames: {sp['mean_us']:.0f} us "
              f"({sp['load_pct']:.1f} %), {sp['ratio']:.1f}x the engine's full chain")  # fmt: skip
+    if shutil.which("jackd"):
+        emit("input to output, engines on a JACK server's dummy driver (48 kHz; "
+             f"X32: {X32_LATENCY_MS} ms)")  # fmt: skip
+        emit(f"{'block':>6} {'device ms':>10} {'lookahead':>10} {'total ms':>9}")
+        with tempfile.TemporaryDirectory() as root:
+            report["latency"] = latencies(Path(root))
+        for r in report["latency"]:
+            emit(f"{r['block']:>6} {r['device_ms']:>10.2f} {r['lookahead_ms']:>10.2f} "
+                 f"{r['total_ms']:>9.2f}")  # fmt: skip
+    else:
+        emit("input to output latency: skipped (jackd not installed)")
     st = start_times()
     report["start"] = st
     emit(f"start to first audio: {st['first_to_audio_s']:.2f} s (first run), "

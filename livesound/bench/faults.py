@@ -243,10 +243,12 @@ def broken_files(root: Path) -> Row:
         e.close()
 
 
-def _jackd(name: str, log: Path) -> subprocess.Popen:
+def jackd(name: str, log: Path, period: int = 64) -> subprocess.Popen:
+    """A JACK server called ``name`` on the dummy driver (48 kHz, ``period``
+    frames, 8 channels each way), answering when this returns."""
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy",
-                             "-r", "48000", "-p", "64", "-C", "8", "-P", "8"],
+                             "-r", "48000", "-p", str(period), "-C", "8", "-P", "8"],
                             env=env, stdin=subprocess.DEVNULL, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     up = ["jack_lsp"]
@@ -262,7 +264,7 @@ def jack_lost(root: Path, fallback: bool, native: bool = False) -> Row:
     name = f"livesound-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     log = root / f"jackd-{name}.log"
     env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
-    jackd = _jackd(name, log)
+    server = jackd(name, log)
     audio = ["--jack", "livesound"] if native else ["--device", "system"]
     playing = "JACK livesound" if native else "system"
     options = [*audio, *(["--fallback", "virtual"] if fallback else [])]
@@ -271,8 +273,8 @@ def jack_lost(root: Path, fallback: bool, native: bool = False) -> Row:
         e.start()
         e.set_fader(-4.0)
         t0 = time.monotonic()
-        jackd.terminate()
-        jackd.wait(10)
+        server.terminate()
+        server.wait(10)
         detect = _since(t0, wait(lambda: (e.stats() or {}).get("audio"), 10, 0.005))
         if fallback:
             wait(lambda: ((e.stats() or {}).get("audio") or {}).get("fallback"), 10)
@@ -280,7 +282,7 @@ def jack_lost(root: Path, fallback: bool, native: bool = False) -> Row:
         e.set_fader(-14.0)  # changed while the device is gone
         time.sleep(2.5)  # past the next autosave
         t1 = time.monotonic()
-        jackd = _jackd(name, log)
+        server = jackd(name, log)
         back = wait(lambda: (s := e.stats()) and not s.get("audio")
                     and s["engine"]["playing"] == playing and s["engine"]["blocks"],
                     60)  # fmt: skip
@@ -297,9 +299,9 @@ def jack_lost(root: Path, fallback: bool, native: bool = False) -> Row:
                    f"blocks on it ({how})")  # fmt: skip
     finally:
         e.close()
-        if jackd.poll() is None:
-            jackd.terminate()
-            jackd.wait(10)
+        if server.poll() is None:
+            server.terminate()
+            server.wait(10)
         for leftover in Path("/dev/shm").glob(f"*_{name}_*"):
             leftover.unlink(missing_ok=True)  # PortAudio's client died with jackd
 

@@ -135,8 +135,9 @@ class VirtualDevice:
         self.realtime = False
         self._thread = threading.Thread(target=self._run, name="virtual-device",
                                          daemon=True)  # fmt: skip
-        period_ms = 1000 * block / d.sample_rate
-        self.info = DeviceInfo("virtual stage", d.sample_rate, block, period_ms)
+        # Like a card: a block to fill the input, a block to play it out.
+        self.info = DeviceInfo("virtual stage", d.sample_rate, block,
+                               2000 * block / d.sample_rate)  # fmt: skip
 
     def start(self) -> None:
         self.core.hdr[L.H_STOP] = 0
