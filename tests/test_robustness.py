@@ -220,11 +220,9 @@ ABSURD = [pytest.param(a, v, id=f"{a}={v!r}"[:50]) for a, v in ABSURD_VALUES] + 
 
 
 def engine_state(e):
-    names = ("mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out",
-             "mail_mix")  # fmt: skip
     return (
         e.mixer.snapshot(),
-        {k: e.core.arrays[k].copy() for k in names},
+        {k: e.core.arrays[k].copy() for k in L.MAILBOX},
         int(e.core.hdr[L.H_SEQ]),
         e.mixer.changes,
     )

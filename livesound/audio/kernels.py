@@ -77,10 +77,10 @@ def take_params(fields, mail, f_cur, f_step, f_target, ramp_len):
 
 
 @kernel
-def take_change_set(hdr, state):
-    """Copy a published parameter set into the live arrays, starting ramps.
-
-    The very first set lands at once: there is nothing to ramp from.
+def take_change_set(state, slot, first):
+    """Copy the parameter set in mailbox ``slot`` into the live arrays,
+    starting ramps. The very first set lands at once: there is nothing to
+    ramp from.
     """
     glob, ins, outs, mix = (
         state[L.A_GLOB],
@@ -88,9 +88,8 @@ def take_change_set(hdr, state):
         state[L.A_OUTS],
         state[L.A_MIX],
     )
-    mail_ins, mail_outs = state[L.A_MAIL_INS], state[L.A_MAIL_OUTS]
-    mail_glob, mail_mix = state[L.A_MAIL_GLOB], state[L.A_MAIL_MIX]
-    first = hdr[L.H_ACK] == 0
+    mail_ins, mail_outs = state[L.A_MAIL_INS][slot], state[L.A_MAIL_OUTS][slot]
+    mail_glob, mail_mix = state[L.A_MAIL_GLOB][slot], state[L.A_MAIL_MIX][slot]
     gain_ramp = 1.0 if first else glob[L.G_GAIN_RAMP]
     coef_ramp = 1.0 if first else glob[L.G_COEF_RAMP]
     for k in range(L.N_GLOB_PARAMS):
@@ -115,11 +114,33 @@ def take_change_set(hdr, state):
             mix[L.C_STEP, r, c] = (mail_mix[r, c] - mix[L.C_CUR, r, c]) / gain_ramp
     glob[L.G_MIX_LEFT] = gain_ramp
     _retarget_bank(
-        state[L.A_BQ_IN], state[L.A_BQ_IN_RAMP], state[L.A_MAIL_BQ_IN], coef_ramp
+        state[L.A_BQ_IN], state[L.A_BQ_IN_RAMP], state[L.A_MAIL_BQ_IN][slot], coef_ramp
     )
     _retarget_bank(
-        state[L.A_BQ_OUT], state[L.A_BQ_OUT_RAMP], state[L.A_MAIL_BQ_OUT], coef_ramp
+        state[L.A_BQ_OUT],
+        state[L.A_BQ_OUT_RAMP],
+        state[L.A_MAIL_BQ_OUT][slot],
+        coef_ramp,
     )
+
+
+@kernel
+def take_published(hdr, state):
+    """At a block boundary: a scene GO, then the mailbox (see ``layout``)."""
+    go = load_acquire(hdr, L.H_GO)
+    taken = hdr[L.H_GO_ACK]
+    if go != taken:
+        take_change_set(state, L.SLOT_GO, False)
+        taken = go
+        hdr[L.H_GO_BLOCK] = hdr[L.H_BLOCKS]
+        store_release(hdr, L.H_GO_ACK, go)
+    seq = load_acquire(hdr, L.H_SEQ)
+    if seq != hdr[L.H_ACK]:
+        after = hdr[L.H_MAIL_GO]
+        if after == taken:
+            take_change_set(state, L.SLOT_MAIL, hdr[L.H_ACK] == 0)
+        if after <= taken:  # else its GO lands first, at the next boundary
+            store_release(hdr, L.H_ACK, seq)
 
 
 # ---------------------------------------------------------------------------
@@ -697,10 +718,7 @@ def process_block(state, hdr, inp, out):
     """Process one block of interleaved float32 I/O (any number of frames)."""
     ins, outs = state[L.A_INS], state[L.A_OUTS]
     work_in = state[L.A_WORK_IN]
-    seq = load_acquire(hdr, L.H_SEQ)
-    if seq != hdr[L.H_ACK]:
-        take_change_set(hdr, state)
-        store_release(hdr, L.H_ACK, seq)
+    take_published(hdr, state)
     req = load_acquire(hdr, L.H_METER_REQ)
     if req != hdr[L.H_METER_ACK]:
         reset_meters(ins, outs)

@@ -6,10 +6,18 @@ other array through the addresses stored in it. Field indices below are the
 only vocabulary the two planes share; nothing else crosses between them.
 
 Parameters travel control -> audio through a mailbox: the control plane
-fills the ``mail_*`` arrays, then bumps ``hdr[H_SEQ]`` with release
-ordering; the callback, at the next block boundary, sees ``H_SEQ != H_ACK``,
-takes the whole set at once and stores ``H_ACK``. The control plane never
-writes the mailbox while ``H_SEQ != H_ACK``, so a set is never half-read.
+fills the ``mail_*`` arrays' slot ``SLOT_MAIL``, then bumps ``hdr[H_SEQ]``
+with release ordering; the callback, at the next block boundary, sees
+``H_SEQ != H_ACK``, takes the whole set at once and stores ``H_ACK``. The
+control plane never writes a slot while it is unread, so a set is never
+half-read.
+
+A scene GO has a slot of its own, ``SLOT_GO``, filled ahead of time and
+published by one store to ``H_GO``: it never waits behind the mailbox. The
+callback takes a GO before the mailbox; a mailbox set carries in
+``H_MAIL_GO`` the number of GOs it was derived after, so one derived before
+the latest GO is passed over (the control plane publishes one derived after
+it), and one derived after a GO the callback has not seen yet waits a block.
 """
 
 from dataclasses import dataclass, field
@@ -43,7 +51,11 @@ H_TAP_W = 22  # frames written to the output taps since start
 H_GETTID = 23  # address of the C library's gettid(), or 0
 H_AUDIO_TID = 24  # kernel thread id of the thread running the callback
 H_STOP = 25  # set to stop the virtual device's loop
-H_ADDR = 26  # first array address; one slot per name in ARRAYS
+H_GO = 26  # scene GOs published by the control plane (SLOT_GO)
+H_GO_ACK = 27  # GOs taken by the audio plane
+H_MAIL_GO = 28  # GOs published before the mailbox's set was derived
+H_GO_BLOCK = 29  # value of H_BLOCKS when the last GO was taken
+H_ADDR = 30  # first array address; one slot per name in ARRAYS
 ARRAYS = (
     "glob", "ins", "outs", "bq_in", "bq_in_z", "bq_in_ramp", "bq_out", "bq_out_z",
     "bq_out_ramp", "mix", "dly_in", "dly_out", "la_x", "la_g", "la_h", "la_s",
@@ -60,6 +72,10 @@ ARRAYS = (
     A_TAPS,
 ) = range(len(ARRAYS))  # fmt: skip
 N_HDR = H_ADDR + len(ARRAYS)
+MAILBOX = ("mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out",
+           "mail_mix")  # fmt: skip
+SLOT_MAIL, SLOT_GO = 0, 1  # first axis of every mailbox array
+N_SLOTS = 2
 
 # --- glob: engine-wide scalars ----------------------------------------------
 G_OSC_TYPE = 0  # param: 0 off, 1 sine, 2 pink noise
@@ -267,12 +283,12 @@ def array_shapes(hdr):
         (hdr[H_PHYS_OUT],),  # out_map
         (3, TP_TAPS),  # tp_fir
         (HIST_US,),  # hist
-        (N_GLOB_PARAMS,),  # mail_glob
-        (N_IN_PARAMS, ni),  # mail_ins
-        (N_OUT_PARAMS, no),  # mail_outs
-        (S_IN, 5, ni),  # mail_bq_in
-        (S_OUT, 5, nl),  # mail_bq_out
-        (ni + 1, nm),  # mail_mix
+        (N_SLOTS, N_GLOB_PARAMS),  # mail_glob
+        (N_SLOTS, N_IN_PARAMS, ni),  # mail_ins
+        (N_SLOTS, N_OUT_PARAMS, no),  # mail_outs
+        (N_SLOTS, S_IN, 5, ni),  # mail_bq_in
+        (N_SLOTS, S_OUT, 5, nl),  # mail_bq_out
+        (N_SLOTS, ni + 1, nm),  # mail_mix
         (TAP_RING, no),  # taps
     )
 
@@ -364,8 +380,8 @@ class EngineMemory:
         for bank in ("bq_in", "bq_out"):
             a[bank][:, :, 0, :] = 1.0  # identity filters: b0 = 1
             a[bank][C_STEP] = 0.0
-        a["mail_bq_in"][:, 0, :] = 1.0
-        a["mail_bq_out"][:, 0, :] = 1.0
+        a["mail_bq_in"][:, :, 0, :] = 1.0
+        a["mail_bq_out"][:, :, 0, :] = 1.0
 
         a["outs"][OM_LIM_GR] = 1.0
         a["ins"][IM_GATE_GR] = 1.0
@@ -378,7 +394,7 @@ class EngineMemory:
         a["la_h"][:] = 1.0
         a["la_s"][:] = 1.0
         a["outs"][OP_LIM_LINK] = -1
-        a["mail_outs"][OP_LIM_LINK] = -1
+        a["mail_outs"][:, OP_LIM_LINK] = -1
 
     def state(self) -> tuple:
         """The arrays in ARRAYS order, as the kernels take them."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from livesound.audio.layout import Dims, n_outputs
+from livesound.audio.layout import SLOT_MAIL, Dims, n_outputs
 from livesound.bench.common import machine
 from livesound.bench.faults import EngineProcess, jackd
 from livesound.control import derive
@@ -118,10 +118,11 @@ def scipy_chain(n_in: int = 32, n_bus: int = 16, block: int = 64,
     sos_in = [sos(np.vstack([derive.hpf_coeffs(v, c, sample_rate),
                              derive.eq_coeffs(v, ch_prefix(c), 4, sample_rate)]))
               for c in range(n_in)]  # fmt: skip
-    sos_out = [sos(engine.core.arrays["mail_bq_out"][:, :, o]) for o in range(n_out)]
+    mail = {k: engine.core.arrays[k][SLOT_MAIL] for k in ("mail_bq_out", "mail_mix")}
+    sos_out = [sos(mail["mail_bq_out"][:, :, o]) for o in range(n_out)]
     zi_in = [np.zeros((s.shape[0], 2)) for s in sos_in]
     zi_out = [np.zeros((s.shape[0], 2)) for s in sos_out]
-    matrix = engine.core.arrays["mail_mix"][:n_in]
+    matrix = mail["mail_mix"][:n_in]
     gains = np.ones(n_out)
     x = _signal(block * 64, n_in, sample_rate).astype(np.float64)
     n_blocks = max(50, int(seconds * sample_rate / block))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from livesound.audio import layout as L
-from livesound.audio.atomics import bump_sequence
+from livesound.audio.atomics import bump_sequence, load_header
 from livesound.control import derive
 from livesound.control.events import LOCAL, Change, Source, Subscriber
 from livesound.control.registry import Param, Registry, Target, ch_prefix
@@ -31,8 +31,8 @@ class EngineStalled(RuntimeError):
     """The audio plane did not take the previous change set in time."""
 
 
-def _publish_sequence(hdr: np.ndarray) -> None:
-    bump_sequence(hdr, L.H_SEQ)
+def _publish_sequence(hdr: np.ndarray, counter: int = L.H_SEQ) -> None:
+    bump_sequence(hdr, counter)
 
 
 def _mark(dirty: Dirty, params: Iterable[Param]) -> Dirty:
@@ -65,7 +65,8 @@ class Mixer:
         self.sample_rate = float(d.sample_rate)
         self.memory = memory
         self.values: dict[str, Any] = self.registry.defaults()
-        self._staging = {k: memory.arrays[k].copy() for k in self._mail_names()}
+        self._staging = {k: memory.arrays[k][L.SLOT_MAIL].copy() for k in L.MAILBOX}
+        self._gos = 0  # scene GOs published (see ``layout``: SLOT_GO)
         self._subscribers: list[Subscriber] = []
         self._lock = threading.RLock()
         self._dirty: Dirty = {}
@@ -80,11 +81,6 @@ class Mixer:
         self.changes = 0  # sets applied since start (autosave watches this)
         self._dirty = {Target.ALL: set()}
         self._flush()
-
-    @staticmethod
-    def _mail_names() -> Iterable[str]:
-        return ("mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out",
-                "mail_mix")  # fmt: skip
 
     # -- reading ------------------------------------------------------------
 
@@ -147,7 +143,11 @@ class Mixer:
 
     def apply(self, prepared: "Prepared", *, source: Source = LOCAL) -> dict:
         """Land a prepared change set (see ``prepare``) in one change set;
-        returns (and tells subscribers) what it actually changed."""
+        returns (and tells subscribers) what it actually changed.
+
+        While audio runs it goes to the audio plane as a GO, from this
+        thread: it lands at the next block boundary, never behind the
+        mailbox or the publisher thread."""
         with self._lock:
             if prepared in self._prepared:
                 self._prepared.remove(prepared)
@@ -164,7 +164,9 @@ class Mixer:
             if self._dirty:
                 self._derive(self._dirty)
                 self._dirty = {}
-            self._publish()
+            if self.concurrent and self._go_free():
+                self._write_go()
+            self._publish()  # the mailbox follows, derived after the GO
         changed = {a: v for a, v in prepared.changes.items() if before[a] != v}
         self._notify([Change(a, before[a], v, source) for a, v in changed.items()])
         return changed
@@ -262,10 +264,24 @@ class Mixer:
             self._write_mailbox()
 
     def _write_mailbox(self) -> None:
+        self._write_slot(L.SLOT_MAIL)
+        self.memory.hdr[L.H_MAIL_GO] = self._gos
+        _publish_sequence(self.memory.hdr)
+
+    def _write_go(self) -> None:
+        self._write_slot(L.SLOT_GO)
+        self._gos += 1
+        _publish_sequence(self.memory.hdr, L.H_GO)
+
+    def _write_slot(self, slot: int) -> None:
         arrays = self.memory.arrays
         for name, staged in self._staging.items():
-            np.copyto(arrays[name], staged)
-        _publish_sequence(self.memory.hdr)
+            np.copyto(arrays[name][slot], staged)
+
+    def _go_free(self) -> bool:
+        """Whether the audio plane took the last GO (two GOs within one
+        block: the second goes through the mailbox)."""
+        return load_header(self.memory.hdr, L.H_GO_ACK) == self._gos
 
     def start_publishing(self) -> None:
         """Audio now runs in another thread: publish from a thread of our own.
@@ -312,7 +328,9 @@ class Mixer:
     def flush(self, timeout: float = 1.0) -> None:
         """Wait until every change made so far is live in the audio plane."""
         deadline = time.monotonic() + timeout
-        while self.concurrent and (self._wake.is_set() or not self._mailbox_free()):
+        while self.concurrent and (
+            self._wake.is_set() or not self._mailbox_free() or not self._go_free()
+        ):
             if time.monotonic() > deadline:
                 raise EngineStalled("the audio engine stopped taking changes")
             time.sleep(0.0002)
