@@ -339,7 +339,7 @@ def _scenes(engine: Engine, host: HostConfig, osc: OscServer) -> SceneManager:
         print(f"restored the show from the autosave in {state}"
               + (f" ({restored.path.name})" if restored.n else ""), flush=True)  # fmt: skip
     scenes_remote.register(osc, scenes, time.monotonic)
-    scenes.prepare_next()
+    scenes.refresh()  # every scene read and derived ahead of its recall
     return scenes
 
 

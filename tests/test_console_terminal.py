@@ -128,8 +128,10 @@ def test_plain_livesound_starts_the_engine_and_the_keys_reach_it(tmp_path):
     try:
         term.wait_for("MAIN MIX", START_DEADLINE)  # the engine starts first
         term.wait_for("virtual stage")
-        # Supervised: the supervisor, the engine it runs and a warm spare.
-        pids = engine_pids(port)
+        # Supervised: the supervisor, the engine it runs and a warm spare
+        # (started a few seconds after the engine).
+        pids = wait_until(lambda: len(p := engine_pids(port)) == 3 and p,
+                          what="the supervisor, the engine and its spare")  # fmt: skip
         supervisors = [p for p in pids if b"--supervise" in
                        Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")]  # fmt: skip
         assert len(supervisors) == 1, pids

@@ -124,3 +124,22 @@ def test_two_gos_in_one_block_land_the_second():
     want.mixer.set_many({"/ch/01/mix/fader": -5.0, "/ch/02/mix/fader": -8.0})
     want.process(block)
     _same_targets(e, want)
+
+
+def test_sets_prepared_together_stay_exact_whichever_lands_first():
+    # Every scene of a folder is kept prepared: one applied must not leave
+    # another one holding values from before it.
+    a = BlockEngine(n_in=8, n_bus=4, phys_in=8, phys_out=8)
+    first = {"/ch/01/mix/fader": -6.0, "/ch/02/eq/2/g": 4.0, "/ch/05/mix/pan": 30.0}
+    second = {"/ch/01/mix/fader": -12.0, "/ch/03/mix/on": 0}
+    p1, p2 = a.mixer.prepare(first), a.mixer.prepare(second)
+    a.mixer.apply(p1)
+    a.mixer.set("/ch/04/mix/fader", -3.0)
+    a.mixer.apply(p2)
+    b = BlockEngine(n_in=8, n_bus=4, phys_in=8, phys_out=8)
+    b.mixer.set_many(first)
+    b.mixer.set("/ch/04/mix/fader", -3.0)
+    b.mixer.set_many(second)
+    assert a.mixer.snapshot() == b.mixer.snapshot()
+    for name in a.mixer._staging:
+        np.testing.assert_array_equal(a.core.arrays[name], b.core.arrays[name])

@@ -558,3 +558,62 @@ def test_restore_without_or_with_a_broken_autosave_changes_nothing(tmp_path):
     assert e.mixer.snapshot() == before
     assert not SceneManager(e.mixer, tmp_path).restore()  # no state dir at all
     assert not SceneManager(e.mixer, tmp_path).autosave(100.0)
+
+
+# -- every scene ready ahead of its recall -----------------------------------------------
+
+
+def _three_scenes(tmp_path: Path) -> tuple[BlockEngine, SceneManager]:
+    e = new_engine()
+    m = SceneManager(e.mixer, tmp_path)
+    for seed, name in enumerate(("a", "b", "c"), start=3):
+        e.mixer.set_many(rich_values(e.mixer.registry, seed=seed))
+        m.save(name)
+    return e, m
+
+
+def test_every_scene_is_ready_and_a_recall_by_name_equals_a_cold_one(tmp_path):
+    e, m = _three_scenes(tmp_path)
+    m.prepare_all()
+    assert sorted(m._readies) == ["a", "b", "c"]
+    cold = new_engine()
+    cm = SceneManager(cold.mixer, tmp_path)
+    for name in ("b", "a", "c", "b"):
+        e.mixer.set("/ch/02/mix/pan", -25.0)  # a live change between recalls
+        cold.mixer.set("/ch/02/mix/pan", -25.0)
+        assert name in m._readies
+        m.recall(name, 0.0)
+        cm.recall(name, 0.0)
+        assert e.mixer.snapshot() == cold.mixer.snapshot()
+        for k in L.MAILBOX:
+            np.testing.assert_array_equal(e.core.arrays[k], cold.core.arrays[k], k)
+        m.prepare_all()  # what the engine does after each recall
+
+
+def test_a_scene_file_changed_after_it_was_made_ready_is_read_again(tmp_path):
+    e, m = _three_scenes(tmp_path)
+    m.prepare_all()
+    other = new_engine()
+    other.mixer.set("/ch/01/mix/fader", -33.0)
+    SceneManager(other.mixer, tmp_path).save("b")  # from another console, say
+    m.recall("b", 0.0)
+    assert e.mixer.get("/ch/01/mix/fader") == -33.0
+
+
+def test_a_safe_set_after_a_scene_was_made_ready_is_honoured(tmp_path):
+    e, m = _three_scenes(tmp_path)
+    m.prepare_all()
+    m.set_safe("ch.01", True)
+    e.mixer.set("/ch/01/mix/fader", -44.0)
+    m.recall("a", 0.0)
+    assert e.mixer.get("/ch/01/mix/fader") == -44.0
+
+
+def test_a_deleted_scene_is_no_longer_ready(tmp_path):
+    e, m = _three_scenes(tmp_path)
+    m.prepare_all()
+    m.delete("c")
+    m.prepare_all()
+    assert sorted(m._readies) == ["a", "b"]
+    with pytest.raises(SceneError, match="no scene"):
+        m.recall("c", 0.0)

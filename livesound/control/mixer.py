@@ -48,9 +48,8 @@ class Prepared:
     """A derived, not yet published change set (see ``Mixer.prepare``)."""
 
     changes: dict[str, Any]
-    values: dict[str, Any]
     staging: dict[str, np.ndarray]
-    touched: set[str] = field(default_factory=set)
+    touched: set[str] = field(default_factory=set)  # set live since prepare
 
 
 class Mixer:
@@ -137,7 +136,7 @@ class Mixer:
             staging = {k: v.copy() for k, v in self._staging.items()}
             self._derive(_mark({}, (self.registry[a] for a in checked)), values,
                          staging)  # fmt: skip
-            prepared = Prepared(checked, values, staging)
+            prepared = Prepared(checked, staging)
             self._prepared.append(prepared)
         return prepared
 
@@ -152,12 +151,13 @@ class Mixer:
             if prepared in self._prepared:
                 self._prepared.remove(prepared)
             # Live changes since prepare() that the prepared set does not
-            # override stay as they are.
-            kept = {
-                a: self.values[a] for a in prepared.touched if a not in prepared.changes
-            }
+            # override stay as they are: derived again, the rest was derived
+            # from the values they had then, which are the values now.
+            kept = [a for a in prepared.touched if a not in prepared.changes]
+            for other in self._prepared:  # as for any change: theirs are stale
+                other.touched.update(prepared.changes)
             before = self.values
-            self.values = {**prepared.values, **kept}
+            self.values = {**self.values, **prepared.changes}
             self._staging = prepared.staging
             _mark(self._dirty, (self.registry[a] for a in kept))
             self.changes += len(prepared.changes)

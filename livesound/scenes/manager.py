@@ -8,6 +8,7 @@ the audio device is gone; an offline render may pass its audio clock.
 import contextlib
 import logging
 import re
+import threading
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from livesound.scenes.storage import Storage, keep_aside
 log = logging.getLogger("livesound.scenes")
 
 AUTOSAVE_EVERY_S = 2.0
+# A ready scene is derived again ahead of time once this many values were
+# changed live since (its recall would derive them again otherwise).
+REFRESH_TOUCHED = 64
 CUE_FILE = "cuelist.toml"
 SAFES_FILE = "safes.toml"
 
@@ -63,13 +67,24 @@ class Safes:
 
 @dataclass
 class Ready:
-    """A scene read and derived ahead of its recall."""
+    """A scene read and derived ahead of its recall, with the file's stamp
+    and the recall safes it was derived under (either changed: stale)."""
 
     scene: Scene
+    stamp: tuple[int, int]
     safes: tuple
     prepared: Prepared
     at_once: dict[str, Any]
     faded: dict[str, Any]
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """A file's modification time and size (0, 0 when it is gone)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return 0, 0
+    return st.st_mtime_ns, st.st_size
 
 
 @dataclass
@@ -106,7 +121,12 @@ class SceneManager:
         self.current: str | None = None
         self._saved_changes = mixer.changes
         self._saved_at = 0.0
-        self._ready: Ready | None = None
+        # Every scene of the folder read and derived ahead (``prepare_all``),
+        # so a recall by name lands as fast as GO.
+        self._readies: dict[str, Ready] = {}
+        self._ready_lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
+        self._refresh_again = False
         self._load_safes()
         files.remove_stale_temps(self.folder)
         if state_dir is not None:
@@ -237,14 +257,84 @@ class SceneManager:
 
     def prepare(self, name: str) -> None:
         """Read and derive scene ``name`` now, so recalling it later lands in
-        the next audio block (the engine prepares the next cue)."""
-        if self._ready is not None:
-            self.mixer.discard(self._ready.prepared)
-            self._ready = None
+        the next audio block."""
+        stamp = _stamp(self.path(name))
         scene = self.load(name)
         at_once, faded = self._split(scene)
-        prepared = self.mixer.prepare(at_once)
-        self._ready = Ready(scene, self._safes_key(), prepared, at_once, faded)
+        ready = Ready(scene, stamp, self._safes_key(), self.mixer.prepare(at_once),
+                      at_once, faded)  # fmt: skip
+        with self._ready_lock:
+            old = self._readies.pop(name, None)
+            self._readies[name] = ready
+        if old is not None:
+            self.mixer.discard(old.prepared)
+
+    def prepare_all(self) -> None:
+        """Make every scene ready whose file, recall safes or live changes
+        since make its prepared set stale: the next cue first. A broken
+        file is only logged (recalling it says why)."""
+        names = self.names()
+        first = self.next_cue()
+        for name in sorted(names, key=lambda n: n != first):
+            if self._fresh(name) is None:
+                try:
+                    self.prepare(name)
+                except SceneError as exc:
+                    log.warning("scene %s not prepared: %s", name, exc)
+        with self._ready_lock:
+            gone = [n for n in self._readies if n not in names]
+            dropped = [self._readies.pop(n) for n in gone]
+        for ready in dropped:
+            self.mixer.discard(ready.prepared)
+
+    def refresh(self) -> None:
+        """``prepare_all`` on a thread of its own, off the request path: one
+        at a time, and once more after it when asked again meanwhile."""
+        with self._ready_lock:
+            self._refresh_again = True
+            if self._refresher is None:
+                self._refresher = threading.Thread(target=self._refresh_loop,
+                                                   name="scene-prepare", daemon=True)  # fmt: skip
+                self._refresher.start()
+
+    def _refresh_loop(self) -> None:
+        while True:
+            with self._ready_lock:
+                if not self._refresh_again:
+                    self._refresher = None
+                    return
+                self._refresh_again = False
+            self.prepare_all()
+
+    def _fresh(self, name: str) -> Ready | None:
+        """Scene ``name``'s ready set if it still holds (same file, same
+        safes, not too much changed live since), else None."""
+        ready = self._readies.get(name)
+        if (
+            ready is None
+            or ready.stamp != _stamp(self.folder / f"{name}.toml")
+            or ready.safes != self._safes_key()
+            or len(ready.prepared.touched) > REFRESH_TOUCHED
+        ):
+            return None
+        return ready
+
+    def _take_ready(self, name: str) -> Ready | None:
+        """Scene ``name``'s ready set, taken for its recall (its prepared set
+        is used up by it); None if there is none or it is stale (a changed
+        file or changed safes: the recall reads the file again)."""
+        with self._ready_lock:
+            ready = self._readies.get(name)
+            if ready is None:
+                return None
+            del self._readies[name]
+        if (
+            ready.stamp == _stamp(self.folder / f"{name}.toml")
+            and ready.safes == self._safes_key()
+        ):
+            return ready
+        self.mixer.discard(ready.prepared)
+        return None
 
     def _safes_key(self) -> tuple:
         return tuple(sorted(self.safes.strips)), tuple(sorted(self.safes.groups))
@@ -259,14 +349,10 @@ class SceneManager:
         ``prepare`` lands without deriving anything. Returns what changed
         at once.
         """
-        ready = self._ready
+        ready = None
         if isinstance(scene, str):
-            if ready and ready.scene.name == scene and ready.safes == self._safes_key():
-                scene = ready.scene
-            else:
-                scene = self.load(scene)
-        if ready is not None and ready.scene is not scene:
-            ready = None
+            ready = self._take_ready(scene)
+            scene = ready.scene if ready is not None else self.load(scene)
         at_once, faded = (ready.at_once, ready.faded) if ready else self._split(scene)
         try:
             cues = self.cues()
@@ -284,7 +370,6 @@ class SceneManager:
                 if address in moves or address in at_once:
                     del fade.moves[address]
         if ready is not None:
-            self._ready = None
             changed = self.mixer.apply(ready.prepared, source=SCENE)
         else:
             changed = {a: v for a, v in at_once.items() if get(a) != v}
@@ -347,15 +432,6 @@ class SceneManager:
         self.recall(cues[index], now)
         self.cue_index = index
         return cues[index]
-
-    def prepare_next(self) -> None:
-        """Make the next cue ready (see ``prepare``); a broken file is only logged."""
-        name = self.next_cue()
-        if name is not None:
-            try:
-                self.prepare(name)
-            except SceneError as exc:
-                log.warning("next cue not prepared: %s", exc)
 
     def next_cue(self) -> str | None:
         """The cue after the current one; None at the end or when the cue
@@ -430,6 +506,7 @@ class SceneManager:
         if now - self._saved_at < AUTOSAVE_EVERY_S or path in self.storage.pending:
             return False
         self._saved_at = now
+        self.refresh()  # ready scenes whose values changed live go stale
         try:
             self.storage.run(path, self._write_autosave, keep=True)
         except SceneError:

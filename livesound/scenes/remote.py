@@ -28,7 +28,6 @@ subscribers on every recall, as X32 scene-watching tools expect.
 """
 
 import functools
-import threading
 from collections.abc import Callable
 
 from livesound.osc.server import OscServer
@@ -83,9 +82,6 @@ def register(
         return names.index(scenes.current) if scenes.current in names else -1
 
     def after_recall() -> list[tuple]:
-        # Read and derive the next cue off the request path, so GO lands
-        # in the next audio block.
-        threading.Thread(target=scenes.prepare_next, daemon=True).start()
         server.push(PREPOS, current_number())
         return current()
 
@@ -178,8 +174,17 @@ def register(
         "/ls/scene/note": note,
         STORAGE_STATUS: storage,
     }
+
+    def refreshing(handler: Callable[[list], list[tuple]]) -> Callable:
+        def run(args: list) -> list[tuple]:
+            answer = handler(args)
+            scenes.refresh()  # a file, the safes or the show changed
+            return answer
+
+        return run
+
     for address, handler in commands.items():
-        server.add_command(address, _answered(handler))
+        server.add_command(address, _answered(refreshing(handler)))
     for address, handler in queries.items():
         server.add_command(address, _answered(handler), write=False)
     server.provide(PREPOS, current_number)
