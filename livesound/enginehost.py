@@ -309,6 +309,7 @@ class Engine:
             "playing": self.device.info.name if self.device else None,
             "pid": os.getpid(),
             "first_block_at": self.watchdog.first_block_at,
+            "go": dict(zip(("count", "blocks"), self.mixer.last_go(), strict=True)),
         }
 
 
@@ -550,6 +551,9 @@ def _resumed() -> dict | None:
     return None
 
 
+GIL_SWITCH_S = 0.0005
+
+
 def run(cfg: EngineConfig, host: HostConfig) -> int:
     """Run the engine process until it is stopped; returns the exit code
     (2 with a one-line message for settings it cannot use). A stopped
@@ -559,6 +563,10 @@ def run(cfg: EngineConfig, host: HostConfig) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="\n%(asctime)s %(name)s: %(message)s"
     )
+    # Background Python work (scenes derived ahead, the suppressor's
+    # analysis) hands the interpreter to a waiting request within a
+    # millisecond, not Python's default 5: a GO lands in the next block.
+    sys.setswitchinterval(GIL_SWITCH_S)
     _stand_by(cfg)
     resume = _resumed()
     try:  # one engine per state folder, before the audio device opens

@@ -66,6 +66,7 @@ class Mixer:
         self.values: dict[str, Any] = self.registry.defaults()
         self._staging = {k: memory.arrays[k][L.SLOT_MAIL].copy() for k in L.MAILBOX}
         self._gos = 0  # scene GOs published (see ``layout``: SLOT_GO)
+        self._last_go = (0, 0)  # the last GO's number, and blocks run before it
         self._subscribers: list[Subscriber] = []
         self._lock = threading.RLock()
         self._dirty: Dirty = {}
@@ -134,10 +135,11 @@ class Mixer:
             # (OSC queries, the console) sees until ``apply``.
             values = {**self.values, **checked}
             staging = {k: v.copy() for k, v in self._staging.items()}
-            self._derive(_mark({}, (self.registry[a] for a in checked)), values,
-                         staging)  # fmt: skip
             prepared = Prepared(checked, staging)
             self._prepared.append(prepared)
+        # Outside the lock, so that live changes and GOs never wait for it;
+        # a change made meanwhile is in ``touched``, derived again at apply.
+        self._derive(_mark({}, (self.registry[a] for a in checked)), values, staging)
         return prepared
 
     def apply(self, prepared: "Prepared", *, source: Source = LOCAL) -> dict:
@@ -147,6 +149,7 @@ class Mixer:
         While audio runs it goes to the audio plane as a GO, from this
         thread: it lands at the next block boundary, never behind the
         mailbox or the publisher thread."""
+        blocks = int(load_header(self.memory.hdr, L.H_BLOCKS))
         with self._lock:
             if prepared in self._prepared:
                 self._prepared.remove(prepared)
@@ -166,6 +169,7 @@ class Mixer:
                 self._dirty = {}
             if self.concurrent and self._go_free():
                 self._write_go()
+                self._last_go = (self._gos, blocks)
             self._publish()  # the mailbox follows, derived after the GO
         changed = {a: v for a, v in prepared.changes.items() if before[a] != v}
         self._notify([Change(a, before[a], v, source) for a, v in changed.items()])
@@ -277,6 +281,17 @@ class Mixer:
         arrays = self.memory.arrays
         for name, staged in self._staging.items():
             np.copyto(arrays[name][slot], staged)
+
+    def last_go(self) -> tuple[int, int | None]:
+        """GOs so far, and the audio blocks begun between the last one's
+        request and the block that took it: 0 or 1 is the next block
+        boundary (live within one block period of the request); None until
+        it lands."""
+        gos, blocks = self._last_go
+        hdr = self.memory.hdr
+        if gos == 0 or load_header(hdr, L.H_GO_ACK) < gos:
+            return gos, None
+        return gos, int(hdr[L.H_GO_BLOCK]) - blocks
 
     def _go_free(self) -> bool:
         """Whether the audio plane took the last GO (two GOs within one

@@ -369,11 +369,9 @@ class SceneManager:
             for address in list(fade.moves):
                 if address in moves or address in at_once:
                     del fade.moves[address]
-        if ready is not None:
-            changed = self.mixer.apply(ready.prepared, source=SCENE)
-        else:
-            changed = {a: v for a, v in at_once.items() if get(a) != v}
-            self.mixer.set_many(changed, source=SCENE)
+        # Derived now if it was not ready: either way it lands as a GO.
+        prepared = ready.prepared if ready else self.mixer.prepare(at_once)
+        changed = self.mixer.apply(prepared, source=SCENE)
         if moves:
             # The audio plane ramps every fader step over GAIN_RAMP_S: end
             # the steps that much early so the sound arrives at the fade time.
