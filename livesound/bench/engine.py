@@ -28,6 +28,8 @@ from livesound.control.registry import ch_prefix, out_prefixes
 BLOCKS = (16, 32, 64, 128, 256)
 INPUT_COUNTS = (8, 32, 64, 128)
 SECONDS = 3.0  # of audio per measurement
+LARGE = (128, 64)  # a dLive-size show: inputs, mix buses
+LARGE_TARGET_PCT = 25.0
 LATENCY_BLOCKS = (16, 32, 64)
 LOOKAHEADS_MS = (1.0, 0.2)  # the default, and the least the limiter takes
 X32_LATENCY_MS = 0.83  # Behringer's figure: any input to any output at 48 kHz
@@ -222,6 +224,11 @@ def run(quick: bool = False, emit=print) -> dict[str, Any]:
         per = r["mean_us"] / (n_in * 16)
         emit(f"{n_in:>6} inputs {r['mean_us']:>9.1f} us  {r['load_pct']:>6.2f} %  "
              f"({per:.3f} us per input x bus)")  # fmt: skip
+    r = report["large"] = measure(n_in=LARGE[0], n_bus=LARGE[1], block=64,
+                                  seconds=seconds)  # fmt: skip
+    emit(f"large show ({LARGE[0]} in, {LARGE[1]} buses, main, cue; every processor "
+         f"on) at 64 frames: {r['mean_us']:.1f} us mean, p99 {r['p99_us']:.0f} us, "
+         f"{r['load_pct']:.1f} % of a core (target {LARGE_TARGET_PCT:g} %)")  # fmt: skip
     try:
         sp = scipy_chain(block=64, seconds=seconds)
     except ImportError:
