@@ -1,6 +1,7 @@
 """Where livesound keeps things on disk (no imports of its own: any floor and
 the command line may ask)."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -16,12 +17,24 @@ def default_state_dir() -> Path:
     return Path(base) / "livesound"
 
 
+def audio_digest() -> str:
+    """A digest of the audio plane's sources. numba's cache checks only the
+    file a function is defined in, but the compiled kernels also hold
+    ``layout``'s constants, and the JACK callback holds the kernels: a cache
+    folder per digest means no change to any of them ever runs stale code."""
+    digest = hashlib.sha256()
+    for path in sorted((Path(__file__).parent / "audio").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def numba_cache_dir() -> Path:
-    """Where numba keeps the compiled kernels: ``$XDG_CACHE_HOME/livesound/numba``
-    (else ``~/.cache/livesound/numba``), outside the package, so an installed
-    copy and a source checkout never read each other's cache files."""
+    """Where numba keeps the compiled kernels:
+    ``$XDG_CACHE_HOME/livesound/numba/DIGEST`` (else ``~/.cache/...``),
+    outside the package, so an installed copy and a source checkout never
+    read each other's cache files, and one folder per ``audio_digest``."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "livesound" / "numba"
+    return Path(base) / "livesound" / "numba" / audio_digest()
 
 
 def use_numba_cache() -> None:

@@ -131,6 +131,32 @@ def test_bench_json_reports_every_measurement():
         assert r["load_pct"] > 0
     assert report["scipy"]["ratio"] > 0
     assert report["start"]["warm_to_audio_s"] > 0
+    large = report["large"]
+    assert (large["inputs"], large["buses"], large["block"]) == (128, 64, 64)
+    assert large["load_pct"] > 0
+    # Input to output on a JACK dummy server (tests/run.sh installs jackd):
+    # its buffers, a period in and two out, plus the limiter's lookahead.
+    rows = {(r["block"], round(r["lookahead_ms"], 2)): r for r in report["latency"]}
+    assert sorted(rows) == [(16, 0.21), (16, 1.0), (32, 0.21), (32, 1.0), (64, 0.21),
+                            (64, 1.0)]  # fmt: skip
+    for (block, _), r in rows.items():
+        assert r["device_ms"] == pytest.approx(3000 * block / 48000, abs=0.01)
+        assert r["total_ms"] == pytest.approx(r["device_ms"] + r["lookahead_ms"])
+
+
+@pytest.mark.slow
+def test_bench_scenes_reports_recalls_in_blocks():
+    done = run_cli("bench", "scenes", "--quick", "--json", timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["values_changed"] > 2000
+    for label in ("ready", "cold", "osc"):
+        r = report[label]
+        assert 0 <= r["next_block_pct"] <= 100 and r["blocks_max"] >= 0, r
+    assert report["ready"]["recalls"] == report["cold"]["recalls"] == 10
+    osc = report["osc"]
+    assert osc["recalls"] == 10 and osc["never_landed"] == 0, osc
+    assert osc["clients"] == 10 and osc["received"] > 0
 
 
 def test_osc_map_writes_the_reference(tmp_path):

@@ -33,6 +33,8 @@ import pytest
 from numba.core.caching import UserProvidedCacheLocator
 from osc_helpers import free_udp_port
 
+from livesound.places import audio_digest
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +88,8 @@ class Setup:
         return package
 
     def cache_folders(self) -> set[str]:
-        numba = self.cache / "livesound" / "numba"
+        """numba's cache folders, under the audio plane's digest folder."""
+        numba = self.cache / "livesound" / "numba" / audio_digest()
         return {p.name for p in numba.iterdir()} if numba.is_dir() else set()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from livesound.audio.layout import SLOT_MAIL, Dims, n_outputs
 from livesound.bench.common import machine
-from livesound.bench.faults import EngineProcess, jackd
+from livesound.bench.faults import EngineProcess, jackd, wait
 from livesound.control import derive
 from livesound.control.offline import BlockEngine
 from livesound.control.registry import ch_prefix, out_prefixes
@@ -190,7 +190,11 @@ def latencies(root: Path) -> list[dict[str, Any]]:
                 e = EngineProcess(root / f"{name}-{ms}", "--jack", "livesound",
                                   "--lookahead-ms", str(ms), env=env)  # fmt: skip
                 try:
-                    total = e.start().stats()["engine"]["latency_ms"]
+                    answered = wait(e.start().stats, 30)
+                    if not answered:
+                        raise RuntimeError("an engine on JACK did not start: "
+                                           + "".join(e.output[-5:]))  # fmt: skip
+                    total = answered["engine"]["latency_ms"]
                 finally:
                     e.close()
                 lookahead = 1000 * Dims(lookahead_ms=ms).lookahead / 48000

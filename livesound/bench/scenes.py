@@ -139,17 +139,20 @@ def over_osc(root: Path, n: int) -> dict:
             listener.start()
         with _console(e.port) as console:
             time.sleep(2.0)  # subscriptions, the console's first read
-            blocks = []
+            blocks, lost = [], 0
             for k in range(n):
                 count = e.stats()["engine"]["go"]["count"]
                 e.client.send(osc("/ls/scene/recall", NAMES[k % 2]))
                 go = wait(lambda c=count: (s := e.stats()) and
                           s["engine"]["go"]["count"] > c and s["engine"]["go"], 10)  # fmt: skip
-                blocks.append(go["blocks"] if go and go["blocks"] is not None else 99)
+                if go and go["blocks"] is not None:
+                    blocks.append(go["blocks"])
+                else:
+                    lost += 1
                 # The engine makes the recalled scene ready again meanwhile.
                 time.sleep(0.3)
         result = _summary(None, np.array(blocks))
-        result |= {"clients": CLIENTS, "console": console,
+        result |= {"clients": CLIENTS, "console": console, "never_landed": lost,
                    "received": sum(li.received for li in listeners)}  # fmt: skip
         return result
     finally:
