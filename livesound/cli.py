@@ -53,6 +53,10 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
         default=1.0,
         help="limiter lookahead (and latency), 0.2-5 ms (default 1)",
     )
+    p.add_argument("--out-lookahead", action="append", metavar="OUTPUTS=MS",
+                   help="a lookahead of their own for some outputs, e.g. 1-8=0.25 "
+                   "for in-ear mixes on buses 1-8 (bus numbers and ranges, L, R, "
+                   "CL, CR; stereo pairs keep one; repeatable)")  # fmt: skip
     p.add_argument("--fallback", metavar="DEVICE",
                    help="device to play on while the first one is gone (index, "
                    "part of its name, or virtual)")  # fmt: skip
@@ -689,7 +693,8 @@ def cmd_engine(args, argv: list[str] | None = None) -> int:
     cfg = enginehost.EngineConfig(
         inputs=args.inputs, buses=args.buses, sample_rate=args.rate, block=args.block,
         device=args.device, virtual=args.virtual, in_map=args.in_map,
-        out_map=args.out_map, lookahead_ms=args.lookahead_ms, fallback=args.fallback,
+        out_map=args.out_map, lookahead_ms=args.lookahead_ms,
+        out_lookahead=args.out_lookahead, fallback=args.fallback,
         jack=args.jack, connect=connect,
     )  # fmt: skip
     host = enginehost.HostConfig(

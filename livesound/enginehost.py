@@ -71,6 +71,7 @@ class EngineConfig:
     in_map: str | None = None
     out_map: str | None = None
     lookahead_ms: float = 1.0
+    out_lookahead: list[str] | None = None  # "1-8=0.25": shorter for these outputs
     fallback: str | None = None  # a device (or "virtual") while the first is gone
     jack: str | None = None  # a native JACK client of this name instead of PortAudio
     connect: list[str] | None = None  # its connections (None: the default ones)
@@ -126,6 +127,49 @@ def parse_out_map(spec: str, n_bus: int) -> list[int]:
     return result
 
 
+MIN_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS = 0.2, 5.0
+
+
+def parse_out_lookahead(specs: list[str], n_bus: int, default_ms: float
+                        ) -> tuple[float, ...]:  # fmt: skip
+    """``["1-8=0.25", "L,R=0.5"]``: each output's limiter lookahead (ms).
+
+    Outputs are named as in ``--out-map`` (bus numbers, ranges of them, L,
+    R, CL, CR). Stereo pairs keep one lookahead, so that both sides of an
+    in-ear mix (a bus pair that may be linked), the main or the cue stay
+    aligned: a spec that parts a pair is refused.
+    """
+    names = L.output_names(n_bus)
+    ms = [default_ms] * len(names)
+    for spec in specs:
+        outputs, _, value = spec.partition("=")
+        try:
+            lookahead = float(value)
+        except ValueError:
+            raise ConfigError(f"--out-lookahead {spec!r}: write OUTPUTS=MS, "
+                              "e.g. 1-8=0.25") from None  # fmt: skip
+        if not MIN_LOOKAHEAD_MS <= lookahead <= MAX_LOOKAHEAD_MS:
+            raise ConfigError(f"--out-lookahead {spec!r}: use {MIN_LOOKAHEAD_MS} to "
+                              f"{MAX_LOOKAHEAD_MS} ms")  # fmt: skip
+        for item in outputs.upper().split(","):
+            first, _, last = item.strip().partition("-")
+            span = [first] if not last else [str(b) for b in range(
+                int(first) if first.isdigit() else 0,
+                (int(last) if last.isdigit() else -1) + 1)]  # fmt: skip
+            if not span or any(name not in names for name in span):
+                raise ConfigError(f"--out-lookahead {spec!r}: {item!r} is not an "
+                                  f"output; use 1..{n_bus}, L, R, CL, CR")  # fmt: skip
+            for name in span:
+                ms[names.index(name)] = lookahead
+    pairs = [(b, b + 1) for b in range(0, n_bus, 2)]
+    pairs += [(n_bus, n_bus + 1), (n_bus + 2, n_bus + 3)]  # main, cue
+    for a, b in pairs:
+        if ms[a] != ms[b]:
+            raise ConfigError(f"--out-lookahead: {names[a]} and {names[b]} are a "
+                              "stereo pair and keep one lookahead")  # fmt: skip
+    return tuple(ms)
+
+
 class Engine:
     """The audio side of a running show: device, audio core, Mixer, the
     feedback suppressor that listens to the outputs, and the watchdog that
@@ -177,6 +221,9 @@ class Engine:
             n_in=cfg.inputs, n_bus=cfg.buses, sample_rate=cfg.sample_rate,
             max_block=MAX_BLOCK, phys_in=phys_in, phys_out=phys_out,
             lookahead_ms=cfg.lookahead_ms,
+            out_lookahead_ms=parse_out_lookahead(cfg.out_lookahead, cfg.buses,
+                                                 cfg.lookahead_ms)
+            if cfg.out_lookahead else (),
         )  # fmt: skip
         self.core = AudioCore(dims)
         if in_map is not None:
@@ -298,6 +345,11 @@ class Engine:
             "sample_rate": info.sample_rate,
             "block": info.block,
             "latency_ms": info.latency_ms + lookahead_ms,
+            # Outputs with a lookahead of their own (in-ear mixes) are
+            # earlier by the difference.
+            "lookahead_ms": [
+                1000 * n / info.sample_rate for n in self.core.dims.lookaheads
+            ],
             "dsp_load": s.mean_us / period_us if s.blocks else 0.0,
             "xruns": s.xruns,
             "stalled": self.mixer.stalled,

@@ -27,7 +27,9 @@ from scipy.signal import lfilter
 from livesound.audio import design
 from livesound.audio import layout as L
 from livesound.audio.meters import read_meters
+from livesound.audio.settings import ConfigError
 from livesound.control import derive
+from livesound.enginehost import parse_out_lookahead
 
 KINDS = ("noise", "impulses", "square", "clipped_sine", "jumps", "dc")
 N_BUS = 4
@@ -94,11 +96,14 @@ def scenarios(draw):
         s[f"/ch/02/mix/{b:02d}/level"] = draw(st.floats(-10.0, 10.0))
         s[f"/bus/{b:02d}/mix/fader"] = draw(st.floats(-10.0, 10.0))
     block = draw(st.sampled_from([1, 7, 64, 333, 1024]))
-    return fs, np.column_stack([x1, x2]), s, block
+    # Each stereo pair (buses 1-2, 3-4, main, cue) its own lookahead.
+    pairs = draw(st.lists(st.floats(0.05, 2.5), min_size=4, max_size=4))
+    lookaheads = tuple(ms for ms in pairs for _ in range(2))
+    return fs, np.column_stack([x1, x2]), s, block, lookaheads
 
 
-def run_scenario(fs, x, s, block):
-    e = make_engine(fs, n_bus=N_BUS)
+def run_scenario(fs, x, s, block, lookaheads):
+    e = make_engine(fs, n_bus=N_BUS, out_lookahead_ms=lookaheads)
     e.mixer.set_many(s)
     inp = np.zeros((len(x), e.dims.phys_in))
     inp[:, :2] = x
@@ -264,3 +269,37 @@ def test_reported_latency_is_the_delay_of_an_impulse(fs, lookahead_ms, on, truep
         assert np.argmax(np.abs(y[:, out])) == 100 + e.latency, out
     # Every output, used or not, carries the same latency: nothing arrives early.
     assert np.all(y[: 100 + e.latency] == 0.0)
+
+
+@pytest.mark.parametrize("fs", SAMPLE_RATES)
+def test_each_output_is_as_late_as_its_own_lookahead(fs):
+    # In-ear mixes on buses 1-2 at 0.25 ms, the rest at the default 1 ms.
+    short = (0.25, 0.25, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    e = make_engine(fs, out_lookahead_ms=short)
+    o = outs_of(e)
+    e.mixer.set_many({"/ch/01/mix/fader": 0.0, "/ch/01/mix/01/level": 0.0,
+                      "/ch/01/mix/02/level": 0.0, "/ch/01/mix/03/level": 0.0,
+                      "/ls/bus/01/limiter/truepeak": 1})  # fmt: skip
+    x = np.zeros(4096)
+    x[100] = 0.5
+    y = e.render(mono_input(e, x), block=64)
+    samples = [max(L.TP_DELAY + 1, round(ms * fs / 1000)) for ms in short]
+    assert e.dims.lookaheads == tuple(samples)
+    for out, late in ((o.bus(1), samples[0]), (o.bus(2), samples[1]),
+                      (o.bus(3), samples[2]), (o.main_l, samples[4])):  # fmt: skip
+        assert np.argmax(np.abs(y[:, out])) == 100 + late, out
+    assert samples[0] < samples[2]
+    # A pair keeps one lookahead: both sides of the in-ear mix stay aligned.
+    np.testing.assert_array_equal(y[:, o.bus(1)], y[:, o.bus(2)])
+
+
+def test_out_lookahead_specs_name_outputs_and_keep_pairs_together():
+    ms = parse_out_lookahead(["1-4=0.25", "L,R=0.5"], 8, 1.0)
+    assert ms == (0.25,) * 4 + (1.0,) * 4 + (0.5, 0.5, 1.0, 1.0)
+    for bad, says in (("3=0.25", "3 and 4 are a stereo pair"),
+                      ("L=0.5", "L and R are a stereo pair"),
+                      ("9-10=0.25", "'9-10' is not an output"),
+                      ("1-2=0.1", "use 0.2 to 5.0 ms"),
+                      ("1-2", "write OUTPUTS=MS")):  # fmt: skip
+        with pytest.raises(ConfigError, match=says):
+            parse_out_lookahead([bad], 8, 1.0)

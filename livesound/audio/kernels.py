@@ -390,10 +390,7 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
     """
     mask = la_x.shape[0] - 1
     d = L.TP_DELAY
-    lookahead = int(glob[L.G_LOOKAHEAD])
-    win = lookahead - d + 1
     w0 = int(glob[L.G_LA_W])
-    pos = int(glob[L.G_LIM_POS])
     for o in range(nch):
         # The ceiling the detector works to (full scale when off). Samples
         # already in the delay line were detected against the old one: the
@@ -401,7 +398,7 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
         ceil = outs[L.OP_LIM_CEIL, o] if outs[L.OP_LIM_ON, o] != 0.0 else 1.0
         if ceil != outs[L.OS_CEIL, o]:
             outs[L.OS_CLIP, o] = max(outs[L.OS_CLIP, o], outs[L.OS_CEIL, o], ceil)
-            outs[L.OS_CLIP_HOLD, o] = lookahead + 1
+            outs[L.OS_CLIP_HOLD, o] = outs[L.OS_LA, o] + 1
             outs[L.OS_CEIL, o] = ceil
     for t in range(n):
         w = (w0 + t) & mask
@@ -431,6 +428,11 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
             if link >= 0:
                 la_g[ci, o] = min(la_g[ci, o], la_g[ci, link])
         for o in range(nch):
+            # Each output has its own lookahead: its own window W and its
+            # own position in the current W-block.
+            lookahead = int(outs[L.OS_LA, o])
+            win = lookahead - d + 1
+            pos = int(outs[L.OS_LIM_POS, o])
             g = la_g[ci, o]
             prefix = g if pos == 0 else min(outs[L.OS_PREFIX, o], g)
             outs[L.OS_PREFIX, o] = prefix
@@ -445,11 +447,10 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
             outs[L.OS_LIM_G, o] = gl
             outs[L.OM_LIM_GR, o] = min(outs[L.OM_LIM_GR, o], gl)
             buf[t, o] = la_x[(w - lookahead) & mask, o] * gl
-        if pos == win - 1:
-            # Block of W required gains complete: its suffix minima serve
-            # the windows of the next W samples. The box sum is recomputed
-            # too, so rounding never accumulates.
-            for o in range(nch):
+            if pos == win - 1:
+                # Block of W required gains complete: its suffix minima
+                # serve the windows of the next W samples. The box sum is
+                # recomputed too, so rounding never accumulates.
                 m = 1.0
                 box = 0.0
                 for j in range(win - 1, -1, -1):
@@ -458,11 +459,11 @@ def limiter_bank(buf, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, nch):
                     la_s[j, o] = m
                     box += la_h[row, o]
                 outs[L.OS_BOX, o] = box
-            pos = 0
-        else:
-            pos += 1
+                pos = 0
+            else:
+                pos += 1
+            outs[L.OS_LIM_POS, o] = pos
     glob[L.G_LA_W] = (w0 + n) & mask
-    glob[L.G_LIM_POS] = pos
 
 
 # ---------------------------------------------------------------------------
@@ -578,7 +579,7 @@ def reset_meters(ins, outs):
 @kernel
 def reset_dsp_state(state):
     """Clear every filter, delay and dynamics state (parameters are kept)."""
-    glob, ins, outs = state[L.A_GLOB], state[L.A_INS], state[L.A_OUTS]
+    ins, outs = state[L.A_INS], state[L.A_OUTS]
     state[L.A_BQ_IN_Z][:] = 0.0
     state[L.A_BQ_OUT_Z][:] = 0.0
     state[L.A_DLY_IN][:] = 0.0
@@ -587,9 +588,9 @@ def reset_dsp_state(state):
     state[L.A_LA_G][:] = 1.0
     state[L.A_LA_H][:] = 1.0
     state[L.A_LA_S][:] = 1.0
-    glob[L.G_LIM_POS] = 0.0
     for o in range(outs.shape[1]):
-        outs[L.OS_BOX, o] = glob[L.G_LOOKAHEAD] - L.TP_DELAY + 1.0
+        outs[L.OS_LIM_POS, o] = 0.0
+        outs[L.OS_BOX, o] = outs[L.OS_LA, o] - L.TP_DELAY + 1.0
         outs[L.OS_LIM_G, o] = 1.0
         outs[L.OS_TP_PREV, o] = 0.0
         outs[L.OS_CLIP, o] = outs[L.OS_CEIL, o]

@@ -85,7 +85,7 @@ N_GLOB_PARAMS = 3
 G_SR = 3  # sample rate
 G_GAIN_RAMP = 4  # samples a gain change takes
 G_COEF_RAMP = 5  # samples a filter change takes
-G_LOOKAHEAD = 6  # limiter latency in samples (detector delay included)
+G_LOOKAHEAD = 6  # the longest output's limiter latency, samples
 G_TP_DELAY = 7  # true-peak detector delay, samples
 G_MIX_LEFT = 8  # matrix ramp samples left
 G_GAIN_LEFT = 9  # strip gain ramps samples left
@@ -94,9 +94,8 @@ G_PINK = 11  # 7 pink-noise filter states
 G_DLY_W = 18  # delay-line write index
 G_LA_W = 19  # limiter ring write index
 G_MS_COEF = 20  # RMS meter smoothing per sample
-G_LIM_POS = 21  # position in the limiter's sliding-minimum block
-G_GATE_FALL = 22  # per-sample fall of the gates' key detector
-N_GLOB = 23
+G_GATE_FALL = 21  # per-sample fall of the gates' key detector
+N_GLOB = 22
 
 # --- the gate's and the compressor's rows of ins -----------------------------
 # Each owns a contiguous range of parameter rows and one of state rows (the
@@ -175,7 +174,9 @@ OM_PEAK = 20
 OM_RMS = 21
 OM_LIM_GR = 22  # lowest limiter gain, linear
 OM_CLIPS = 23  # samples the safety clip had to touch
-N_OUT_FIELDS = 24
+OS_LA = 24  # this output's limiter latency, samples (fixed at start)
+OS_LIM_POS = 25  # position in the limiter's sliding-minimum block
+N_OUT_FIELDS = 26
 
 # --- biquad banks ------------------------------------------------------------
 N_HPF = 2  # two sections: 12 or 24 dB/oct
@@ -305,13 +306,17 @@ class Dims:
     phys_out: int = 20
     lookahead_ms: float = 1.0
     max_delay_ms: float = 500.0
+    # Per output, a shorter limiter lookahead than ``lookahead_ms`` (an
+    # in-ear mix); () gives every output ``lookahead_ms``.
+    out_lookahead_ms: tuple[float, ...] = ()
 
     @property
     def n_out(self) -> int:
         """Outputs: the buses, main L, main R, cue L, cue R.
 
         Every output runs the same chain (EQ, notches, gain, limiter,
-        delay), so all of them carry the same latency and stay aligned.
+        delay), so outputs with the same lookahead carry the same latency
+        and stay aligned.
         """
         return n_outputs(self.n_bus)
 
@@ -335,8 +340,18 @@ class Dims:
 
     @property
     def lookahead(self) -> int:
-        """Limiter latency in samples, at least the true-peak detector's."""
-        return max(TP_DELAY + 1, round(self.lookahead_ms * self.sample_rate / 1000))
+        """Limiter latency in samples, at least the true-peak detector's:
+        every output's unless ``out_lookahead_ms`` says otherwise."""
+        return self._samples(self.lookahead_ms)
+
+    @property
+    def lookaheads(self) -> tuple[int, ...]:
+        """Each output's limiter latency in samples."""
+        ms = self.out_lookahead_ms or (self.lookahead_ms,) * self.n_out
+        return tuple(self._samples(m) for m in ms)
+
+    def _samples(self, ms: float) -> int:
+        return max(TP_DELAY + 1, round(ms * self.sample_rate / 1000))
 
 
 @dataclass
@@ -351,7 +366,11 @@ class EngineMemory:
         d = self.dims
         ni, nm = d.n_in, d.n_mix
         dly = _pow2_at_least(round(d.max_delay_ms * d.sample_rate / 1000) + 2)
-        la = _pow2_at_least(d.lookahead + TP_TAPS + 2)
+        if d.out_lookahead_ms and len(d.out_lookahead_ms) != d.n_out:
+            raise ValueError(f"out_lookahead_ms: {d.n_out} outputs, "
+                             f"{len(d.out_lookahead_ms)} values")  # fmt: skip
+        longest = max(d.lookaheads)
+        la = _pow2_at_least(longest + TP_TAPS + 2)
         h = self.hdr
         h[H_NI], h[H_NB] = ni, d.n_bus
         h[H_PHYS_IN], h[H_PHYS_OUT] = d.phys_in, d.phys_out
@@ -373,7 +392,7 @@ class EngineMemory:
         g[G_SR] = d.sample_rate
         g[G_GAIN_RAMP] = max(1, round(GAIN_RAMP_S * d.sample_rate))
         g[G_COEF_RAMP] = max(1, round(COEF_RAMP_S * d.sample_rate))
-        g[G_LOOKAHEAD] = d.lookahead
+        g[G_LOOKAHEAD] = longest
         g[G_TP_DELAY] = TP_DELAY
         g[G_MS_COEF] = 1.0 - np.exp(-1.0 / (0.3 * d.sample_rate))
         g[G_GATE_FALL] = 1.0 - np.exp(-1.0 / (GATE_DETECT_S * d.sample_rate))
@@ -389,7 +408,8 @@ class EngineMemory:
         a["outs"][OS_LIM_G] = 1.0
         a["outs"][OS_CEIL] = 1.0
         a["outs"][OS_CLIP] = 1.0
-        a["outs"][OS_BOX] = d.lookahead - TP_DELAY + 1
+        a["outs"][OS_LA] = d.lookaheads
+        a["outs"][OS_BOX] = a["outs"][OS_LA] - TP_DELAY + 1
         a["la_g"][:] = 1.0
         a["la_h"][:] = 1.0
         a["la_s"][:] = 1.0
@@ -402,5 +422,6 @@ class EngineMemory:
 
     @property
     def latency(self) -> int:
-        """Samples from input to every output (alignment delays excluded)."""
+        """Samples from input to the outputs at the engine's lookahead (all
+        of them unless some have a shorter one; alignment delays excluded)."""
         return self.dims.lookahead
