@@ -22,6 +22,7 @@ from dsp_helpers import (
     outs_of,
 )
 from scipy.optimize import brentq
+from scipy.signal import butter, freqz
 
 from livesound.audio import design
 from livesound.audio import layout as L
@@ -99,8 +100,10 @@ def rbj_notch(fs: float, f0: float, depth_db: float, width_oct: float):
 
 
 def rbj_hpf(fs: float, f0: float, slope: str):
-    qs = BUTTERWORTH4_Q if slope == "24" else (BUTTERWORTH_Q,)
-    return np.array([rbj("hpf", fs, f0, q=q) for q in qs])
+    """The textbook high-pass of a slope (12, 18 or 24 dB/oct): scipy's
+    Butterworth of order slope/6, as [b0, b1, b2, a1, a2] sections."""
+    sos = butter(int(slope) // 6, f0, "highpass", fs=fs, output="sos")
+    return sos[:, [0, 1, 2, 4, 5]] / sos[:, [3]]
 
 
 def centre_freqs(fs: float) -> list[float]:
@@ -198,6 +201,17 @@ def test_butterworth_cutoff_and_slope(fs, high):
             for order, c in ((2, two), (4, four)):
                 a, b = biquad_db(c, [8 * f0, 16 * f0], fs)
                 assert a - b == pytest.approx(6.0206 * order, abs=0.1)
+
+
+@pytest.mark.parametrize("fs", SAMPLE_RATES)
+def test_first_order_high_pass_is_butterworth(fs):
+    for f0 in [f for f in centre_freqs(fs) if f >= 47.0]:
+        c = design.high_pass_1(fs, f0)
+        assert c[2] == c[4] == 0.0  # a first-order section in a biquad slot
+        b, a = butter(1, f0, "highpass", fs=fs)
+        f = np.geomspace(10.0, 0.45 * fs, 40)
+        _, want = freqz(b, a, worN=f, fs=fs)
+        np.testing.assert_allclose(biquad_db(c, f, fs), db(want), atol=1e-6)
 
 
 def test_butterworth4_section_qs():

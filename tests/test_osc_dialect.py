@@ -165,7 +165,7 @@ def test_every_float_parameter_round_trips(engine, data):
     "address, choices",
     [("/ch/01/eq/1/type", EQ_TYPES), ("/bus/02/eq/3/type", EQ_TYPES),
      ("/ch/01/mix/01/type", X32_SEND_TYPES), ("/ch/01/dyn/ratio", tuple(range(12))),
-     ("/ch/01/preamp/hpslope", ("12", "24"))],
+     ("/ch/01/preamp/hpslope", ("12", "18", "24"))],
 )  # fmt: skip
 def test_enums_travel_as_ints_or_names(srv, address, choices):
     for k in range(len(choices)):

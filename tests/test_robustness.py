@@ -163,7 +163,7 @@ ABSURD_VALUES = [
     ("/ch/01/mix/on", -1),
     ("/ch/01/preamp/trim", -math.inf),
     ("/ch/01/preamp/hpf", 0.0),
-    ("/ch/01/preamp/hpslope", 2),
+    ("/ch/01/preamp/hpslope", 3),
     ("/ch/01/preamp/hpslope", "48"),
     ("/ch/01/delay/time", 1e6),
     ("/ch/01/delay/time", -1.0),

@@ -101,9 +101,20 @@ def low_pass(fs: float, f0: float, q: float) -> np.ndarray:
     return _cut(fs, f0, q, -1.0)
 
 
+@njit(cache=True)
+def high_pass_1(fs: float, f0: float) -> np.ndarray:
+    """First-order high-pass (6 dB/oct, -3 dB at f0), as a biquad with its
+    second-order terms zero; prewarped at ``f0`` like the RBJ sections, so
+    that it cascades with them into an exact Butterworth."""
+    k = math.tan(_w0(fs, f0) / 2.0)
+    return _normalise(1.0, -1.0, 0.0, 1.0 + k, k - 1.0, 0.0)
+
+
 # Q of the two sections of a 4th-order Butterworth (24 dB/oct) high-pass.
 BUTTERWORTH4_Q = (0.5411961001461969, 1.3065629648763766)
 BUTTERWORTH2_Q = 0.7071067811865476
+# A 3rd-order Butterworth (18 dB/oct) is a first-order section and this one.
+BUTTERWORTH3_Q = 1.0
 
 
 def octaves_to_q(

@@ -179,7 +179,7 @@ OS_LIM_POS = 25  # position in the limiter's sliding-minimum block
 N_OUT_FIELDS = 26
 
 # --- biquad banks ------------------------------------------------------------
-N_HPF = 2  # two sections: 12 or 24 dB/oct
+N_HPF = 2  # two sections: 12, 18 (first order + second) or 24 dB/oct
 N_IN_EQ = 4
 N_OUT_EQ = 6
 N_NOTCH = 16

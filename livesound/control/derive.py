@@ -74,13 +74,18 @@ BYPASS_CUT_HZ = 1.0
 
 
 def hpf_coeffs(v: Values, c: int, sr: float) -> np.ndarray:
-    """The two high-pass sections of input ``c``, [2, 5]."""
+    """The two high-pass sections of input ``c``, [2, 5]: a Butterworth
+    of order 2, 3 or 4 (12, 18 or 24 dB/oct, as the X32 offers)."""
     p = R.ch_prefix(c)
     out = np.tile(design.IDENTITY, (L.N_HPF, 1))
     f0 = v[f"{p}/preamp/hpf"] if v[f"{p}/preamp/hpon"] else BYPASS_CUT_HZ
-    if R.HPF_SLOPES[v[f"{p}/preamp/hpslope"]] == "24":
+    slope = R.HPF_SLOPES[v[f"{p}/preamp/hpslope"]]
+    if slope == "24":
         for k, q in enumerate(design.BUTTERWORTH4_Q):
             out[k] = design.high_pass(sr, f0, q)
+    elif slope == "18":
+        out[0] = design.high_pass_1(sr, f0)
+        out[1] = design.high_pass(sr, f0, design.BUTTERWORTH3_Q)
     else:
         out[0] = design.high_pass(sr, f0, design.BUTTERWORTH2_Q)
     return out

@@ -46,7 +46,7 @@ DYN_RATIOS = (
     "20",
     "100",
 )
-HPF_SLOPES = ("12", "24")
+HPF_SLOPES = ("12", "18", "24")  # dB/oct; the index is the X32's wire value
 OSC_TYPES = ("sine", "pink")
 SOLO_MODES = ("PFL", "AFL")
 X32_COLORS = ("OFF", "RD", "GN", "YE", "BL", "MG", "CY", "WH",
