@@ -131,6 +131,21 @@ def test_a_group_mute_silences_members_only(reference, mute):
     np.testing.assert_array_equal(g[:, 1], reference[:, 1])
 
 
+def test_soloing_a_dca_solos_its_members_as_their_own_switches_would():
+    x = np.random.default_rng(5).uniform(-0.3, 0.3, (4096, 4))
+    member = {"/ch/01/grp/dca": 0b10}  # input 1 in DCA 2; input 2 is in none
+    by_dca, by_channel = make_engine(), make_engine()
+    by_dca.mixer.set_many(SHOW | member | {groups.dca_solo_address(1): 1})
+    by_channel.mixer.set_many(SHOW | member | {groups.solo_address(0): 1})
+    got, want = by_dca.render(x), by_channel.render(x)
+    cue = outs_of(by_dca).cue_l
+    assert np.abs(got[:, cue]).max() > 0.01  # the member is in the cue
+    assert np.array_equal(got, want)  # and only the member
+    # Leaving the DCA leaves its solo.
+    by_dca.mixer.set("/ch/01/grp/dca", 0)
+    assert np.abs(by_dca.render(x)[2048:, cue]).max() < SILENT
+
+
 def test_groups_a_strip_is_not_in_do_nothing(reference):
     g = _gains({"/ch/01/grp/dca": 0b1, "/ch/01/grp/mute": 0b1, "/dca/2/on": 0,
                 "/dca/3/fader": -20.0, "/config/mute/2": 1})  # fmt: skip

@@ -346,6 +346,13 @@ def test_node_solo_and_stat(srv):
     assert send(srv, "/-action/clearsolo", 1) == []
     assert srv.mixer.get("/-stat/solosw/03") == 0
     assert send(srv, "/-stat/solo")[0].args == (0,)
+    # DCA 2's solo switch is the X32's 74: it lights solo, clearsolo clears it.
+    assert send(srv, "/-stat/solosw/74", 1) == []
+    assert node(srv, "-stat/solosw").split()[1:][73] == "ON"
+    assert send(srv, "/-stat/solo")[0].args == (1,)
+    assert send(srv, "/-action/clearsolo", 1) == []
+    assert srv.mixer.get("/-stat/solosw/74") == 0
+    assert send(srv, "/-stat/solo")[0].args == (0,)
     assert send(srv, "/-stat/selidx", 5) == []
     assert send(srv, "/-stat/selidx")[0].args == (5,)
     assert node(srv, "-stat").split()[1] == "Ch06"

@@ -28,6 +28,7 @@ import numpy as np
 from pythonosc.osc_packet import OscPacket
 
 from livesound.console.state import ConsoleState, Status
+from livesound.control.groups import solo_address
 from livesound.control.registry import ParamError, Target, ch_prefix, out_prefixes
 from livesound.osc import dialect, meterblob, snapshot
 from livesound.osc.wire import bundle, message
@@ -55,7 +56,7 @@ def sync_order(state: ConsoleState) -> list[str]:
     for c in range(state.n_in):
         p = ch_prefix(c)
         first += [f"{p}/mix/fader", f"{p}/mix/on", f"{p}/mix/pan",
-                  f"/-stat/solosw/{c + 1:02d}"]  # fmt: skip
+                  solo_address(c)]  # fmt: skip
     for o in range(state.n_bus + 1):
         x32, extra = out_prefixes(o, state.n_bus)
         first += [f"{x32}/mix/fader", f"{x32}/mix/on", f"{extra}/fbs/mode"]

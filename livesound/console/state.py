@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from livesound.audio.layout import n_outputs
+from livesound.control.groups import solo_addresses
 from livesound.control.registry import Param, Registry, out_prefixes
 from livesound.osc.meterblob import Reading
 
@@ -272,8 +273,7 @@ class ConsoleState:
 
     def soloed(self) -> list[str]:
         """The solo switches that are on."""
-        return [f"/-stat/solosw/{c + 1:02d}" for c in range(self.n_in)
-                if self.values.get(f"/-stat/solosw/{c + 1:02d}")]  # fmt: skip
+        return [a for a in solo_addresses(self.n_in) if self.values.get(a)]
 
     def live(self) -> bool:
         """Attached and every value read: keys may act on what is shown."""

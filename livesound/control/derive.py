@@ -204,7 +204,14 @@ class Topology:
         return ins, outs
 
     def soloing(self, v: Values) -> bool:
-        return any(v[f"/-stat/solosw/{c + 1:02d}"] for c in range(self.n_in))
+        return any(v[a] for a in groups.solo_addresses(self.n_in))
+
+    def soloed(self, v: Values, c: int) -> bool:
+        """Input ``c`` is soloed: its own switch, or a DCA's it belongs to
+        (as on the X32, soloing a DCA solos its members)."""
+        return bool(v[groups.solo_address(c)]) or any(
+            v[groups.dca_solo_address(k)] for k in groups.dcas_of(v, R.ch_prefix(c))
+        )
 
     def matrix_row(self, v: Values, c: int, soloing: bool) -> np.ndarray:
         """Gains from input ``c`` into every matrix column (buses, main, cue)."""
@@ -227,7 +234,7 @@ class Topology:
             if self.linked(v, b):
                 g *= pan_gains(v[f"{p}/mix/{first + 1:02d}/pan"])[b % 2]
             row[b] = g
-        if soloing and v[f"/-stat/solosw/{c + 1:02d}"]:
+        if soloing and self.soloed(v, c):
             level = db_to_gain(v["/config/solo/level"])
             if R.SOLO_MODES[v["/config/solo/chmode"]] == "PFL":
                 row[self.cue_l] = row[self.cue_r] = level

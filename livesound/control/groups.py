@@ -26,6 +26,28 @@ def dca_prefix(k: int) -> str:
     return f"/dca/{k + 1}"
 
 
+# The X32 numbers its solo switches 01-32 for channels, ..., 73-80 for DCAs.
+DCA_SOLO_FIRST = 73
+
+
+def solo_address(c: int) -> str:
+    """The solo switch of input ``c`` (0-based): ``/-stat/solosw/01``."""
+    return f"/-stat/solosw/{c + 1:02d}"
+
+
+def dca_solo_address(k: int) -> str:
+    """The solo switch of DCA ``k`` (0-based): ``/-stat/solosw/73``."""
+    return f"/-stat/solosw/{DCA_SOLO_FIRST + k}"
+
+
+def solo_addresses(n_in: int) -> list[str]:
+    """Every solo switch of an engine with ``n_in`` inputs: the channels',
+    then the DCAs'."""
+    return [solo_address(c) for c in range(n_in)] + [
+        dca_solo_address(k) for k in range(N_DCA)
+    ]
+
+
 def mute_group_address(k: int) -> str:
     """The switch of mute group ``k`` (0-based): ``/config/mute/1``."""
     return f"/config/mute/{k + 1}"

@@ -26,7 +26,9 @@ from livesound.control.groups import (
     N_DCA,
     N_MUTE_GROUPS,
     dca_prefix,
+    dca_solo_address,
     mute_group_address,
+    solo_address,
 )
 
 X32_SEND_TYPES = ("IN/LC", "<-EQ", "EQ->", "PRE", "POST", "GRP")
@@ -331,6 +333,8 @@ class Registry:
         add(f"{p}/fader", "float", 0.0, -90.0, 10.0, "dB", "fader", group="fader",
             target=Target.DCA, key="fader_db",
             doc="added to every member's fader (0 dB: no change)")  # fmt: skip
+        add(dca_solo_address(k), "int", 0, 0, 1, group="solo", target=Target.ROWS,
+            key="solo", doc="1 = every member soloed (the X32's switches 73-80)")  # fmt: skip
 
     def _eq(self, add, prefix: str, bands: int, target: Target) -> None:
         """The EQ at ``prefix``, added with ``add`` (the strip's ``_add``)."""
@@ -406,8 +410,8 @@ class Registry:
         add(f"{p}/mix/st", "int", 1, 0, 1, group="routing", target=row, key="to_main")
         add(f"{p}/mix/pan", "float", 0.0, -100.0, 100.0, "", group="routing",
             target=row, key="pan")  # fmt: skip
-        add(f"/-stat/solosw/{c + 1:02d}", "int", 0, 0, 1, group="solo",
-            target=Target.ROWS, key="solo")  # fmt: skip
+        add(solo_address(c), "int", 0, 0, 1, group="solo", target=Target.ROWS,
+            key="solo")  # fmt: skip
         for b in range(self.n_bus):
             s = f"{p}/mix/{b + 1:02d}"
             add(f"{s}/on", "int", 1, 0, 1, group="sends", target=row,

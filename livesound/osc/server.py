@@ -32,6 +32,7 @@ from pythonosc.osc_packet import OscPacket
 from livesound.audio.meters import Meters
 from livesound.audio.settings import ConfigError
 from livesound.control.events import Change, Source
+from livesound.control.groups import solo_addresses
 from livesound.control.mixer import Mixer
 from livesound.control.registry import Param, ParamError
 from livesound.control.taper import db_to_fader
@@ -695,7 +696,7 @@ class OscServer:
         return []
 
     def _solo_switches(self) -> list[str]:
-        return [f"/-stat/solosw/{c + 1:02d}" for c in range(self.registry.n_in)]
+        return solo_addresses(self.registry.n_in)
 
     def _ip_byte(self, k: int) -> int:
         """Byte ``k`` of the console's IPv4 address (``/-prefs/ip/addr/k``)."""

@@ -18,6 +18,7 @@ from livesound.console.widgets.plot import FreqPlot, log_freqs
 from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.control import derive
+from livesound.control.groups import solo_address
 from livesound.control.registry import Param, ch_prefix
 
 
@@ -43,7 +44,7 @@ def strip_rows(c: int) -> list[tuple[str, str]]:
                  (f"EQ {k} gain", f"{b}/g"), (f"EQ {k} Q", f"{b}/q")]  # fmt: skip
     rows += [("On (unmuted)", f"{p}/mix/on"), ("Fader", f"{p}/mix/fader"),
              ("Pan", f"{p}/mix/pan"), ("To main L/R", f"{p}/mix/st"),
-             ("Solo", f"/-stat/solosw/{c + 1:02d}")]  # fmt: skip
+             ("Solo", solo_address(c))]  # fmt: skip
     return rows
 
 

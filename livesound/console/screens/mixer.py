@@ -24,7 +24,9 @@ from livesound.control.groups import (
     N_DCA,
     N_MUTE_GROUPS,
     dca_prefix,
+    dca_solo_address,
     mute_group_address,
+    solo_address,
 )
 from livesound.control.registry import ch_prefix, out_prefixes
 
@@ -35,7 +37,7 @@ def input_spec(st: ConsoleState, c: int, mix: int = 0) -> StripSpec:
     """Strip of input ``c``: its main-mix fader, or its send to ``mix``."""
     p = ch_prefix(c)
     common = dict(label=f"{c + 1:02d}", name=f"{p}/config/name", meter="in", index=c,
-                  solo=f"/-stat/solosw/{c + 1:02d}", gate=f"{p}/gate/on",
+                  solo=solo_address(c), gate=f"{p}/gate/on",
                   comp=f"{p}/dyn/on", group=p, color=f"{p}/config/color")  # fmt: skip
     if mix:
         s = f"{p}/mix/{mix:02d}"
@@ -62,7 +64,8 @@ def dca_spec(k: int) -> StripSpec:
     """Strip of DCA ``k`` (0-based): its fader and its mute, no meter."""
     p = dca_prefix(k)
     return StripSpec(label=f"DCA{k + 1}", name=f"{p}/config/name", fader=f"{p}/fader",
-                     on=f"{p}/on", meter=None, index=k, ident=("dca", k),
+                     on=f"{p}/on", solo=dca_solo_address(k), meter=None, index=k,
+                     ident=("dca", k),
                      color=f"{p}/config/color")  # fmt: skip
 
 
