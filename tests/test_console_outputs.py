@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from console_helpers import console_run, query, settle
-from osc_helpers import Client
+from osc_helpers import Client, stats
+from textual.widgets import Static
 
 from livesound.console.screens.dialogs import Choose, Confirm
-from livesound.console.screens.outputs import OutputsScreen
+from livesound.console.screens.outputs import OutputsScreen, margin_text
+from livesound.feedback.margin import SAFE_MARGIN_DB
 
 MODE = "/ls/bus/01/fbs/mode"
 
@@ -49,6 +52,41 @@ def test_mode_menu_ringout_asks_and_reports(tmp_path):
         assert found and int(found[1]) >= 1, app.state.message
 
     console_run(tmp_path, body)
+
+
+def test_each_outputs_loop_margin_is_the_engines_estimate(tmp_path):
+    """The suppressor's margin estimates from /ls/stats reach the outputs
+    view: a cell on every analysed output's row and the selected one's in
+    the title (the virtual stage's band gives bus 1's loop an estimate)."""
+
+    async def body(app, pilot, engine):
+        margins = await settle(pilot, lambda: app.state.status.margins_db,
+                               "the engine's first margin estimates")  # fmt: skip
+        assert margins.keys() <= stats(engine.port)["engine"]["margins_db"].keys()
+        await pilot.press("o")
+        await settle(pilot, lambda: isinstance(app.screen, OutputsScreen)
+                     and app.screen.ready, "the outputs view")  # fmt: skip
+        await pilot.press("down")  # outputs: main, bus 1
+        title = app.screen.query_one("#title", Static)
+
+        def shown() -> bool:
+            want = margin_text(app.state.status.margins_db.get("/ls/bus/01"))[0]
+            return f"loop margin {want.strip()}" in str(title.render())
+
+        await settle(pilot, shown, "bus 1's margin in the title")
+
+    console_run(tmp_path, body)
+
+
+@pytest.mark.parametrize(
+    "margin, text, colour",
+    [(None, "—", "#606070"), (99.0, "ok", "#60c060"), (SAFE_MARGIN_DB - 0.1, "+1.9dB",
+      "#ff4040"), (SAFE_MARGIN_DB + 0.5, "+2.5dB", "#e0c020"), (12.34, "+12dB", "#60c060"),
+     (-0.25, "-0.2dB", "#ff4040")],
+)  # fmt: skip
+def test_margin_cells_mark_loops_under_the_safe_margin(margin, text, colour):
+    cell, got = margin_text(margin)
+    assert len(cell) == 6 and cell.strip() == text and got == colour
 
 
 def test_every_output_row_meters_its_level_and_shows_a_clip():

@@ -42,6 +42,7 @@ import numpy as np
 from livesound.audio.layout import N_NOTCH
 from livesound.control.offline import BlockEngine
 from livesound.enginehost import Engine, EngineConfig
+from livesound.feedback.margin import SAFE_MARGIN_DB
 from livesound.feedback.notches import Notch
 from livesound.feedback.suppressor import Suppressor, notch_values
 from livesound.virtual import metrics, sources
@@ -62,8 +63,6 @@ N_FFT = 1 << 17
 BUS = "/ls/bus/01"
 HOLD_S, RAMP_S = 5.0, 5.0
 PUSHES_DB = (10.0, 15.0)
-# The engineer's safe loop: this far below howling at the end of a run.
-SAFE_MARGIN_DB = 2.0
 # Residual ringing is judged over the end of a run, after the push.
 RINGING_LAST_S = 10.0
 # A howl counts when its frame is within this of the reference's loudest: the

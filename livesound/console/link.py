@@ -256,7 +256,10 @@ class Link:
         if address == "/ls/stats" and args:
             with contextlib.suppress(ValueError, TypeError):
                 report = json.loads(args[0])
-                st.status = Status.from_stats(report)
+                status = Status.from_stats(report)
+                if status.margins_db != st.status.margins_db:
+                    st.version += 1  # the outputs view's title shows them
+                st.status = status
                 if self._sizing:
                     self._probe(report.get("engine", {}), now)
             return

@@ -101,6 +101,9 @@ class Status:
     audio: str = ""  # "AUDIO DEVICE LOST: ..." while the device is gone
     storage: str = ""  # the storage fault ("disk full: FILE")
     pairing: str = ""  # why pairing is closed (too many wrong codes), else ""
+    # The suppressor's estimate of each analysed loop's margin (dB before
+    # it howls), by output prefix (``/ls/bus/01``); 99: no colouration.
+    margins_db: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_stats(cls, report: dict) -> Status:
@@ -122,6 +125,9 @@ class Status:
             audio=lost,
             storage=f"{storage.get('fault')}: {storage.get('file')}" if storage else "",
             pairing=_pairing_text(report.get("pairing") or {}),
+            margins_db={
+                str(k): float(v) for k, v in (eng.get("margins_db") or {}).items()
+            },
         )
 
 

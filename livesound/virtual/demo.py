@@ -64,7 +64,9 @@ def fill(st: ConsoleState) -> None:
     st.take_meters(reading, now=1.0)
     st.status = Status(device="virtual stage", sample_rate=48000, block=64,
                        latency_ms=2.3, dsp_load=0.062, xruns=0, blocks=100000,
-                       clients=2)  # fmt: skip
+                       clients=2,
+                       margins_db={"/ls/bus/01": 1.4, "/ls/bus/02": 5.3,
+                                   "/ls/main/st": 99.0})  # fmt: skip
     st.scenes = ["band-4piece", "singer-songwriter-iem", "speech-conference"]
     st.scene_current, st.scene_next = "band-4piece", "singer-songwriter-iem"
     st.unsaved = 3

@@ -27,6 +27,7 @@ from livesound.console.widgets.rows import Row, RowList
 from livesound.console.widgets.statusbar import StatusBar
 from livesound.control import derive
 from livesound.control.registry import FBS_MODES, out_prefixes
+from livesound.feedback.margin import SAFE_MARGIN_DB
 
 MODE_MENU = [
     ("off", "no new notches (the fixed ones stay)"),
@@ -46,6 +47,20 @@ def level_bar(db: float, width: int = 6) -> str:
     """An output's peak level as a bar over -60..0 dBFS."""
     n = int(round(min(60.0, max(0.0, db + 60.0)) / 60.0 * width))
     return "▮" * n + "·" * (width - n)
+
+
+def margin_text(margin_db: float | None) -> tuple[str, str]:
+    """The suppressor's margin estimate of an output's loop, six characters
+    wide, and its colour: red under the safe margin, dim with no estimate
+    (suppressor off, or not enough sound yet)."""
+    if margin_db is None:
+        return "   —  ", "#606070"
+    if margin_db >= 99.0:  # no colouration to speak of
+        return "  ok  ", "#60c060"
+    colour = ("#ff4040" if margin_db < SAFE_MARGIN_DB
+              else "#e0c020" if margin_db < 2 * SAFE_MARGIN_DB else "#60c060")  # fmt: skip
+    text = f"{margin_db:+4.1f}dB" if abs(margin_db) < 10 else f"{margin_db:+3.0f}dB"
+    return f"{text:>6}", colour
 
 
 class OutputsScreen(Screen):
@@ -153,8 +168,9 @@ class OutputsScreen(Screen):
                  else "#e0c020" if peak > -6 else "#3fbf3f"),
                 (f"lim {gr_bar(gr) if lim else ' off    '} {gr:5.1f} ",
                  "#ff6060" if gr < -3 else "#c0c0c0"),
-                (f"{st.fbs_mode(o):<8}", "#60d0ff"),
-                (f"{len(notches):>2}n {fixed}f", "#e0c020" if notches else "#606070"),
+                (f"{st.fbs_mode(o):<7}", "#60d0ff"),
+                (f"{len(notches):>2}n {fixed}f ", "#e0c020" if notches else "#606070"),
+                margin_text(st.status.margins_db.get(extra)),
             ])  # fmt: skip
         return rows
 
@@ -193,10 +209,12 @@ class OutputsScreen(Screen):
             return
         self._version = st.version
         o = self.output
-        x32, _ = out_prefixes(o, st.n_bus)
+        x32, extra = out_prefixes(o, st.n_bus)
         name = "Main L/R" if o == st.n_bus else st.values.get(f"{x32}/config/name", "")
+        margin, colour = margin_text(st.status.margins_db.get(extra))
         self.query_one("#title", Static).update(
-            f"[b reverse] OUTPUTS [/] [b]{name}[/b]  suppressor {st.fbs_mode(o)}   "
+            f"[b reverse] OUTPUTS [/] [b]{name}[/b]  suppressor {st.fbs_mode(o)}  "
+            f"loop margin [{colour}]{margin.strip()}[/]   "
             "[dim]tab: notches  m mode  c clear live  p pin  d delete  esc mixer[/dim]"
         )  # fmt: skip
         self.notch_list.redraw()
