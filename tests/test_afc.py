@@ -13,6 +13,7 @@ import scipy.linalg
 import scipy.signal
 
 from livesound.audio import afc
+from livesound.bench import feedback
 from livesound.control.offline import BlockEngine
 from livesound.virtual import metrics, sources
 from livesound.virtual.sim import AfcLoop, FeedbackLoop, Path, margin_db, stage_path
@@ -221,6 +222,7 @@ import json, re, sys
 import numpy as np
 from numba import njit
 from livesound.audio import afc
+from livesound.bench import feedback
 
 @njit
 def allocates(n):
@@ -265,3 +267,16 @@ def test_per_block_functions_do_not_allocate(tmp_path):
     assert any("afc_block" in name for name in ours)
     assert any("levinson" in name for name in ours)
     assert [name for name in allocating if "allocates" not in name] == []
+
+
+def test_bench_scores_the_loop_the_canceller_leaves():
+    """The bench's cancelled loop is F − F̂: no estimate leaves the loop's own
+    MSG, a perfect one leaves nothing to howl, half of it 6 dB more gain."""
+    path = stage_path(SR, 1.5, 0.3, seed=5, length_s=0.1)
+    msg0 = feedback.msg_db(path, {})
+    assert feedback.msg_db(feedback._residual(path, None), {}) == msg0
+    assert feedback.msg_db(feedback._residual(path, path), {}) == np.inf
+    half = feedback._residual(path, 0.5 * path[:1000])
+    assert len(half) == len(path)
+    whole = feedback.msg_db(feedback._residual(path, 0.5 * path), {})
+    assert whole == pytest.approx(msg0 + 20 * np.log10(2), abs=1e-6)

@@ -338,7 +338,7 @@ def afc_block(st, mic, played):
     afc_adapt(st, mic)
 
 
-def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.02,
+def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
                order: int = 16, frame: int = 960, lpc_hop: int = 4,
                constrain_per_block: int = 2, delta: float = 1e-6,
                power_blocks: float | None = None) -> AfcState:  # fmt: skip
