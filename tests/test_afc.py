@@ -280,3 +280,30 @@ def test_bench_scores_the_loop_the_canceller_leaves():
     assert len(half) == len(path)
     whole = feedback.msg_db(feedback._residual(path, 0.5 * path), {})
     assert whole == pytest.approx(msg0 + 20 * np.log10(2), abs=1e-6)
+
+
+def test_non_finite_signals_never_poison_the_filter():
+    """A non-finite block played, or a mic block, is passed over: F̂ keeps
+    what it learnt (or starts over), and the corrected mic is finite again
+    at the next finite block."""
+    f = _known_path()
+    rng = np.random.default_rng(6)
+    st = afc.make_state(BLOCK, 64, mu=0.2)
+    played = 0.1 * rng.standard_normal(SR)
+    mic = np.convolve(played, f)[: len(played)]
+    last = np.zeros(BLOCK)
+    for b in range(len(played) // BLOCK):
+        cut = slice(b * BLOCK, (b + 1) * BLOCK)
+        block = mic[cut].copy()
+        if b == 300:
+            block[5] = np.nan
+        if b == 400:
+            last = last.copy()
+            last[7] = np.inf
+        afc.afc_block(st, block, last)
+        if b not in (300, 400):
+            assert np.all(np.isfinite(block)), b
+        last = played[cut]
+    assert np.all(np.isfinite(afc.impulse_response(st)))
+    assert np.all(np.isfinite(st.power)) and np.all(np.isfinite(st.a))
+    assert _misalignment_db(f, afc.impulse_response(st)) < -10.0

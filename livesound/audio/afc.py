@@ -83,7 +83,7 @@ class AfcState(NamedTuple):
     z: np.ndarray  # complex [B]: FFT work
     spec: np.ndarray  # complex [2, K]: spectrum work (sum, error)
     t: np.ndarray  # [2B]: time-domain work
-    tw_block: np.ndarray  # [B]: whitened block work
+    work: np.ndarray  # [B]: a block's work (whitened signals, the estimate)
     params: np.ndarray  # [3]: step size, regularisation, power smoothing
     counters: np.ndarray  # int [6]: ring position, constraint turn, LPC cadence
 
@@ -244,7 +244,8 @@ def _update_predictor(st, err):
 def afc_push(st, played):
     """Take the block the loudspeaker just played: its spectrum (last 2B
     samples) and its prewhitened spectrum into the rings, the whitened
-    power into the per-bin normalisation."""
+    power into the per-bin normalisation. A non-finite block (never from
+    the engine, whose outputs are finite) is taken as silence."""
     b = played.size
     p = st.w.shape[0]
     pos = st.counters[I_POS] + 1
@@ -253,19 +254,24 @@ def afc_push(st, played):
     st.counters[I_POS] = pos
     t = st.t
     _copy(st.u_last, t, 0)
-    _copy(played, t, b)
+    total = 0.0
+    for n in range(b):
+        t[b + n] = played[n]
+        total += played[n]
+    if not math.isfinite(total):
+        t[b:] = 0.0
     rfft_into(t, st.x[pos], st.z, st.tw, st.rev, st.split)
-    _whiten(st.a, st.zu, played, st.tw_block)
+    _copy(t[b:], st.u_last, 0)
+    _whiten(st.a, st.zu, st.u_last, st.work)
     _copy(st.uw_last, t, 0)
-    _copy(st.tw_block, t, b)
+    _copy(st.work, t, b)
     xw = st.xw[pos]
     rfft_into(t, xw, st.z, st.tw, st.rev, st.split)
     smooth = st.params[P_SMOOTH]
     for k in range(st.power.size):
         mag = xw[k].real * xw[k].real + xw[k].imag * xw[k].imag
         st.power[k] = smooth * st.power[k] + (1.0 - smooth) * mag
-    _copy(played, st.u_last, 0)
-    _copy(st.tw_block, st.uw_last, 0)
+    _copy(st.work, st.uw_last, 0)
 
 
 @kernel
@@ -284,8 +290,15 @@ def afc_estimate(st, est):
         for k in range(k_bins):
             acc[k] += st.w[q, k] * st.x[row, k]
     irfft_into(acc, st.t, st.z, st.tw, st.rev, st.split)
+    total = 0.0
     for n in range(b):
         est[n] = st.t[b + n]
+        total += est[n]
+    if not math.isfinite(total):
+        # A filter that has gone non-finite cancels nothing ever again: it
+        # starts over, and this block passes uncorrected.
+        st.w[:] = 0.0
+        est[:] = 0.0
 
 
 @kernel
@@ -295,10 +308,15 @@ def afc_adapt(st, err):
     partitions in turn, then the predictor."""
     b = err.size
     p, k_bins = st.w.shape
+    total = 0.0
+    for n in range(b):
+        total += err[n]
+    if not math.isfinite(total):
+        return  # nothing to learn from, and it would poison F̂ and the predictor
     t = st.t
     t[:b] = 0.0
-    _whiten(st.a, st.ze, err, st.tw_block)
-    _copy(st.tw_block, t, b)
+    _whiten(st.a, st.ze, err, st.work)
+    _copy(st.work, t, b)
     e = st.spec[1]
     rfft_into(t, e, st.z, st.tw, st.rev, st.split)
     # Normalised per bin: a 2B-point window holds twice a block's power, and
@@ -330,11 +348,11 @@ def afc_adapt(st, err):
 def afc_block(st, mic, played):
     """One path's whole block: take ``played`` (the loudspeaker's last
     block), take the estimated feedback off ``mic`` in place, adapt.
-    ``st.tw_block`` is borrowed for the estimate."""
+    ``st.work`` is borrowed for the estimate."""
     afc_push(st, played)
-    afc_estimate(st, st.tw_block)
+    afc_estimate(st, st.work)
     for n in range(mic.size):
-        mic[n] -= st.tw_block[n]
+        mic[n] -= st.work[n]
     afc_adapt(st, mic)
 
 
@@ -379,7 +397,7 @@ def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
         z=np.zeros(block, cplx),
         spec=np.zeros((2, k_bins), cplx),
         t=np.zeros(2 * block),
-        tw_block=np.zeros(block),
+        work=np.zeros(block),
         params=np.array([mu, delta, smooth]),
         counters=np.array(
             [partitions - 1, 0, 0, 0, constrain_per_block, lpc_hop], dtype=np.int64
