@@ -401,7 +401,7 @@ def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
         params=np.array([mu, delta, smooth]),
         counters=np.array(
             [partitions - 1, 0, 0, 0, constrain_per_block, lpc_hop], dtype=np.int64
-        ),  # fmt: skip
+        ),
     )
 
 
