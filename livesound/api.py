@@ -8,7 +8,8 @@ evaluations import from here, whatever moves underneath.
   ``Source``) after every change.
 - ``Suppressor``: the feedback suppressor on an engine's outputs.
 - ``FeedbackLoop``, ``Path``, ``stage_path``, ``room_ir``: closed acoustic
-  loops around a ``BlockEngine`` (the virtual stage's simulator).
+  loops around a ``BlockEngine`` (the virtual stage's simulator);
+  ``AfcLoop``: the same with an adaptive feedback canceller on every path.
 - ``engine_response``, ``notch_bank_response``, ``margin_db``: for
   evaluating a loop, the engine's measured forward response, a notch bank's
   response, and how many dB more gain a loop takes before it howls;
@@ -20,6 +21,7 @@ from livesound.control.mixer import Mixer
 from livesound.control.offline import BlockEngine
 from livesound.feedback.suppressor import Suppressor
 from livesound.virtual.sim import (
+    AfcLoop,
     FeedbackLoop,
     Path,
     engine_response,
@@ -31,6 +33,7 @@ from livesound.virtual.sim import (
 )
 
 __all__ = [
+    "AfcLoop",
     "BlockEngine",
     "Change",
     "FeedbackLoop",

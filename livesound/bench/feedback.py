@@ -28,6 +28,14 @@ howling: a bin 20 dB over the reference for 5 frames in a frame within
 held 130 ms or more, in the last 10 s); TRI (how long each howl lasted);
 notches at the end; and false notches (placed while the loop, with the
 notches it had, was stable).
+
+Mode ``afc``: an adaptive feedback canceller (``livesound.audio.afc``, in
+``sim.AfcLoop``) on the path, the channel's input delayed by
+``AFC_DELAY_MS`` to decorrelate, the notches armed behind it in the
+source's mode. Its loop is what the canceller leaves of the path, F − F̂
+(F̂ its final estimate), times the forward path with the final notch bank
+and the delay: ΔMSG, the margin at the end and false notches (judged by the
+estimate of that moment) are taken on that loop, against the same MSG0.
 """
 
 import functools
@@ -47,6 +55,7 @@ from livesound.feedback.notches import Notch
 from livesound.feedback.suppressor import Suppressor, notch_values
 from livesound.virtual import metrics, sources
 from livesound.virtual.sim import (
+    AfcLoop,
     FeedbackLoop,
     Path,
     engine_response,
@@ -114,36 +123,66 @@ ROOMS = (
     ),
 )
 SOURCES = {"speech": sources.speech, "music": sources.music}
+# The adaptive feedback canceller's mode: a canceller on the path, the
+# suppressor's notches armed behind it in the source's own mode.
+AFC = "afc"
+# The canceller's settings (``livesound.audio.afc.make_state``) in the bench.
+AFC_SETTINGS: dict[str, object] = {"mu": 0.01}
+# The forward path's delay added in ``AFC`` mode (the channel's input delay):
+# the source a mic hears and what the wedge plays of it are less alike
+# across the lags F̂ models, so the estimate is less biased towards the
+# source (see BENCHMARKS.md, "AFC, phase 1").
+AFC_DELAY_MS = 5.0
+# The canceller's estimate is kept this often, to judge notches by the loop
+# as it was when they were placed.
+ESTIMATE_EVERY_S = 0.25
 
 
-def _engine(mode: str) -> BlockEngine:
+def _engine(mode: str, delay_ms: float = 0.0) -> BlockEngine:
     """A vocal mic (input 1, high-passed at 100 Hz as any vocal channel is)
-    sent pre-fader to its wedge (bus 1)."""
+    sent pre-fader to its wedge (bus 1), delayed by ``delay_ms`` at its
+    input (the canceller's decorrelation delay; none below the parameter's
+    least, 0.3 ms)."""
     engine = BlockEngine(n_in=2, n_bus=2, phys_in=2, phys_out=6, sample_rate=SR)
     engine.mixer.set_many({"/ch/01/preamp/hpon": 1, "/ch/01/preamp/hpf": 100.0,
-                           "/ch/01/mix/01/type": 3, f"{BUS}/fbs/mode": mode})  # fmt: skip
+                           "/ch/01/mix/01/type": 3, f"{BUS}/fbs/mode": mode,
+                           "/ch/01/delay/on": int(delay_ms > 0.0),
+                           "/ch/01/delay/time": max(delay_ms, 0.3)})  # fmt: skip
     return engine
 
 
 @functools.cache
-def _off() -> BlockEngine:
+def _off(delay_ms: float = 0.0) -> BlockEngine:
     """The bench's engine at 0 dB send with its notches off (never run)."""
-    engine = _engine("off")
+    engine = _engine("off", delay_ms)
     engine.mixer.set("/ch/01/mix/01/level", 0.0)
     return engine
 
 
 @functools.cache
-def forward_response() -> np.ndarray:
+def forward_response(delay_ms: float = 0.0) -> np.ndarray:
     """The engine's response from the mic to the wedge at 0 dB send, notches
     off (``sim.engine_response``); a bank's effect is its response on top."""
-    return engine_response(_off(), N_FFT, block=BLOCK)
+    return engine_response(_off(delay_ms), N_FFT, block=BLOCK)
 
 
-def msg_db(path: np.ndarray, bank: dict[str, object]) -> float:
-    """MSG of the loop (send level in dB that is just stable) with ``bank``."""
-    loop = forward_response() * notch_bank_response(_off(), BUS, N_FFT, bank)
+def msg_db(path: np.ndarray, bank: dict[str, object], delay_ms: float = 0.0) -> float:
+    """MSG of the loop (send level in dB that is just stable) with ``bank``
+    and the input delayed by ``delay_ms``."""
+    loop = forward_response(delay_ms) * notch_bank_response(_off(), BUS, N_FFT, bank)
     return metrics.msg_db(loop * metrics.path_response(path, N_FFT))
+
+
+def _residual(path: np.ndarray, estimate: np.ndarray | None) -> np.ndarray:
+    """The path a cancelled loop is left with: F − F̂ (``estimate``: taps from
+    lag 0, none without a canceller)."""
+    if estimate is None:
+        return path
+    size = max(len(path), len(estimate))
+    residual = np.zeros(size)
+    residual[: len(path)] = path
+    residual[: len(estimate)] -= estimate
+    return residual
 
 
 def bank_values(slots: dict[int, Notch]) -> dict[str, object]:
@@ -160,44 +199,65 @@ def send_db(t: float, k0: float, dk: float) -> float:
 
 
 def _run(engine: BlockEngine, source: np.ndarray, path: np.ndarray | None,
-         k0: float, dk: float) -> np.ndarray:  # fmt: skip
-    loop = FeedbackLoop(engine, [Path(0, 0, path)]) if path is not None else None
+         k0: float, dk: float, cancel: bool = False,
+         ) -> tuple[np.ndarray, list[tuple[float, np.ndarray]]]:  # fmt: skip
+    """The wedge's signal; with ``cancel``, a canceller on the path and its
+    estimate F̂ every ``ESTIMATE_EVERY_S`` and at the end, as (time s, taps)."""
+    if path is None:
+        loop = None
+    elif cancel:
+        loop = AfcLoop(engine, [Path(0, 0, path)], settings=AFC_SETTINGS)
+    else:
+        loop = FeedbackLoop(engine, [Path(0, 0, path)])
     blocks = len(source) // BLOCK
     out = np.empty(blocks * BLOCK)
     x = np.zeros((BLOCK, 2))
+    estimates: list[tuple[float, np.ndarray]] = []
+    every = round(ESTIMATE_EVERY_S * SR / BLOCK)
     for b in range(blocks):
         if b % 8 == 0:  # the fader moves every 10.7 ms
             engine.mixer.set("/ch/01/mix/01/level", send_db(b * BLOCK / SR, k0, dk))
         x[:, 0] = source[b * BLOCK : (b + 1) * BLOCK]
         y = loop.process(x) if loop else engine.process(x)
         out[b * BLOCK : (b + 1) * BLOCK] = y[:, 0]
-    return out
+        if isinstance(loop, AfcLoop) and ((b + 1) % every == 0 or b + 1 == blocks):
+            estimates.append(((b + 1) * BLOCK / SR, loop.estimate(0)))
+    return out, estimates
 
 
 def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
               mode: str, source: np.ndarray | None = None) -> dict:  # fmt: skip
-    """One closed-loop run, scored."""
+    """One closed-loop run, scored. ``mode`` is the suppressor's, or ``AFC``:
+    the canceller, with the notches in the source's mode behind it."""
     path = room.ir()
     msg0 = msg_db(path, {})
     k0 = msg0 - 3.0
     source = SOURCES[kind](SR, seconds) if source is None else source
-    engine = _engine(mode)
+    cancel = mode == AFC
+    delay_ms = AFC_DELAY_MS if cancel else 0.0
+    fbs = ("speech" if kind == "speech" else "music") if cancel else mode
+    engine = _engine(fbs, delay_ms)
     suppressor = Suppressor(engine.mixer, engine.core, SR)
     suppressor.attach(engine)
     t0 = time.perf_counter()
-    out = _run(engine, source, path, k0, dk)
+    out, estimates = _run(engine, source, path, k0, dk, cancel)
     wall = time.perf_counter() - t0
-    ref = _run(_engine("off"), source, None, k0, dk)
+    ref, _ = _run(_engine("off"), source, None, k0, dk)
     final = {s: n for s, n in enumerate(suppressor.output(BUS).planner.slots) if n}
-    msg1 = msg_db(path, bank_values(final))
+    # With the canceller the loop is what F̂ leaves of the path: F − F̂.
+    left = _residual(path, estimates[-1][1] if estimates else None)
+    msg1 = msg_db(left, bank_values(final), delay_ms)
     flags = metrics.howling(out, ref, SR, min_frames=5, quiet_db=LOUD_DB)
     tri = metrics.recovery_times(flags, 1024 / SR)
-    false = _false_notches(suppressor, path, k0, dk)
+    false = _false_notches(suppressor, path, k0, dk, estimates, delay_ms)
     last_s = min(RINGING_LAST_S, seconds - HOLD_S - RAMP_S)
     return {
         "room": room.name, "source": kind, "mode": mode, "dk_db": dk,
         "msg0_db": msg0, "delta_msg_db": msg1 - msg0,
-        "margin_db": margin_db(engine, Path(0, 0, path), N_FFT),
+        # The loop's MSG with the canceller's delay but no canceller, no notch:
+        # what the delay alone moves.
+        "msg0_delayed_db": msg_db(path, {}, delay_ms),
+        "margin_db": margin_db(engine, Path(0, 0, left), N_FFT),
         # What the suppressor itself believes (``MarginEstimator``).
         "margin_estimate_db": suppressor.margins().get(BUS, math.nan),
         "sd_db": metrics.spectral_distortion_db(out, ref, SR),
@@ -209,15 +269,19 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
     }  # fmt: skip
 
 
-def _false_notches(
-    suppressor: Suppressor, path: np.ndarray, k0: float, dk: float
-) -> int:
-    """New notches placed while the loop, with the bank it had, was stable."""
+def _false_notches(suppressor: Suppressor, path: np.ndarray, k0: float, dk: float,
+                   estimates: list[tuple[float, np.ndarray]],
+                   delay_ms: float = 0.0) -> int:  # fmt: skip
+    """New notches placed while the loop, with the bank it had (and the
+    canceller's latest estimate before then), was stable."""
     slots: dict[int, Notch] = {}
     false = 0
     for _, action in suppressor.events:
         if action.what in ("place", "reuse"):
-            false += send_db(action.time_s, k0, dk) < msg_db(path, bank_values(slots))
+            known = [f for t, f in estimates if t <= action.time_s]
+            left = _residual(path, known[-1] if known else None)
+            stable = msg_db(left, bank_values(slots), delay_ms)
+            false += send_db(action.time_s, k0, dk) < stable
         if action.notch is None:
             slots.pop(action.slot, None)
         else:
@@ -306,14 +370,17 @@ HELD = {"sustained notes": sources.sustained_notes, "held notes": sources.held_n
 
 
 def scenarios(room: Room | ImageRoom, seconds: float, pushes: tuple[float, ...],
-              seed: int = 0, emit=print) -> list[dict]:  # fmt: skip
-    """Every source in one room: the loop alone, then each push suppressed;
-    then held material on the stable loop (``seed`` picks its notes)."""
+              seed: int = 0, emit=print, cancel: bool = True) -> list[dict]:  # fmt: skip
+    """Every source in one room: the loop alone, then each push suppressed
+    (notches only, then with ``cancel`` the canceller with notches behind
+    it); then held material on the stable loop (``seed`` picks its notes)."""
     results = []
+    modes = (None, AFC) if cancel else (None,)
     for kind in SOURCES:
         # The loop itself, unpushed and unsuppressed: the floor of SD and HOP.
         alone = condition(room, kind, 0.0, seconds, "off")
-        rows = [alone] + [condition(room, kind, dk, seconds, kind) for dk in pushes]
+        rows = [alone] + [condition(room, kind, dk, seconds, mode or kind)
+                          for dk in pushes for mode in modes]  # fmt: skip
         for r in rows:
             r["sd_loop_db"] = alone["sd_db"]
         results += rows
@@ -344,9 +411,10 @@ def run(emit=print, quick: bool = False) -> dict:
                for r in scenarios(room, seconds, pushes, seed, emit)]  # fmt: skip
     summary = {}
     for kind in SOURCES:
-        rows = [r for r in results if r["source"] == kind and r["mode"] != "off"]
-        summary[kind] = _summary(kind, rows)
-        emit(_summary_line(kind, summary[kind]))
+        for mode, name in ((kind, kind), (AFC, f"{kind} ({AFC})")):
+            rows = [r for r in results if r["source"] == kind and r["mode"] == mode]
+            summary[name] = _summary(name, rows)
+            emit(_summary_line(name, summary[name]))
     for kind in HELD:
         # The loop is stable throughout: every notch placed is a false one.
         held = [r for r in results if r["source"] == kind]

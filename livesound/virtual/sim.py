@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from livesound.audio import design
+from livesound.audio import afc, design
 from livesound.control.derive import notch_coeffs
 from livesound.control.offline import BlockEngine
 from livesound.virtual import metrics
@@ -333,7 +333,51 @@ class FeedbackLoop:
     def process(self, sources: np.ndarray) -> np.ndarray:
         """One block through the closed loop; returns the engine's outputs."""
         heard = sources + self.feedback(sources.shape[0])
-        out = self.engine.process(heard.astype(np.float32))
+        out = self._engine_block(heard)
         for path, conv in zip(self.paths, self.convolvers, strict=True):
             conv.push(out[:, path.output].astype(np.float64))
+        return out
+
+    def _engine_block(self, heard: np.ndarray) -> np.ndarray:
+        """What the engine plays for what the microphones heard."""
+        return self.engine.process(heard.astype(np.float32))
+
+
+@dataclass
+class AfcLoop(FeedbackLoop):
+    """A ``FeedbackLoop`` with an adaptive feedback canceller on every path,
+    between what the microphones hear and the engine's inputs.
+
+    Each path's canceller (``livesound.audio.afc``, made with ``settings``
+    as ``make_state`` keywords at the first block) is fed what the engine
+    played on the path's output; every mic's estimates are taken off what
+    it heard, and each canceller of that mic adapts on the one corrected
+    signal (several loudspeakers into one mic: a multichannel NLMS).
+    ``estimate(i)`` is path ``i``'s F̂ as taps from lag 0, to score the loop
+    by ``path.ir - estimate(i)``.
+    """
+
+    settings: dict = field(default_factory=dict)
+    cancellers: list[afc.AfcState] = field(init=False, default_factory=list)
+
+    def estimate(self, index: int) -> np.ndarray:
+        """Path ``index``'s F̂ (taps from lag 0)."""
+        return afc.impulse_response(self.cancellers[index])
+
+    def _engine_block(self, heard: np.ndarray) -> np.ndarray:
+        """Every path's estimate off its mic, the cancellers adapted on the
+        corrected mics, the engine run on them, what it played handed back."""
+        frames = heard.shape[0]
+        if not self.cancellers:
+            self.cancellers = [afc.make_state(frames, **self.settings)
+                               for _ in self.paths]  # fmt: skip
+        est = np.empty(frames)
+        for path, st in zip(self.paths, self.cancellers, strict=True):
+            afc.afc_estimate(st, est)
+            heard[:, path.mic] -= est
+        for path, st in zip(self.paths, self.cancellers, strict=True):
+            afc.afc_adapt(st, np.ascontiguousarray(heard[:, path.mic]))
+        out = super()._engine_block(heard)
+        for path, st in zip(self.paths, self.cancellers, strict=True):
+            afc.afc_push(st, out[:, path.output].astype(np.float64))
         return out
