@@ -40,11 +40,14 @@ def pan_gains(pan: float) -> tuple[float, float]:
 
 def balance_gains(pan: float) -> tuple[float, float]:
     """Balance of a stereo pair: -100 left only, 0 both at 0 dB, 100 right
-    only. The side panned away from follows the constant-power pan law
-    scaled to 0 dB at centre (``sqrt 2`` times ``pan_gains``, -3 dB at
-    +/-50); the other side stays at 0 dB, so a balance never raises a level
-    (nor pushes an output into its limiter)."""
-    return tuple(min(1.0, math.sqrt(2.0) * g) for g in pan_gains(pan))
+    only. The side turned away from falls along the constant-power curve
+    over the half travel, cos(|pan|/100 x pi/2): -3 dB at +/-50, silent at
+    the end; the other side stays at 0 dB, so a balance never raises a
+    level (nor pushes an output into its limiter)."""
+    p = min(max(pan, -100.0), 100.0)
+    # cos(pi/2) is 6e-17, not 0: a side turned fully away must not leak.
+    away = round(math.cos(abs(p) / 100.0 * (math.pi / 2.0)), 15)
+    return (away, 1.0) if p > 0 else (1.0, away)
 
 
 # A stereo source (the main, a linked bus pair) enters a mono matrix as
