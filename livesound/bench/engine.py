@@ -52,6 +52,7 @@ def reference_show(n_in: int, n_bus: int) -> dict[str, Any]:
             f"{p}/preamp/hpslope": 1, f"{p}/delay/on": 1, f"{p}/delay/time": 2.0,
             f"{p}/gate/on": 1, f"{p}/gate/thr": -50.0, f"{p}/dyn/on": 1,
             f"{p}/dyn/thr": -24.0, f"{p}/mix/fader": -6.0, f"{p}/mix/pan": -20.0,
+            f"{p}/mix/mono": 1, f"{p}/mix/mlevel": -6.0,
         })  # fmt: skip
         for k, g in enumerate((2.0, -3.0, 4.0, -2.0), start=1):
             show[f"{p}/eq/{k}/g"] = g
@@ -67,6 +68,11 @@ def reference_show(n_in: int, n_bus: int) -> dict[str, Any]:
         for k in range(16):
             n = f"{extra}/notch/{k + 1:02d}"
             show.update({f"{n}/on": 1, f"{n}/f": 200.0 * 1.15**k, f"{n}/depth": -6.0})
+    # Every matrix fed: from a bus, the main and the mono bus.
+    for m in range(N_MTX):
+        show[f"{out_prefixes(m % n_bus, n_bus)[0]}/mix/{m + 1:02d}/level"] = -6.0
+        show[f"/main/st/mix/{m + 1:02d}/level"] = -10.0
+        show[f"/main/m/mix/{m + 1:02d}/level"] = -10.0
     return show
 
 
