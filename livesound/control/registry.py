@@ -488,10 +488,10 @@ class Registry:
         if strip.kind in (StripKind.BUS, StripKind.MAIN):
             add(f"{prefix}/mix/pan", "float", 0.0, -100.0, 100.0, "", group="routing",
                 target=out, key="balance",
-                doc="Balance of a stereo pair (the main, a linked bus pair; "
-                "the odd bus's): 0 dB at centre, the other side falls by the "
-                "constant-power law. No effect on an unlinked bus (it feeds "
-                "no main in livesound)")  # fmt: skip
+                doc="Balance of a stereo pair (the main, a linked bus pair by "
+                "its odd bus's): 0 dB at centre; the side turned away falls "
+                "along cos(|pan|/100 x pi/2), -3 dB at +/-50. No effect on an "
+                "unlinked bus (it feeds no main in livesound)")  # fmt: skip
         if strip.kind is StripKind.MTX:
             self._matrix_sends(add, strip.number)
         lim = f"{extra}/limiter"
