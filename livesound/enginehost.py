@@ -122,7 +122,8 @@ def parse_out_map(spec: str, n_bus: int) -> list[int]:
             result.append(names.index(item))
         else:
             raise ConfigError(
-                f"--out-map: {item!r} is not an output; use 1..{n_bus}, L, R, CL, CR or -"
+                f"--out-map: {item!r} is not an output; use 1..{n_bus}, L, R, CL, CR, "
+                f"M, MTX1..MTX{L.N_MTX} or -"
             )
     return result
 
@@ -135,8 +136,8 @@ def parse_out_lookahead(specs: list[str], n_bus: int, default_ms: float
     """``["1-8=0.25", "L,R=0.5"]``: each output's limiter lookahead (ms).
 
     Outputs are named as in ``--out-map`` (bus numbers, ranges of them, L,
-    R, CL, CR). Stereo pairs keep one lookahead, so that both sides of an
-    in-ear mix (a bus pair that may be linked), the main or the cue stay
+    R, CL, CR, M, MTX1..MTX6). Stereo pairs keep one lookahead, so that
+    both sides of an in-ear mix (a bus pair that may be linked), the main or the cue stay
     aligned: a spec that parts a pair is refused.
     """
     names = L.output_names(n_bus)
@@ -158,11 +159,12 @@ def parse_out_lookahead(specs: list[str], n_bus: int, default_ms: float
                 (int(last) if last.isdigit() else -1) + 1)]  # fmt: skip
             if not span or any(name not in names for name in span):
                 raise ConfigError(f"--out-lookahead {spec!r}: {item!r} is not an "
-                                  f"output; use 1..{n_bus}, L, R, CL, CR")  # fmt: skip
+                                  f"output; use 1..{n_bus}, L, R, CL, CR, M, "
+                                  f"MTX1..MTX{L.N_MTX}")  # fmt: skip
             for name in span:
                 ms[names.index(name)] = lookahead
     pairs = [(b, b + 1) for b in range(0, n_bus, 2)]
-    pairs += [(n_bus, n_bus + 1), (n_bus + 2, n_bus + 3)]  # main, cue
+    pairs += [L.main_outputs(n_bus), L.cue_outputs(n_bus)]
     for a, b in pairs:
         if ms[a] != ms[b]:
             raise ConfigError(f"--out-lookahead: {names[a]} and {names[b]} are a "
