@@ -29,7 +29,7 @@ def test_mode_menu_ringout_asks_and_reports(tmp_path):
         await pilot.press("o")
         await settle(pilot, lambda: isinstance(app.screen, OutputsScreen)
                      and app.screen.ready, "the outputs view")  # fmt: skip
-        await pilot.press("down")  # outputs: main, bus 1
+        await pilot.press("down", "down")  # outputs: main, mono, bus 1
         assert app.screen.output == 0
         await pilot.press("m")
         assert isinstance(app.screen, Choose)
@@ -66,7 +66,7 @@ def test_each_outputs_loop_margin_is_the_engines_estimate(tmp_path):
         await pilot.press("o")
         await settle(pilot, lambda: isinstance(app.screen, OutputsScreen)
                      and app.screen.ready, "the outputs view")  # fmt: skip
-        await pilot.press("down")  # outputs: main, bus 1
+        await pilot.press("down", "down")  # outputs: main, mono, bus 1
         title = app.screen.query_one("#title", Static)
 
         def shown() -> bool:
@@ -105,8 +105,9 @@ def test_every_output_row_meters_its_level_and_shows_a_clip():
     def level(row) -> tuple[str, str]:
         return row[3]
 
-    rows = screen._output_rows()  # main first, then the buses
+    rows = screen._output_rows()  # main first, the mono bus, then the buses
+    assert len(rows) == 2 + st.n_bus + 6  # ... and the 6 matrices; not the cue
     assert level(rows[0]) == ("▮▮▮▮▮▮ ", "#e0c020")  # -3 dBFS: the louder side
-    assert level(rows[1]) == ("▮▮▮··· ", "#3fbf3f")  # -30 dBFS: half the bar
+    assert level(rows[2]) == ("▮▮▮··· ", "#3fbf3f")  # -30 dBFS: half the bar
     st.outputs.clip_until[bus1] = time.monotonic() + 3.0
-    assert level(screen._output_rows()[1]) == ("CLIP   ", "#ff4040")
+    assert level(screen._output_rows()[2]) == ("CLIP   ", "#ff4040")

@@ -221,7 +221,7 @@ def test_outputs_pin_and_delete_notches(engine):
             await attached(pilot, app)
             await pilot.press("o")
             assert isinstance(app.screen, OutputsScreen)
-            await pilot.press("down", "down")  # main, bus 1, bus 2
+            await pilot.press("down", "down", "down")  # main, mono, bus 1, bus 2
             assert app.screen.output == 1
             await settle(pilot, lambda: app.state.notches(1), "bus 2's notch")
             await shows(pilot, app, "2500.0 Hz")

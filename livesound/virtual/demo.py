@@ -25,7 +25,7 @@ SCREENS = {
     "mixer": [],
     "sends-on-faders": ["f"],
     "channel-detail": ["right", "right", "right", "right", "right", "right", "enter"],
-    "outputs": ["o", "down"],
+    "outputs": ["o", "down", "down"],
     "scenes": ["n"],
     "help": ["question_mark"],
 }

@@ -1,4 +1,5 @@
-"""Outputs: every bus and the main, their limiters and feedback notches.
+"""Outputs: the main, the mono bus, every bus and matrix, their limiters
+and feedback notches.
 
 The left list is the outputs (fader, mute, peak level or CLIP, limiter
 gain reduction, the suppressor's mode and notch count); the right side is the selected
@@ -19,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from livesound.audio import design
+from livesound.audio.layout import matrix_outputs, mono_output
 from livesound.console.screens.detail import step_value
 from livesound.console.screens.dialogs import Choose, Confirm
 from livesound.console.state import ConsoleState
@@ -106,16 +108,15 @@ class OutputsScreen(Screen):
 
     @property
     def output(self) -> int:
-        """Index of the selected output (the main first, then the buses)."""
-        k = self.outputs.cursor
-        return self.state.n_bus if k == 0 else k - 1
+        """Engine index of the selected output (see ``_order``)."""
+        return self._order()[self.outputs.cursor]
 
     def choose(self, output: int) -> None:
-        """Select ``output`` (``n_bus`` is the main)."""
+        """Select engine output ``output`` (``n_bus`` is the main)."""
         self._chosen = output
         if not self.ready:
             return  # on_mount picks it up
-        self.outputs.cursor = 0 if output == self.state.n_bus else output + 1
+        self.outputs.cursor = self._order().index(output)
         self._version = -1
         self.frame()
 
@@ -139,7 +140,17 @@ class OutputsScreen(Screen):
     # -- drawing -----------------------------------------------------------------
 
     def _order(self) -> list[int]:
-        return [self.state.n_bus, *range(self.state.n_bus)]
+        """The list's outputs as engine indices: the main (one row for the
+        pair), the mono bus, the buses, the matrices; not the cue."""
+        n = self.state.n_bus
+        return [n, mono_output(n), *range(n), *matrix_outputs(n)]
+
+    def _output_name(self, o: int) -> str:
+        """Output ``o``'s name as the list shows it."""
+        if o == self.state.n_bus:
+            return "Main L/R"
+        x32, _ = out_prefixes(o, self.state.n_bus)
+        return self.state.values.get(f"{x32}/config/name") or x32
 
     def _output_rows(self) -> list[Row]:
         st = self.state
@@ -147,9 +158,7 @@ class OutputsScreen(Screen):
         rows = []
         for o in self._order():
             x32, extra = out_prefixes(o, st.n_bus)
-            name = (
-                "Main L/R" if o == st.n_bus else st.values.get(f"{x32}/config/name", "")
-            )
+            name = self._output_name(o)
             meters = st.outputs
             both = [o, o + 1] if o == st.n_bus else [o]
             gr = min(meters.gr[k] for k in both)
@@ -209,8 +218,8 @@ class OutputsScreen(Screen):
             return
         self._version = st.version
         o = self.output
-        x32, extra = out_prefixes(o, st.n_bus)
-        name = "Main L/R" if o == st.n_bus else st.values.get(f"{x32}/config/name", "")
+        _, extra = out_prefixes(o, st.n_bus)
+        name = self._output_name(o)
         margin, colour = margin_text(st.status.margins_db.get(extra))
         self.query_one("#title", Static).update(
             f"[b reverse] OUTPUTS [/] [b]{name}[/b]  suppressor {st.fbs_mode(o)}  "
@@ -251,7 +260,7 @@ class OutputsScreen(Screen):
         _, extra = out_prefixes(self.output, self.state.n_bus)
         address = f"{extra}/fbs/mode"
         now = self.state.fbs_mode(self.output)
-        name = self._output_name()
+        name = self._output_name(self.output)
 
         def chosen(mode: str | None) -> None:
             if mode is None or mode == now:
@@ -276,11 +285,6 @@ class OutputsScreen(Screen):
 
         self.app.push_screen(Choose(f"Feedback suppressor of {name}:", MODE_MENU, now),
                              chosen)  # fmt: skip
-
-    def _output_name(self) -> str:
-        """The selected output's name as the list shows it."""
-        x32, _ = out_prefixes(self.output, self.state.n_bus)
-        return self.state.values.get(f"{x32}/config/name") or x32
 
     def action_clear(self) -> None:
         _, extra = out_prefixes(self.output, self.state.n_bus)
