@@ -14,9 +14,11 @@ import math
 import numpy as np
 from numba import carray, cfunc, njit, types
 
+from livesound.audio import afc
 from livesound.audio import layout as L
 from livesound.audio.lowlevel import (
     bits_f64,
+    c128_pointer,
     call_int_function,
     cycle_counter,
     f32_pointer,
@@ -603,6 +605,86 @@ def reset_dsp_state(state):
 
 
 # ---------------------------------------------------------------------------
+# Adaptive feedback cancellers (``livesound.audio.afc``), one per path.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def afc_path(state, p):
+    """Path ``p``'s canceller: views of the stacked arrays."""
+    return afc.AfcState(
+        state[L.A_AFC_W][p], state[L.A_AFC_X][p], state[L.A_AFC_XW][p],
+        state[L.A_AFC_POWER][p], state[L.A_AFC_U_LAST][p],
+        state[L.A_AFC_UW_LAST][p], state[L.A_AFC_ZU][p], state[L.A_AFC_ZE][p],
+        state[L.A_AFC_A][p], state[L.A_AFC_FRAME][p], state[L.A_AFC_WINDOW][p],
+        state[L.A_AFC_WFRAME][p], state[L.A_AFC_R][p], state[L.A_AFC_LEV][p],
+        state[L.A_AFC_TW][p], state[L.A_AFC_REV][p], state[L.A_AFC_SPLIT][p],
+        state[L.A_AFC_Z][p], state[L.A_AFC_SPEC][p], state[L.A_AFC_T][p],
+        state[L.A_AFC_WORK][p], state[L.A_AFC_PARAMS][p],
+        state[L.A_AFC_COUNTERS][p],
+    )  # fmt: skip
+
+
+@kernel
+def afc_cancel(state, outs, work_in, n):
+    """Every path's estimated feedback off its mic channel (routed, before
+    the channel strip), then each canceller adapts on its corrected mic, as
+    ``livesound.virtual.sim.AfcLoop`` does. A path that is off passes its
+    mic untouched; one whose output is muted (gain 0) is frozen: it still
+    cancels what is in flight but learns nothing from a loop that is open.
+    The filter works on whole partitions: a chunk of any other length (a
+    device block that is not a multiple of it) cannot be aligned with what
+    was played, so every path starts over and the chunk passes uncorrected.
+    """
+    paths = state[L.A_AFC_MAP]
+    ctl = state[L.A_AFC_CTL]
+    meter = state[L.A_AFC_METER]
+    for p in range(paths.shape[0]):
+        st = afc_path(state, p)
+        req = load_acquire(ctl[p], L.AC_RESET_REQ)
+        if req != ctl[p, L.AC_RESET_ACK] or n != st.work.size:
+            afc.reset(st)
+            ctl[p, L.AC_RESET_ACK] = req
+    for p in range(paths.shape[0]):
+        st = afc_path(state, p)
+        if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
+            continue
+        mic = paths[p, L.AFC_MIC]
+        afc.afc_estimate(st, st.work)
+        heard = 0.0
+        for t in range(n):
+            heard += work_in[t, mic] * work_in[t, mic]
+            work_in[t, mic] -= st.work[t]
+        coef = meter[p, L.AM_COEF]
+        meter[p, L.AM_MIC] += (heard / n - meter[p, L.AM_MIC]) * coef
+    for p in range(paths.shape[0]):
+        st = afc_path(state, p)
+        if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
+            meter[p, L.AM_FROZEN] = 1.0
+            continue
+        mic = paths[p, L.AFC_MIC]
+        left = 0.0
+        for t in range(n):
+            left += work_in[t, mic] * work_in[t, mic]
+        meter[p, L.AM_ERR] += (left / n - meter[p, L.AM_ERR]) * meter[p, L.AM_COEF]
+        frozen = outs[L.OP_GAIN, paths[p, L.AFC_OUT]] == 0.0
+        meter[p, L.AM_FROZEN] = 1.0 if frozen else 0.0
+        if not frozen:
+            afc.afc_adapt(st, work_in[:n, mic])
+
+
+@kernel
+def afc_played(state, work_out, n):
+    """Every path's canceller takes the block its output just played (after
+    the limiter, the delay and the safety clip)."""
+    paths = state[L.A_AFC_MAP]
+    for p in range(paths.shape[0]):
+        st = afc_path(state, p)
+        if n == st.work.size:
+            afc.afc_push(st, work_out[:n, paths[p, L.AFC_OUT]])
+
+
+# ---------------------------------------------------------------------------
 # One block.
 # ---------------------------------------------------------------------------
 
@@ -648,6 +730,7 @@ def process_chunk(state, hdr, inp, out, off, n):
                 x = x if abs(x) < SANE else 0.0
                 clips[c] += 1.0 if abs(x) >= 1.0 else 0.0
                 work_in[t, c] = x
+    afc_cancel(state, outs, work_in, n)
     left = glob[L.G_GAIN_LEFT]
     ramp_in = ramped_gain(work_in, ins[L.IS_GAIN], ins[L.IS_GAIN_STEP], ins[L.IP_GAIN],
                           left, n, ni)  # fmt: skip
@@ -711,6 +794,7 @@ def process_chunk(state, hdr, inp, out, off, n):
         if hold[o] == 0.0:
             clip[o] = ceil[o]
     store_release(hdr, L.H_TAP_W, tw + n)
+    afc_played(state, work_out, n)
     return fault
 
 
@@ -725,7 +809,8 @@ def process_block(state, hdr, inp, out):
         reset_meters(ins, outs)
         store_release(hdr, L.H_METER_ACK, req)
     frames = out.shape[0]
-    chunk = work_in.shape[0]
+    # With cancellers, chunks of their partition (see ``afc_cancel``).
+    chunk = hdr[L.H_AFC_BLOCK] if hdr[L.H_AFC_PATHS] else work_in.shape[0]
     fault = False
     off = 0
     while off < frames:
@@ -759,6 +844,9 @@ def state_from_header(hdr):
     def f32(k):
         return carray(f32_pointer(hdr[L.H_ADDR + k]), s[k])
 
+    def c128(k):
+        return carray(c128_pointer(hdr[L.H_ADDR + k]), s[k])
+
     return (
         f64(L.A_GLOB), f64(L.A_INS), f64(L.A_OUTS), f64(L.A_BQ_IN), f64(L.A_BQ_IN_Z),
         f64(L.A_BQ_IN_RAMP), f64(L.A_BQ_OUT), f64(L.A_BQ_OUT_Z), f64(L.A_BQ_OUT_RAMP),
@@ -767,6 +855,14 @@ def state_from_header(hdr):
         f64(L.A_WORK_GR), i64(L.A_IN_MAP), i64(L.A_OUT_MAP), f64(L.A_TP_FIR),
         i64(L.A_HIST), f64(L.A_MAIL_GLOB), f64(L.A_MAIL_INS), f64(L.A_MAIL_OUTS),
         f64(L.A_MAIL_BQ_IN), f64(L.A_MAIL_BQ_OUT), f64(L.A_MAIL_MIX), f32(L.A_TAPS),
+        i64(L.A_AFC_MAP), i64(L.A_AFC_CTL), f64(L.A_AFC_METER),
+        c128(L.A_AFC_W), c128(L.A_AFC_X), c128(L.A_AFC_XW), f64(L.A_AFC_POWER),
+        f64(L.A_AFC_U_LAST), f64(L.A_AFC_UW_LAST), f64(L.A_AFC_ZU), f64(L.A_AFC_ZE),
+        f64(L.A_AFC_A), f64(L.A_AFC_FRAME), f64(L.A_AFC_WINDOW),
+        f64(L.A_AFC_WFRAME), f64(L.A_AFC_R), f64(L.A_AFC_LEV), c128(L.A_AFC_TW),
+        i64(L.A_AFC_REV), c128(L.A_AFC_SPLIT), c128(L.A_AFC_Z), c128(L.A_AFC_SPEC),
+        f64(L.A_AFC_T), f64(L.A_AFC_WORK), f64(L.A_AFC_PARAMS),
+        i64(L.A_AFC_COUNTERS),
     )  # fmt: skip
 
 
