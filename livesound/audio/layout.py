@@ -217,6 +217,10 @@ TP_DELAY = TP_TAPS // 2
 
 # --- adaptive feedback cancellers, per path ----------------------------------
 AFC_TAPS = 4096  # F̂'s length from a lag of one block: 85 ms at 48 kHz
+# but never fewer partitions than this: phase 1 tuned the step size and the
+# power smoothing at 64, and 32 partitions of 128 (the same 4096 taps) let a
+# closed loop howl that 64 of 128 held (tests/test_afc_engine.py).
+AFC_MIN_PARTITIONS = 64
 AFC_ORDER = 16  # the prewhitening predictor's order
 AFC_FRAME = 960  # and the samples it is fitted to
 AFC_MIC, AFC_OUT = range(2)  # afc_map: the mic's input channel, the output
@@ -300,7 +304,7 @@ def array_shapes(hdr):
     nm = no  # matrix columns: one per output
     blk, dly, la = hdr[H_MAX_BLOCK], hdr[H_DLY_RING], hdr[H_LA_RING]
     na, ab = hdr[H_AFC_PATHS], hdr[H_AFC_BLOCK]
-    ap, ak = AFC_TAPS // ab, ab + 1  # partitions, bins
+    ap, ak = max(AFC_MIN_PARTITIONS, AFC_TAPS // ab), ab + 1  # partitions, bins
     return (
         (N_GLOB,),  # glob
         (N_IN_FIELDS, ni),  # ins
@@ -495,11 +499,11 @@ class EngineMemory:
         d, a = self.dims, self.arrays
         if not d.afc_paths:
             return
-        if d.afc_block > d.max_block or AFC_TAPS % d.afc_block:
-            raise ValueError(f"afc_block {d.afc_block}: a power of two up to "
-                             f"{min(d.max_block, AFC_TAPS)}")  # fmt: skip
-        fresh = afc.make_state(d.afc_block, AFC_TAPS // d.afc_block,
-                               order=AFC_ORDER, frame=AFC_FRAME)  # fmt: skip
+        if d.afc_block > d.max_block:
+            raise ValueError(f"afc_block {d.afc_block}: at most {d.max_block}")
+        partitions = int(array_shapes(self.hdr)[A_AFC_W][1])
+        fresh = afc.make_state(d.afc_block, partitions, order=AFC_ORDER,
+                               frame=AFC_FRAME)  # power of two, or ValueError
         for name, value in zip(AfcState._fields, fresh, strict=True):
             a[f"afc_{name}"][:] = value
         a["afc_map"][:] = d.afc_paths
