@@ -502,8 +502,10 @@ class EngineMemory:
         if d.afc_block > d.max_block:
             raise ValueError(f"afc_block {d.afc_block}: at most {d.max_block}")
         partitions = int(array_shapes(self.hdr)[A_AFC_W][1])
-        fresh = afc.make_state(d.afc_block, partitions, order=AFC_ORDER,
-                               frame=AFC_FRAME)  # power of two, or ValueError
+        # A block that is not a power of two is refused here (ValueError).
+        fresh = afc.make_state(
+            d.afc_block, partitions, order=AFC_ORDER, frame=AFC_FRAME
+        )
         for name, value in zip(AfcState._fields, fresh, strict=True):
             a[f"afc_{name}"][:] = value
         a["afc_map"][:] = d.afc_paths
