@@ -610,23 +610,19 @@ def reset_dsp_state(state):
 
 
 @kernel
-def afc_path(state, p):
-    """Path ``p``'s canceller: views of the stacked arrays."""
+def afc_path(arrays, p):
+    """Path ``p``'s canceller: views of ``afc_from_header``'s stacked arrays."""
+    (_, _, _, w, x, xw, power, u_last, uw_last, zu, ze, a, frame, window, wframe,
+     r, lev, tw, rev, split, z, spec, t, work, params, counters) = arrays  # fmt: skip
     return afc.AfcState(
-        state[L.A_AFC_W][p], state[L.A_AFC_X][p], state[L.A_AFC_XW][p],
-        state[L.A_AFC_POWER][p], state[L.A_AFC_U_LAST][p],
-        state[L.A_AFC_UW_LAST][p], state[L.A_AFC_ZU][p], state[L.A_AFC_ZE][p],
-        state[L.A_AFC_A][p], state[L.A_AFC_FRAME][p], state[L.A_AFC_WINDOW][p],
-        state[L.A_AFC_WFRAME][p], state[L.A_AFC_R][p], state[L.A_AFC_LEV][p],
-        state[L.A_AFC_TW][p], state[L.A_AFC_REV][p], state[L.A_AFC_SPLIT][p],
-        state[L.A_AFC_Z][p], state[L.A_AFC_SPEC][p], state[L.A_AFC_T][p],
-        state[L.A_AFC_WORK][p], state[L.A_AFC_PARAMS][p],
-        state[L.A_AFC_COUNTERS][p],
+        w[p], x[p], xw[p], power[p], u_last[p], uw_last[p], zu[p], ze[p], a[p],
+        frame[p], window[p], wframe[p], r[p], lev[p], tw[p], rev[p], split[p], z[p],
+        spec[p], t[p], work[p], params[p], counters[p],
     )  # fmt: skip
 
 
 @kernel
-def afc_cancel(state, outs, work_in, n):
+def afc_cancel(hdr, outs, work_in, n):
     """Every path's estimated feedback off its mic channel (routed, before
     the channel strip), then each canceller adapts on its corrected mic, as
     ``livesound.virtual.sim.AfcLoop`` does. A path that is off passes its
@@ -636,17 +632,18 @@ def afc_cancel(state, outs, work_in, n):
     device block that is not a multiple of it) cannot be aligned with what
     was played, so every path starts over and the chunk passes uncorrected.
     """
-    paths = state[L.A_AFC_MAP]
-    ctl = state[L.A_AFC_CTL]
-    meter = state[L.A_AFC_METER]
+    if hdr[L.H_AFC_PATHS] == 0:
+        return
+    arrays = afc_from_header(hdr)
+    paths, ctl, meter = arrays[0], arrays[1], arrays[2]
     for p in range(paths.shape[0]):
-        st = afc_path(state, p)
+        st = afc_path(arrays, p)
         req = load_acquire(ctl[p], L.AC_RESET_REQ)
         if req != ctl[p, L.AC_RESET_ACK] or n != st.work.size:
             afc.reset(st)
             ctl[p, L.AC_RESET_ACK] = req
     for p in range(paths.shape[0]):
-        st = afc_path(state, p)
+        st = afc_path(arrays, p)
         if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
             continue
         mic = paths[p, L.AFC_MIC]
@@ -658,7 +655,7 @@ def afc_cancel(state, outs, work_in, n):
         coef = meter[p, L.AM_COEF]
         meter[p, L.AM_MIC] += (heard / n - meter[p, L.AM_MIC]) * coef
     for p in range(paths.shape[0]):
-        st = afc_path(state, p)
+        st = afc_path(arrays, p)
         if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
             meter[p, L.AM_FROZEN] = 1.0
             continue
@@ -674,12 +671,15 @@ def afc_cancel(state, outs, work_in, n):
 
 
 @kernel
-def afc_played(state, work_out, n):
+def afc_played(hdr, work_out, n):
     """Every path's canceller takes the block its output just played (after
     the limiter, the delay and the safety clip)."""
-    paths = state[L.A_AFC_MAP]
+    if hdr[L.H_AFC_PATHS] == 0:
+        return
+    arrays = afc_from_header(hdr)
+    paths = arrays[0]
     for p in range(paths.shape[0]):
-        st = afc_path(state, p)
+        st = afc_path(arrays, p)
         if n == st.work.size:
             afc.afc_push(st, work_out[:n, paths[p, L.AFC_OUT]])
 
@@ -730,7 +730,7 @@ def process_chunk(state, hdr, inp, out, off, n):
                 x = x if abs(x) < SANE else 0.0
                 clips[c] += 1.0 if abs(x) >= 1.0 else 0.0
                 work_in[t, c] = x
-    afc_cancel(state, outs, work_in, n)
+    afc_cancel(hdr, outs, work_in, n)
     left = glob[L.G_GAIN_LEFT]
     ramp_in = ramped_gain(work_in, ins[L.IS_GAIN], ins[L.IS_GAIN_STEP], ins[L.IP_GAIN],
                           left, n, ni)  # fmt: skip
@@ -794,7 +794,7 @@ def process_chunk(state, hdr, inp, out, off, n):
         if hold[o] == 0.0:
             clip[o] = ceil[o]
     store_release(hdr, L.H_TAP_W, tw + n)
-    afc_played(state, work_out, n)
+    afc_played(hdr, work_out, n)
     return fault
 
 
@@ -829,10 +829,11 @@ array_shapes = kernel(L.array_shapes)
 
 
 @kernel
-def state_from_header(hdr):
-    """Rebuild the tuple of arrays (``EngineMemory.state``) from the header:
-    the addresses it holds, the shapes ``layout.array_shapes`` gives, the
-    element types of ``layout.ARRAY_DTYPES``."""
+def arrays_from_header(hdr):
+    """Rebuild the arrays from the header: the addresses it holds, the shapes
+    ``layout.array_shapes`` gives, the element types of
+    ``layout.ARRAY_DTYPES``; as two tuples, the cancellers' apart (see
+    ``state_from_header`` and ``afc_from_header``)."""
     s = array_shapes(hdr)
 
     def f64(k):
@@ -847,7 +848,7 @@ def state_from_header(hdr):
     def c128(k):
         return carray(c128_pointer(hdr[L.H_ADDR + k]), s[k])
 
-    return (
+    state = (
         f64(L.A_GLOB), f64(L.A_INS), f64(L.A_OUTS), f64(L.A_BQ_IN), f64(L.A_BQ_IN_Z),
         f64(L.A_BQ_IN_RAMP), f64(L.A_BQ_OUT), f64(L.A_BQ_OUT_Z), f64(L.A_BQ_OUT_RAMP),
         f64(L.A_MIX), f64(L.A_DLY_IN), f64(L.A_DLY_OUT), f64(L.A_LA_X), f64(L.A_LA_G),
@@ -855,15 +856,31 @@ def state_from_header(hdr):
         f64(L.A_WORK_GR), i64(L.A_IN_MAP), i64(L.A_OUT_MAP), f64(L.A_TP_FIR),
         i64(L.A_HIST), f64(L.A_MAIL_GLOB), f64(L.A_MAIL_INS), f64(L.A_MAIL_OUTS),
         f64(L.A_MAIL_BQ_IN), f64(L.A_MAIL_BQ_OUT), f64(L.A_MAIL_MIX), f32(L.A_TAPS),
-        i64(L.A_AFC_MAP), i64(L.A_AFC_CTL), f64(L.A_AFC_METER),
-        c128(L.A_AFC_W), c128(L.A_AFC_X), c128(L.A_AFC_XW), f64(L.A_AFC_POWER),
-        f64(L.A_AFC_U_LAST), f64(L.A_AFC_UW_LAST), f64(L.A_AFC_ZU), f64(L.A_AFC_ZE),
-        f64(L.A_AFC_A), f64(L.A_AFC_FRAME), f64(L.A_AFC_WINDOW),
-        f64(L.A_AFC_WFRAME), f64(L.A_AFC_R), f64(L.A_AFC_LEV), c128(L.A_AFC_TW),
-        i64(L.A_AFC_REV), c128(L.A_AFC_SPLIT), c128(L.A_AFC_Z), c128(L.A_AFC_SPEC),
-        f64(L.A_AFC_T), f64(L.A_AFC_WORK), f64(L.A_AFC_PARAMS),
-        i64(L.A_AFC_COUNTERS),
     )  # fmt: skip
+    cancellers = (
+        i64(L.A_AFC_MAP), i64(L.A_AFC_CTL), f64(L.A_AFC_METER), c128(L.A_AFC_W),
+        c128(L.A_AFC_X), c128(L.A_AFC_XW), f64(L.A_AFC_POWER), f64(L.A_AFC_U_LAST),
+        f64(L.A_AFC_UW_LAST), f64(L.A_AFC_ZU), f64(L.A_AFC_ZE), f64(L.A_AFC_A),
+        f64(L.A_AFC_FRAME), f64(L.A_AFC_WINDOW), f64(L.A_AFC_WFRAME), f64(L.A_AFC_R),
+        f64(L.A_AFC_LEV), c128(L.A_AFC_TW), i64(L.A_AFC_REV), c128(L.A_AFC_SPLIT),
+        c128(L.A_AFC_Z), c128(L.A_AFC_SPEC), f64(L.A_AFC_T), f64(L.A_AFC_WORK),
+        f64(L.A_AFC_PARAMS), i64(L.A_AFC_COUNTERS),
+    )  # fmt: skip
+    return state, cancellers
+
+
+@kernel
+def state_from_header(hdr):
+    """The tuple of arrays the kernels take (``EngineMemory.state`` without
+    the cancellers' arrays)."""
+    return arrays_from_header(hdr)[0]
+
+
+@kernel
+def afc_from_header(hdr):
+    """The cancellers' arrays (``layout.AFC_ARRAYS``): a tuple of their own,
+    so the rest of the callback passes no more than it did."""
+    return arrays_from_header(hdr)[1]
 
 
 CALLBACK_SIG = types.int32(
