@@ -3,8 +3,14 @@ nothing, on keeps a loop over its MSG stable as the simulator's canceller
 does, at any power-of-two block; its ERLE and state reach the control
 plane, and a broken input never poisons it."""
 
+import json
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from osc_helpers import DEADLINE, Client, free_udp_port, wait_until
 
 from livesound.audio import layout as L
 from livesound.audio.settings import ConfigError
@@ -187,3 +193,26 @@ def test_a_broken_input_never_poisons_the_canceller():
     for name in L.AFC_ARRAYS:
         assert np.all(np.isfinite(engine.core.arrays[name])), name
     assert engine.afc.stats()[0]["erle_db"] > 2.0
+
+
+def test_the_engine_reports_its_cancellers_in_stats():
+    """``livesound engine --afc 1=1`` on the virtual stage: the path in
+    ``/ls/stats``, the callback playing with it."""
+    port = free_udp_port()
+    proc = subprocess.Popen([sys.executable, "-m", "livesound", "engine", "--virtual",
+                             "--inputs", "8", "--buses", "4", "--afc", "1=1",
+                             "--osc-port", str(port), "--osc-host", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert "running on virtual stage" in proc.stdout.readline()
+        with Client(port) as c:
+            wait_until(lambda: json.loads(c.query("/ls/stats"))["engine"]["blocks"] > 100,
+                       what="the engine to play blocks")  # fmt: skip
+            (path,) = json.loads(c.query("/ls/stats"))["afc"]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=DEADLINE)
+    finally:
+        proc.kill()
+    assert (path["mic"], path["output"]) == (1, "1")
+    assert isinstance(path["erle_db"], float) and isinstance(path["frozen"], bool)
+    assert proc.returncode == 0, err
