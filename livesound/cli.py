@@ -46,7 +46,7 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out-map", metavar="LIST",
                    help="output for each device output: 1..16 (buses), L, R, CL, CR "
-                   "(cue) or - ; e.g. L,R,1,2,3,4")  # fmt: skip
+                   "(cue), M (mono), MTX1..MTX6 (matrices) or - ; e.g. L,R,1,2,3,4")  # fmt: skip
     p.add_argument(
         "--lookahead-ms",
         type=float,
@@ -56,12 +56,12 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-lookahead", action="append", metavar="OUTPUTS=MS",
                    help="a lookahead of their own for some outputs, e.g. 1-8=0.25 "
                    "for in-ear mixes on buses 1-8 (bus numbers and ranges, L, R, "
-                   "CL, CR; stereo pairs keep one; repeatable)")  # fmt: skip
+                   "CL, CR, M, MTX1..MTX6; stereo pairs keep one; repeatable)")  # fmt: skip
     p.add_argument("--afc", action="append", metavar="MIC=OUTPUT",
                    help="an adaptive feedback canceller on the path from a vocal "
                    "mic to an output, e.g. 1=1 (input 1 into bus 1's wedge; "
-                   "outputs 1..16, L, R); needs a power-of-two --block; "
-                   "repeatable; for speech, not music")  # fmt: skip
+                   "outputs 1..16, L, R, M, MTX1..MTX6); needs a power-of-two "
+                   "--block; repeatable; for speech, not music")  # fmt: skip
     p.add_argument("--fallback", metavar="DEVICE",
                    help="device to play on while the first one is gone (index, "
                    "part of its name, or virtual)")  # fmt: skip
@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     ren = sub.add_parser("render", help="render a multichannel WAV through the mix",
                          description="Render a multichannel WAV (one channel per input) "
                          "through the engine; writes one WAV per output "
-                         "(bus01..bus16, main_l, main_r, cue_l, cue_r).")  # fmt: skip
+                         "(bus01..bus16, main_l, main_r, cue_l, cue_r, main_m, "
+                         "mtx01..mtx06).")  # fmt: skip
     ren.add_argument("source", type=Path, help="multichannel WAV, 44.1/48/96 kHz")
     ren.add_argument("-o", "--output", type=Path, default=Path("render"),
                      help="folder for the output WAVs (default ./render)")  # fmt: skip

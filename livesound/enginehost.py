@@ -124,7 +124,8 @@ def parse_out_map(spec: str, n_bus: int) -> list[int]:
             result.append(names.index(item))
         else:
             raise ConfigError(
-                f"--out-map: {item!r} is not an output; use 1..{n_bus}, L, R, CL, CR or -"
+                f"--out-map: {item!r} is not an output; use 1..{n_bus}, L, R, CL, CR, "
+                f"M, MTX1..MTX{L.N_MTX} or -"
             )
     return result
 
@@ -137,8 +138,8 @@ def parse_out_lookahead(specs: list[str], n_bus: int, default_ms: float
     """``["1-8=0.25", "L,R=0.5"]``: each output's limiter lookahead (ms).
 
     Outputs are named as in ``--out-map`` (bus numbers, ranges of them, L,
-    R, CL, CR). Stereo pairs keep one lookahead, so that both sides of an
-    in-ear mix (a bus pair that may be linked), the main or the cue stay
+    R, CL, CR, M, MTX1..MTX6). Stereo pairs keep one lookahead, so that
+    both sides of an in-ear mix (a bus pair that may be linked), the main or the cue stay
     aligned: a spec that parts a pair is refused.
     """
     names = L.output_names(n_bus)
@@ -160,11 +161,12 @@ def parse_out_lookahead(specs: list[str], n_bus: int, default_ms: float
                 (int(last) if last.isdigit() else -1) + 1)]  # fmt: skip
             if not span or any(name not in names for name in span):
                 raise ConfigError(f"--out-lookahead {spec!r}: {item!r} is not an "
-                                  f"output; use 1..{n_bus}, L, R, CL, CR")  # fmt: skip
+                                  f"output; use 1..{n_bus}, L, R, CL, CR, M, "
+                                  f"MTX1..MTX{L.N_MTX}")  # fmt: skip
             for name in span:
                 ms[names.index(name)] = lookahead
     pairs = [(b, b + 1) for b in range(0, n_bus, 2)]
-    pairs += [(n_bus, n_bus + 1), (n_bus + 2, n_bus + 3)]  # main, cue
+    pairs += [L.main_outputs(n_bus), L.cue_outputs(n_bus)]
     for a, b in pairs:
         if ms[a] != ms[b]:
             raise ConfigError(f"--out-lookahead: {names[a]} and {names[b]} are a "
@@ -175,16 +177,19 @@ def parse_out_lookahead(specs: list[str], n_bus: int, default_ms: float
 def parse_afc(specs: list[str], n_in: int, n_bus: int, block: int
               ) -> tuple[tuple[int, int], ...]:  # fmt: skip
     """``["1=1", "2=L"]``: adaptive feedback canceller paths, each a mic's
-    input number and an output named as in ``--out-map`` (a bus or the
-    main; the cue has no loudspeaker), as 0-based (input, output) pairs.
+    input number and an output named as in ``--out-map`` (any but the cue,
+    which has no loudspeaker), as 0-based (input, output) pairs.
     The canceller works on partitions of ``block`` frames: a power of two."""
-    names = L.output_names(n_bus)[: L.cue_outputs(n_bus)[0]]
+    names = L.output_names(n_bus)
+    cue = [names[o] for o in L.cue_outputs(n_bus)]
     paths = []
     for spec in specs:
         mic, _, output = spec.upper().partition("=")
-        if not mic.isdigit() or not 1 <= int(mic) <= n_in or output not in names:
+        if (not mic.isdigit() or not 1 <= int(mic) <= n_in or output not in names
+                or output in cue):  # fmt: skip
             raise ConfigError(f"--afc {spec!r}: write MIC=OUTPUT, a mic input 1..{n_in} "
-                              f"and an output 1..{n_bus}, L or R, e.g. 1=1")  # fmt: skip
+                              f"and an output 1..{n_bus}, L, R, M or MTX1..MTX{L.N_MTX}, "
+                              "e.g. 1=1")  # fmt: skip
         path = (int(mic) - 1, names.index(output))
         if path in paths:
             raise ConfigError(f"--afc {spec!r}: that path is given twice")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from livesound.audio.layout import Dims, n_outputs, output_names
+from livesound.audio.layout import N_MTX, Dims, n_outputs, output_names
 from livesound.audio.settings import SAMPLE_RATES, ConfigError, check_settings
 from livesound.control.offline import BlockEngine
 
@@ -16,8 +16,11 @@ CHUNK = 1 << 16  # frames read from disk at a time
 
 
 def output_file_names(n_bus: int) -> list[str]:
-    """File stem of every output: bus01.., main_l, main_r, cue_l, cue_r."""
-    extra = {"L": "main_l", "R": "main_r", "CL": "cue_l", "CR": "cue_r"}
+    """File stem of every output: bus01.., main_l, main_r, cue_l, cue_r,
+    main_m (the mono bus), mtx01..mtx06."""
+    extra = {"L": "main_l", "R": "main_r", "CL": "cue_l", "CR": "cue_r",
+             "M": "main_m"}  # fmt: skip
+    extra |= {f"MTX{m + 1}": f"mtx{m + 1:02d}" for m in range(N_MTX)}
     return [
         f"bus{int(name):02d}" if name.isdigit() else extra[name]
         for name in output_names(n_bus)

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import signal
 
 from livesound.audio import core
+from livesound.audio.layout import matrix_outputs, mono_output, n_outputs
 from livesound.control.offline import BlockEngine
 
 SAMPLE_RATES = (44100, 48000, 96000)
@@ -51,11 +52,20 @@ class Outs:
     def cue_r(self) -> int:
         return self.n_bus + 3
 
+    @property
+    def mono(self) -> int:
+        return mono_output(self.n_bus)
+
+    def mtx(self, m: int) -> int:
+        """Output of matrix ``m`` (1-based, as in ``/mtx/01``)."""
+        return matrix_outputs(self.n_bus)[m - 1]
+
 
 def make_engine(
     sample_rate: int = 48000, n_in: int = 4, n_bus: int = 4, **sizes
 ) -> BlockEngine:
-    """A small ``BlockEngine``: one physical port per input and per output.
+    """A small ``BlockEngine``: one physical port per input and per output
+    (the mono bus and the matrices included).
 
     The cycle-counter calibration (a 50 ms sleep that only scales callback
     timing statistics) is skipped so that property tests can afford a fresh
@@ -67,7 +77,7 @@ def make_engine(
             n_bus=n_bus,
             sample_rate=sample_rate,
             phys_in=n_in,
-            phys_out=n_bus + 4,
+            phys_out=n_outputs(n_bus),
             **sizes,
         )
 

@@ -623,10 +623,11 @@ class EngineProcess:
 
 def fake_meters(n_in: int, n_bus: int, seed: int = 0):
     """A ``Meters`` reading with distinct, known values in every slot."""
+    from livesound.audio.layout import n_outputs
     from livesound.audio.meters import Meters
 
     rng = np.random.default_rng(seed)
-    n_out = n_bus + 4  # buses, main L/R, cue L/R
+    n_out = n_outputs(n_bus)
 
     def db(n, lo, hi):
         return rng.uniform(lo, hi, n)

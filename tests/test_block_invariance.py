@@ -82,6 +82,24 @@ BUSY = {
     "/config/osc/type": "pink",
     "/config/osc/dest": "MixBus4",
     "/config/osc/level": -10.0,
+    # the mono bus, and every matrix from a bus, the main or the mono bus:
+    # EQ, notches, a true-peak limiter and a delay on some.
+    "/ch/01/mix/mono": 1,
+    "/ch/02/mix/mono": 1,
+    "/ch/02/mix/mlevel": -4.0,
+    "/main/m/eq/3/g": 5.0,
+    "/bus/01/mix/01/level": -3.0,
+    "/bus/01/mix/02/level": -3.0,  # the linked pair 1-2 into matrix 2
+    "/bus/03/mix/03/level": -3.0,
+    "/bus/04/mix/04/level": -3.0,
+    "/main/st/mix/05/level": 0.0,
+    "/main/m/mix/06/level": 2.0,
+    "/mtx/01/eq/2/g": 6.0,
+    "/ls/mtx/02/notch/01/on": 1,
+    "/ls/mtx/02/notch/01/depth": -12.0,
+    "/ls/mtx/03/limiter/truepeak": 1,
+    "/ls/mtx/03/limiter/ceiling": -6.0,
+    "/ls/mtx/05/delay/time": 3.0,
 }
 
 SCENE_CHANGE = {
@@ -98,6 +116,10 @@ SCENE_CHANGE = {
     "/ls/bus/03/notch/01/f": 2600.0,
     "/main/st/eq/2/g": 4.0,
     "/config/osc/level": -20.0,
+    "/bus/01/mix/02/level": -12.0,
+    "/mtx/01/eq/2/g": -3.0,
+    "/ls/mtx/05/delay/time": 1.0,
+    "/main/st/mix/pan": 30.0,
 }
 
 

@@ -86,7 +86,8 @@ def test_render_writes_one_aligned_file_per_output(tmp_path):
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["bus01.wav", "bus02.wav", "bus03.wav", "bus04.wav",
-                            "main_l.wav", "main_r.wav", "cue_l.wav", "cue_r.wav"])  # fmt: skip
+                            "main_l.wav", "main_r.wav", "cue_l.wav", "cue_r.wav",
+                            "main_m.wav"] + [f"mtx{m:02d}.wav" for m in range(1, 7)])  # fmt: skip
     main_l, sr = sf.read(str(out / "main_l.wav"))
     assert sr == 48000 and main_l.shape[0] == x.shape[0]
     # The same engine fed by hand: the file is its output minus the latency.

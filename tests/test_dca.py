@@ -320,6 +320,7 @@ def test_osc_map_lists_dcas_and_mute_groups_as_real():
         assert address in rows, address
         assert "no effect" not in rows[address] and "not yet" not in rows[address]
     assert "## DCAs and mute groups" in text
-    # What livesound does not mix stays listed as such.
-    assert "not yet mixed" in rows["/mtx/[01..06]/grp/dca"]
+    # The matrices are real now; what livesound does not have stays listed
+    # as such.
+    assert "no effect" not in rows["/mtx/[01..06]/grp/dca"]
     assert "X32 compatibility, no effect" in rows["/auxin/[01..08]/grp/dca"]

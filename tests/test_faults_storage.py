@@ -42,7 +42,7 @@ FADER = "/ch/01/mix/fader"
 
 
 @contextlib.contextmanager
-def tmpfs(folder: Path, size: str = "64k"):
+def tmpfs(folder: Path, size: str = "256k"):
     """A small tmpfs at ``folder`` (root only)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")

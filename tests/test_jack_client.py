@@ -94,6 +94,8 @@ def test_ports_are_named_by_role_connected_and_carry_the_mix(tmp_path, server):
                 [f"{NAME}:in_{k:02d}" for k in range(1, N_IN + 1)]
                 + [f"{NAME}:bus_{b:02d}" for b in range(1, N_BUS + 1)]
                 + [f"{NAME}:main_L", f"{NAME}:main_R", f"{NAME}:cue_L", f"{NAME}:cue_R"]
+                + [f"{NAME}:main_M"]
+                + [f"{NAME}:mtx_{m:02d}" for m in range(1, 7)]
             ), ours
             links = connections(server)
             assert links["system:capture_1"] == [f"{NAME}:in_01"]

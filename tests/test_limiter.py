@@ -96,9 +96,12 @@ def scenarios(draw):
         s[f"/ch/02/mix/{b:02d}/level"] = draw(st.floats(-10.0, 10.0))
         s[f"/bus/{b:02d}/mix/fader"] = draw(st.floats(-10.0, 10.0))
     block = draw(st.sampled_from([1, 7, 64, 333, 1024]))
-    # Each stereo pair (buses 1-2, 3-4, main, cue) its own lookahead.
+    # Each stereo pair (buses 1-2, 3-4, main, cue) its own lookahead, and
+    # the mono bus and each matrix theirs.
     pairs = draw(st.lists(st.floats(0.05, 2.5), min_size=4, max_size=4))
-    lookaheads = tuple(ms for ms in pairs for _ in range(2))
+    singles = draw(st.lists(st.floats(0.05, 2.5), min_size=1 + L.N_MTX,
+                            max_size=1 + L.N_MTX))  # fmt: skip
+    lookaheads = tuple(ms for ms in pairs for _ in range(2)) + tuple(singles)
     return fs, np.column_stack([x1, x2]), s, block, lookaheads
 
 
@@ -274,7 +277,7 @@ def test_reported_latency_is_the_delay_of_an_impulse(fs, lookahead_ms, on, truep
 @pytest.mark.parametrize("fs", SAMPLE_RATES)
 def test_each_output_is_as_late_as_its_own_lookahead(fs):
     # In-ear mixes on buses 1-2 at 0.25 ms, the rest at the default 1 ms.
-    short = (0.25, 0.25, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    short = (0.25, 0.25) + (1.0,) * (L.n_outputs(4) - 2)
     e = make_engine(fs, out_lookahead_ms=short)
     o = outs_of(e)
     e.mixer.set_many({"/ch/01/mix/fader": 0.0, "/ch/01/mix/01/level": 0.0,
@@ -295,7 +298,7 @@ def test_each_output_is_as_late_as_its_own_lookahead(fs):
 
 def test_out_lookahead_specs_name_outputs_and_keep_pairs_together():
     ms = parse_out_lookahead(["1-4=0.25", "L,R=0.5"], 8, 1.0)
-    assert ms == (0.25,) * 4 + (1.0,) * 4 + (0.5, 0.5, 1.0, 1.0)
+    assert ms == (0.25,) * 4 + (1.0,) * 4 + (0.5, 0.5) + (1.0,) * (3 + L.N_MTX)
     for bad, says in (("3=0.25", "3 and 4 are a stereo pair"),
                       ("L=0.5", "L and R are a stereo pair"),
                       ("9-10=0.25", "'9-10' is not an output"),

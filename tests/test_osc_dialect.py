@@ -24,6 +24,7 @@ from osc_helpers import (
     wait_until,
 )
 
+from livesound.audio.layout import matrix_outputs, mono_output
 from livesound.control.offline import BlockEngine
 from livesound.control.registry import EQ_TYPES, X32_SEND_TYPES
 from livesound.osc.roles import ENGINEER, Permissions
@@ -411,13 +412,13 @@ def test_meter_blobs(engine):
         "/meters/2": np.concatenate(
             [
                 x32_slots(_lin(reading.out_peak_db[:nb]), 16, 0.0),
-                np.zeros(6),
+                _lin(reading.out_peak_db[matrix_outputs(nb)]),
                 _lin(reading.out_peak_db[nb : nb + 2]),
-                [0.0],
+                [_lin(reading.out_peak_db[mono_output(nb)])],
                 x32_slots(_lin(reading.limiter_gr_db[:nb]), 16, 1.0),
-                np.ones(6),
+                _lin(reading.limiter_gr_db[matrix_outputs(nb)]),
                 [_lin(min(reading.limiter_gr_db[nb : nb + 2]))],
-                [1.0],
+                [_lin(reading.limiter_gr_db[mono_output(nb)])],
             ]
         ),
         "/ls/meters": np.concatenate(

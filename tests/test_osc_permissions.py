@@ -124,8 +124,21 @@ PERFORMER_2_MAY = [
     "/bus/02/eq/3/f",
     "/bus/02/eq/1/type",
     "/bus/02/eq/6/q",
+    "/bus/02/mix/pan",  # the balance of an in-ear pair it owns
 ]
 PERFORMER_2_MAY_NOT = [
+    "/bus/02/mix/01/level",  # its own bus's send into a matrix: the engineer's
+    "/bus/02/mix/01/on",
+    "/mtx/01/mix/fader",  # the matrices are the engineer's
+    "/mtx/01/mix/on",
+    "/mtx/02/eq/2/g",
+    "/ls/mtx/01/limiter/ceiling",
+    "/ls/mtx/01/delay/time",
+    "/main/st/mix/01/level",
+    "/main/m/mix/fader",  # the mono bus and what feeds it
+    "/ch/01/mix/mono",
+    "/ch/01/mix/mlevel",
+    "/main/st/mix/pan",
     "/ch/01/mix/03/level",  # another performer's mix
     "/ch/01/mix/01/level",
     "/ch/01/mix/01/pan",

@@ -7,6 +7,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_packet import OscPacket
 
+from livesound.audio.layout import n_outputs
 from livesound.osc import meterblob
 from livesound.osc.wire import bundle, message
 
@@ -32,7 +33,7 @@ def test_a_bundle_is_the_standard_immediate_bundle():
 
 def test_the_meter_blob_round_trips_and_refuses_other_sizes():
     n_in, n_bus = 3, 2
-    n_out = n_bus + 4  # buses, main L/R, cue L/R
+    n_out = n_outputs(n_bus)  # buses, main L/R, cue L/R, mono, matrices
     rng = np.random.default_rng(0)
     sent = meterblob.Reading(
         *(rng.uniform(-90, 0, n) for n in [n_in] * 4 + [n_out] * 3)

@@ -23,6 +23,7 @@ from osc_helpers import (
     wait_until,
 )
 
+from livesound.audio.layout import matrix_outputs, mono_output
 from livesound.control.offline import BlockEngine
 from livesound.osc.roles import ENGINEER, Permissions
 from livesound.osc.server import OscServer
@@ -216,8 +217,8 @@ def test_every_x32_address_answers_with_its_type(srv, tmp_path):
 
 def test_writes_to_x32_only_addresses_are_taken_quietly(srv):
     before = srv.mixer.snapshot()
-    for address, value in [("/mtx/01/mix/fader", 0.5), ("/fxrtn/01/mix/fader", 0.75),
-                           ("/headamp/000/phantom", 1), ("/main/st/mix/pan", 0.2),
+    for address, value in [("/mtx/01/dyn/on", 1), ("/fxrtn/01/mix/fader", 0.75),
+                           ("/headamp/000/phantom", 1), ("/bus/01/mix/mlevel", 0.2),
                            ("/-stat/tape/state", 2)]:  # fmt: skip
         assert send(srv, address, value) == []
         (reply,) = send(srv, address)  # still the X32's default: no effect
@@ -498,6 +499,14 @@ def test_meter_banks_have_the_x32_sizes_and_values(srv):
     np.testing.assert_allclose(
         values[16:24], _lin(reading.out_peak_db[8:16]), rtol=1e-5
     )
+    # /meters/2: buses, matrices, main L/R, mono (the mono bus and the
+    # matrices follow the cue outputs in livesound's order).
+    (m,) = meter_blob(srv, "/meters/2")
+    values = parse_meter_blob(m.arg)
+    mtx = reading.out_peak_db[matrix_outputs(N_BUS)]
+    np.testing.assert_allclose(values[16:22], _lin(mtx), rtol=1e-5)
+    mono = reading.out_peak_db[mono_output(N_BUS)]
+    np.testing.assert_allclose(values[24], _lin(mono), rtol=1e-5)
     srv.mixer.set_many({"/ch/17/mix/fader": -6.0, "/ch/17/mix/on": 1})
     (m,) = meter_blob(srv, "meters/6", 16)  # channel 17
     pre, gate, dyn, post = parse_meter_blob(m.arg)

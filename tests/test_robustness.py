@@ -42,6 +42,17 @@ HOT_SHOW = {
     "/ls/osc/on": 1,
     "/config/osc/dest": "MixBus4",
     "/config/osc/level": -20.0,
+    # The mono bus and every matrix carry sound too.
+    "/ch/02/mix/mono": 1,
+    "/ch/02/mix/mlevel": 10.0,
+    "/main/m/eq/2/g": 15.0,
+    "/ls/main/m/limiter/ceiling": -3.0,
+    **{f"/bus/{m % 4 + 1:02d}/mix/{m + 1:02d}/level": 10.0 for m in range(6)},
+    "/main/st/mix/06/level": 10.0,
+    "/main/m/mix/05/level": 0.0,
+    "/mtx/02/eq/3/g": 15.0,
+    "/ls/mtx/03/limiter/ceiling": -20.0,
+    "/ls/mtx/04/limiter/truepeak": 1,
 }
 
 GARBAGE = {
@@ -125,9 +136,14 @@ def test_loudest_legal_settings_stay_finite_and_under_the_ceilings():
             s |= {f"{p}/eq/{band}/g": 15.0, f"{p}/eq/{band}/f": 20000.0}
         for b in range(1, 5):
             s[f"{p}/mix/{b:02d}/level"] = 10.0
-    for b in range(1, 5):
-        s[f"/bus/{b:02d}/mix/fader"] = 10.0
-        s |= {f"/bus/{b:02d}/eq/{k}/g": 15.0 for k in range(1, 7)}
+        s |= {f"{p}/mix/mono": 1, f"{p}/mix/mlevel": 10.0}
+    for out in [f"/bus/{b:02d}" for b in range(1, 5)] + ["/main/st", "/main/m"]:
+        s |= {f"{out}/mix/fader": 10.0}
+        s |= {f"{out}/eq/{k}/g": 15.0 for k in range(1, 7)}
+        s |= {f"{out}/mix/{m:02d}/level": 10.0 for m in range(1, 7)}
+    for m in range(1, 7):
+        s[f"/mtx/{m:02d}/mix/fader"] = 10.0
+        s |= {f"/mtx/{m:02d}/eq/{k}/g": 15.0 for k in range(1, 7)}
     e.mixer.set_many(s)
     x = np.sign(program(fs // 5, fs)) * 0.999  # full-scale squares
     y = e.render(x, block=128)

@@ -83,8 +83,10 @@ def latency_frames(ports, mode: int) -> int:
 def port_names(n_in: int, n_bus: int) -> tuple[list[str], list[str]]:
     """Input and output port names (without the client's name), in engine
     order: ``in_01``..., ``bus_01``..., ``main_L``, ``main_R``, ``cue_L``,
-    ``cue_R``."""
-    extra = {"L": "main_L", "R": "main_R", "CL": "cue_L", "CR": "cue_R"}
+    ``cue_R``, ``main_M`` (the mono bus), ``mtx_01``...``mtx_06``."""
+    extra = {"L": "main_L", "R": "main_R", "CL": "cue_L", "CR": "cue_R",
+             "M": "main_M"}  # fmt: skip
+    extra |= {f"MTX{m + 1}": f"mtx_{m + 1:02d}" for m in range(L.N_MTX)}
     outs = [
         extra.get(name, f"bus_{int(name):02d}" if name.isdigit() else name)
         for name in L.output_names(n_bus)
@@ -95,16 +97,20 @@ def port_names(n_in: int, n_bus: int) -> tuple[list[str], list[str]]:
 def port_of(address: str) -> list[str]:
     """The port(s) whose pretty name is the name at ``address``:
     ``/ch/03/config/name`` is ``in_03``, ``/bus/02/config/name`` ``bus_02``,
-    ``/main/st/config/name`` both main ports; [] for any other address."""
+    ``/main/st/config/name`` both main ports, ``/main/m/config/name``
+    ``main_M``, ``/mtx/01/config/name`` ``mtx_01``; [] for any other
+    address."""
     parts = address.strip("/").split("/")
     if len(parts) != 4 or parts[2:] != ["config", "name"]:
         return []
     if parts[0] == "ch" and parts[1].isdigit():
         return [f"in_{int(parts[1]):02d}"]
-    if parts[0] == "bus" and parts[1].isdigit():
-        return [f"bus_{int(parts[1]):02d}"]
+    if parts[0] in ("bus", "mtx") and parts[1].isdigit():
+        return [f"{parts[0]}_{int(parts[1]):02d}"]
     if parts[:2] == ["main", "st"]:
         return ["main_L", "main_R"]
+    if parts[:2] == ["main", "m"]:
+        return ["main_M"]
     return []
 
 

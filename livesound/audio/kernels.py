@@ -69,6 +69,16 @@ def _retarget_bank(bq, ramp, mail, ramp_len):
 
 
 @kernel
+def _retarget_gains(gains, mail, ramp_len):
+    """New targets for a ramped gain matrix (the mix, the matrix sends)."""
+    nr, nc = mail.shape
+    for r in range(nr):
+        for c in range(nc):
+            gains[L.C_TGT, r, c] = mail[r, c]
+            gains[L.C_STEP, r, c] = (mail[r, c] - gains[L.C_CUR, r, c]) / ramp_len
+
+
+@kernel
 def take_params(fields, mail, f_cur, f_step, f_target, ramp_len):
     """Copy the parameter rows of a strip array; start its gain ramp."""
     for k in range(mail.shape[0]):
@@ -109,11 +119,8 @@ def take_change_set(state, slot, first):
         for o in range(no):
             outs[L.OS_D_OLD, o] = outs[L.OS_D_NEW, o] = outs[L.OP_DELAY, o]
             outs[L.OS_D_XF, o] = 1.0
-    nr, nc = mail_mix.shape
-    for r in range(nr):
-        for c in range(nc):
-            mix[L.C_TGT, r, c] = mail_mix[r, c]
-            mix[L.C_STEP, r, c] = (mail_mix[r, c] - mix[L.C_CUR, r, c]) / gain_ramp
+    _retarget_gains(mix, mail_mix, gain_ramp)
+    _retarget_gains(state[L.A_MTX], state[L.A_MAIL_MTX][slot], gain_ramp)
     glob[L.G_MIX_LEFT] = gain_ramp
     _retarget_bank(
         state[L.A_BQ_IN], state[L.A_BQ_IN_RAMP], state[L.A_MAIL_BQ_IN][slot], coef_ramp
@@ -122,6 +129,12 @@ def take_change_set(state, slot, first):
         state[L.A_BQ_OUT],
         state[L.A_BQ_OUT_RAMP],
         state[L.A_MAIL_BQ_OUT][slot],
+        coef_ramp,
+    )
+    _retarget_bank(
+        state[L.A_BQ_MTX],
+        state[L.A_BQ_MTX_RAMP],
+        state[L.A_MAIL_BQ_MTX][slot],
         coef_ramp,
     )
 
@@ -207,21 +220,21 @@ def copy_into(dst, src):
 
 
 @kernel
-def ramped_gain(buf, cur, step, target, left, n, nch):
-    """Multiply channels by a gain moving linearly to ``target``.
+def ramped_gain(buf, cur, step, target, left, n, c0, c1):
+    """Multiply channels ``c0..c1-1`` by a gain moving linearly to ``target``.
 
     ``left`` is how many samples of the ramp remain; returns the new count.
     """
     k = min(n, int(left))
     for t in range(k):
-        for c in range(nch):
+        for c in range(c0, c1):
             cur[c] += step[c]
             buf[t, c] *= cur[c]
     if left > 0 and k == int(left):
-        for c in range(nch):
+        for c in range(c0, c1):
             cur[c] = target[c]
     for t in range(k, n):
-        for c in range(nch):
+        for c in range(c0, c1):
             buf[t, c] *= cur[c]
     return left - k
 
@@ -518,14 +531,15 @@ def oscillator(buf, col, glob, hdr, n):
 
 
 @kernel
-def mix_matrix(src, dst, mix, glob, n, nrows, ncols):
-    """``dst[t, :] = src[t, :] @ gains``, gains ramping to their targets.
+def mix_matrix(src, dst, mix, left, n, nrows, ncols):
+    """``dst[t, :] = src[t, :] @ gains``, gains ramping to their targets;
+    ``left``: samples of the ramp still to go; returns the new count.
 
     Rows are taken four at a time: a quarter of the passes over ``dst``.
     """
     cur = mix[L.C_CUR]
     step = mix[L.C_STEP]
-    left = int(glob[L.G_MIX_LEFT])
+    left = int(left)
     quads = nrows - nrows % 4
     for t in range(n):
         if left > 0:
@@ -547,7 +561,7 @@ def mix_matrix(src, dst, mix, glob, n, nrows, ncols):
             x = src[t, r]
             for c in range(ncols):
                 dst[t, c] += x * cur[r, c]
-    glob[L.G_MIX_LEFT] = left
+    return left
 
 
 @kernel
@@ -584,6 +598,7 @@ def reset_dsp_state(state):
     ins, outs = state[L.A_INS], state[L.A_OUTS]
     state[L.A_BQ_IN_Z][:] = 0.0
     state[L.A_BQ_OUT_Z][:] = 0.0
+    state[L.A_BQ_MTX_Z][:] = 0.0
     state[L.A_DLY_IN][:] = 0.0
     state[L.A_DLY_OUT][:] = 0.0
     state[L.A_LA_X][:] = 0.0
@@ -711,12 +726,13 @@ def process_chunk(state, hdr, inp, out, off, n):
     work_in = state[L.A_WORK_IN]
     work_out = state[L.A_WORK_OUT]
     work_gr = state[L.A_WORK_GR]
+    work_mtx = state[L.A_WORK_MTX]
     in_map = state[L.A_IN_MAP]
     out_map = state[L.A_OUT_MAP]
     tp_fir = state[L.A_TP_FIR]
     ni = ins.shape[1]
     no = outs.shape[1]
-    nm = mix.shape[2]
+    nm = mix.shape[2]  # the first stage's outputs; the matrices follow
     # Inputs: route physical channels, refuse NaN/Inf/absurd values, count
     # samples at full scale (row by row: both buffers are frame-major).
     clips = ins[L.IM_CLIP]
@@ -733,7 +749,7 @@ def process_chunk(state, hdr, inp, out, off, n):
     afc_cancel(hdr, outs, work_in, n)
     left = glob[L.G_GAIN_LEFT]
     ramp_in = ramped_gain(work_in, ins[L.IS_GAIN], ins[L.IS_GAIN_STEP], ins[L.IP_GAIN],
-                          left, n, ni)  # fmt: skip
+                          left, n, 0, ni)  # fmt: skip
     meter_bank(work_in, ins, L.IM_PEAK, L.IS_MS, L.IM_RMS, glob[L.G_MS_COEF], n, ni)
     w_dly = int(glob[L.G_DLY_W])
     xf_step = 1.0 / glob[L.G_GAIN_RAMP]
@@ -744,19 +760,32 @@ def process_chunk(state, hdr, inp, out, off, n):
     compressor_bank(work_in, ins, work_gr, n, ni)
     biquad_bank(work_in, bq_in, bq_in_z, bq_in_ramp, L.N_HPF, L.S_IN, n, ni)
     oscillator(work_in, ni, glob, hdr, n)
-    mix_matrix(work_in, work_out, mix, glob, n, ni + 1, nm)
-    # Outputs: EQ + notches, master gain, limiter, alignment delay.
+    mix_left = glob[L.G_MIX_LEFT]
+    glob[L.G_MIX_LEFT] = mix_matrix(work_in, work_out, mix, mix_left, n, ni + 1, nm)
+    # First stage (buses, main, cue, mono): EQ + notches, master gain.
     biquad_bank(work_out, bq_out, bq_out_z, bq_out_ramp, 0, L.S_OUT, n,
                 bq_out.shape[3])  # fmt: skip
-    ramped_gain(work_out, outs[L.OS_GAIN], outs[L.OS_GAIN_STEP], outs[L.OP_GAIN], left,
-                n, no)  # fmt: skip
+    out_gain, out_step = outs[L.OS_GAIN], outs[L.OS_GAIN_STEP]
+    out_target = outs[L.OP_GAIN]
+    ramped_gain(work_out, out_gain, out_step, out_target, left, n, 0, nm)
     if glob[L.G_CUE_MAIN] != 0.0:
         # Nothing soloed: the cue (headphone) bus carries the main mix as
         # the engineer hears it, after its EQ, notches and fader.
-        ml = no - L.N_OUTPUT_EXTRA
+        ml = nm - L.N_OUTPUT_EXTRA
         for t in range(n):
             work_out[t, ml + 2] = work_out[t, ml]
             work_out[t, ml + 3] = work_out[t, ml + 1]
+    # Second stage, the matrices: their sends from the first stage's
+    # outputs after EQ and fader (before limiter and delay: every output
+    # keeps one latency), then EQ + notches in a bank of their own and
+    # their master gain. Limiter, delay and meters run for all outputs.
+    mix_matrix(work_out, work_mtx, state[L.A_MTX], mix_left, n, nm, L.MTX_LANES)
+    biquad_bank(work_mtx, state[L.A_BQ_MTX], state[L.A_BQ_MTX_Z],
+                state[L.A_BQ_MTX_RAMP], 0, L.S_OUT, n, L.MTX_LANES)  # fmt: skip
+    for t in range(n):
+        for m in range(L.N_MTX):
+            work_out[t, nm + m] = work_mtx[t, m]
+    ramped_gain(work_out, out_gain, out_step, out_target, left, n, nm, no)
 
     glob[L.G_GAIN_LEFT] = ramp_in
     limiter_bank(work_out, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, no)
@@ -856,6 +885,8 @@ def arrays_from_header(hdr):
         f64(L.A_WORK_GR), i64(L.A_IN_MAP), i64(L.A_OUT_MAP), f64(L.A_TP_FIR),
         i64(L.A_HIST), f64(L.A_MAIL_GLOB), f64(L.A_MAIL_INS), f64(L.A_MAIL_OUTS),
         f64(L.A_MAIL_BQ_IN), f64(L.A_MAIL_BQ_OUT), f64(L.A_MAIL_MIX), f32(L.A_TAPS),
+        f64(L.A_MTX), f64(L.A_BQ_MTX), f64(L.A_BQ_MTX_Z), f64(L.A_BQ_MTX_RAMP),
+        f64(L.A_WORK_MTX), f64(L.A_MAIL_MTX), f64(L.A_MAIL_BQ_MTX),
     )  # fmt: skip
     cancellers = (
         i64(L.A_AFC_MAP), i64(L.A_AFC_CTL), f64(L.A_AFC_METER), c128(L.A_AFC_W),

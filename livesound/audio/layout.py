@@ -73,7 +73,8 @@ ARRAYS = (
     "bq_out_ramp", "mix", "dly_in", "dly_out", "la_x", "la_g", "la_h", "la_s",
     "work_in", "work_out", "work_gr", "in_map", "out_map", "tp_fir", "hist",
     "mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out", "mail_mix",
-    "taps",
+    "taps", "mtx", "bq_mtx", "bq_mtx_z", "bq_mtx_ramp", "work_mtx", "mail_mtx",
+    "mail_bq_mtx",
 ) + AFC_ARRAYS  # fmt: skip
 # Position of each array in the state tuple the kernels take.
 (
@@ -81,7 +82,8 @@ ARRAYS = (
     A_BQ_OUT_RAMP, A_MIX, A_DLY_IN, A_DLY_OUT, A_LA_X, A_LA_G, A_LA_H, A_LA_S,
     A_WORK_IN, A_WORK_OUT, A_WORK_GR, A_IN_MAP, A_OUT_MAP, A_TP_FIR, A_HIST,
     A_MAIL_GLOB, A_MAIL_INS, A_MAIL_OUTS, A_MAIL_BQ_IN, A_MAIL_BQ_OUT, A_MAIL_MIX,
-    A_TAPS,
+    A_TAPS, A_MTX, A_BQ_MTX, A_BQ_MTX_Z, A_BQ_MTX_RAMP, A_WORK_MTX, A_MAIL_MTX,
+    A_MAIL_BQ_MTX,
 ) = range(len(ARRAYS) - len(AFC_ARRAYS))  # fmt: skip
 # The cancellers' arrays: the path map, switches, meters, then ``afc.AfcState``.
 (
@@ -90,10 +92,10 @@ ARRAYS = (
     A_AFC_WINDOW, A_AFC_WFRAME, A_AFC_R, A_AFC_LEV, A_AFC_TW, A_AFC_REV,
     A_AFC_SPLIT, A_AFC_Z, A_AFC_SPEC, A_AFC_T, A_AFC_WORK, A_AFC_PARAMS,
     A_AFC_COUNTERS,
-) = range(A_TAPS + 1, len(ARRAYS))  # fmt: skip
+) = range(A_MAIL_BQ_MTX + 1, len(ARRAYS))  # fmt: skip
 N_HDR = H_ADDR + len(ARRAYS)
 MAILBOX = ("mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out",
-           "mail_mix")  # fmt: skip
+           "mail_mix", "mail_mtx", "mail_bq_mtx")  # fmt: skip
 SLOT_MAIL, SLOT_GO = 0, 1  # first axis of every mailbox array
 N_SLOTS = 2
 
@@ -107,7 +109,7 @@ G_GAIN_RAMP = 4  # samples a gain change takes
 G_COEF_RAMP = 5  # samples a filter change takes
 G_LOOKAHEAD = 6  # the longest output's limiter latency, samples
 G_TP_DELAY = 7  # true-peak detector delay, samples
-G_MIX_LEFT = 8  # matrix ramp samples left
+G_MIX_LEFT = 8  # mix (and matrix send) ramp samples left
 G_GAIN_LEFT = 9  # strip gain ramps samples left
 G_OSC_PHASE = 10
 G_PINK = 11  # 7 pink-noise filter states
@@ -168,7 +170,7 @@ IM_RMS = IS_MS + 2
 IM_CLIP = IS_MS + 3  # input samples at or above full scale
 N_IN_FIELDS = IS_MS + 4
 
-# --- outs: per output (buses, main L, main R, cue L, cue R) -----------------
+# --- outs: per output (buses, main L/R, cue L/R, mono, matrices) -----------
 OP_GAIN = 0  # master fader x mute, linear
 OP_DELAY = 1  # alignment delay, samples
 OP_LIM_ON = 2
@@ -259,13 +261,20 @@ def true_peak_fir() -> np.ndarray:
     return fir
 
 
-OUTPUT_EXTRA = ("L", "R", "CL", "CR")  # after the buses: main L/R, cue L/R
+# Outputs in engine order: the buses, then these (main L/R, cue L/R, the
+# mono/centre bus), then the matrices. The first stage (everything fed by
+# the input mix) ends with M; the matrices, fed from the first stage's
+# processed outputs, follow (``matrix_outputs``).
+OUTPUT_EXTRA = ("L", "R", "CL", "CR", "M")
 N_OUTPUT_EXTRA = len(OUTPUT_EXTRA)
+N_MTX = 6  # matrix outputs, as on the X32
+MTX_LANES = 8  # the matrices' send and filter-bank width: whole vectors
 
 
 def n_outputs(n_bus: int) -> int:
-    """Outputs of an engine with ``n_bus`` mix buses (the buses, main, cue)."""
-    return n_bus + N_OUTPUT_EXTRA
+    """Outputs of an engine with ``n_bus`` mix buses (the buses, main, cue,
+    mono, matrices)."""
+    return n_bus + N_OUTPUT_EXTRA + N_MTX
 
 
 def main_outputs(n_bus: int) -> tuple[int, int]:
@@ -278,9 +287,22 @@ def cue_outputs(n_bus: int) -> tuple[int, int]:
     return n_bus + OUTPUT_EXTRA.index("CL"), n_bus + OUTPUT_EXTRA.index("CR")
 
 
+def mono_output(n_bus: int) -> int:
+    """The engine output of the mono/centre bus."""
+    return n_bus + OUTPUT_EXTRA.index("M")
+
+
+def matrix_outputs(n_bus: int) -> range:
+    """The engine outputs of the matrices, MTX1 first."""
+    first = n_bus + N_OUTPUT_EXTRA
+    return range(first, first + N_MTX)
+
+
 def output_names(n_bus: int) -> list[str]:
-    """Names of the outputs in engine order: 1..n_bus, L, R, CL, CR."""
-    return [str(b + 1) for b in range(n_bus)] + list(OUTPUT_EXTRA)
+    """Names of the outputs in engine order: 1..n_bus, L, R, CL, CR, M,
+    MTX1..MTX6."""
+    return ([str(b + 1) for b in range(n_bus)] + list(OUTPUT_EXTRA)
+            + [f"MTX{m + 1}" for m in range(N_MTX)])  # fmt: skip
 
 
 # Element type of the arrays that are not float64.
@@ -300,8 +322,8 @@ def array_shapes(hdr):
     arithmetic, nothing numba could not compile.
     """
     ni, nb, nl = hdr[H_NI], hdr[H_NB], hdr[H_N_LANES]
-    no = nb + N_OUTPUT_EXTRA
-    nm = no  # matrix columns: one per output
+    nm = nb + N_OUTPUT_EXTRA  # mix columns: the first stage's outputs
+    no = nm + N_MTX
     blk, dly, la = hdr[H_MAX_BLOCK], hdr[H_DLY_RING], hdr[H_LA_RING]
     na, ab = hdr[H_AFC_PATHS], hdr[H_AFC_BLOCK]
     ap, ak = max(AFC_MIN_PARTITIONS, AFC_TAPS // ab), ab + 1  # partitions, bins
@@ -323,7 +345,7 @@ def array_shapes(hdr):
         (la, no),  # la_h
         (la, no),  # la_s
         (blk, ni + 1),  # work_in
-        (blk, max(nm, nl)),  # work_out
+        (blk, -(-max(no, nl) // 8) * 8),  # work_out: rows of whole vectors
         (blk, ni),  # work_gr
         (hdr[H_PHYS_IN],),  # in_map
         (hdr[H_PHYS_OUT],),  # out_map
@@ -336,6 +358,13 @@ def array_shapes(hdr):
         (N_SLOTS, S_OUT, 5, nl),  # mail_bq_out
         (N_SLOTS, ni + 1, nm),  # mail_mix
         (TAP_RING, no),  # taps
+        (3, nm, MTX_LANES),  # mtx: first-stage outputs into the matrices
+        (3, S_OUT, 5, MTX_LANES),  # bq_mtx
+        (S_OUT, 2, MTX_LANES),  # bq_mtx_z
+        (S_OUT,),  # bq_mtx_ramp
+        (blk, MTX_LANES),  # work_mtx
+        (N_SLOTS, nm, MTX_LANES),  # mail_mtx
+        (N_SLOTS, S_OUT, 5, MTX_LANES),  # mail_bq_mtx
         (na, 2),  # afc_map
         (na, N_AFC_CTL),  # afc_ctl
         (na, N_AFC_METER),  # afc_meter
@@ -388,23 +417,29 @@ class Dims:
 
     @property
     def n_out(self) -> int:
-        """Outputs: the buses, main L, main R, cue L, cue R.
+        """Outputs: the buses, main L, main R, cue L, cue R, mono, matrices.
 
         Every output runs the same chain (EQ, notches, gain, limiter,
         delay), so outputs with the same lookahead carry the same latency
-        and stay aligned.
+        and stay aligned (a matrix takes its sources before their limiter
+        and delay, so it adds no latency of theirs).
         """
         return n_outputs(self.n_bus)
 
     @property
     def n_mix(self) -> int:
-        """Matrix columns: one per output."""
-        return self.n_out
+        """Mix columns: the first stage's outputs (all but the matrices)."""
+        return self.n_out - N_MTX
 
     @property
     def n_out_lanes(self) -> int:
-        """Output filter-bank width: whole vectors, so no scalar tail loop."""
-        return -(-self.n_out // 8) * 8
+        """The first stage's filter-bank width: whole vectors, so no scalar
+        tail loop (the matrices have a bank of their own)."""
+        return -(-self.n_mix // 8) * 8
+
+    @property
+    def mono(self) -> int:
+        return mono_output(self.n_bus)
 
     @property
     def main_l(self) -> int:
@@ -440,7 +475,7 @@ class EngineMemory:
 
     def __post_init__(self) -> None:
         d = self.dims
-        ni, nm = d.n_in, d.n_mix
+        ni = d.n_in
         dly = _pow2_at_least(round(d.max_delay_ms * d.sample_rate / 1000) + 2)
         if d.out_lookahead_ms and len(d.out_lookahead_ms) != d.n_out:
             raise ValueError(f"out_lookahead_ms: {d.n_out} outputs, "
@@ -463,7 +498,7 @@ class EngineMemory:
             h[H_ADDR + k] = self.arrays[name].ctypes.data
         a = self.arrays
         a["in_map"][:] = [c if c < ni else -1 for c in range(d.phys_in)]
-        a["out_map"][:] = [o if o < nm else -1 for o in range(d.phys_out)]
+        a["out_map"][:] = [o if o < d.n_out else -1 for o in range(d.phys_out)]
         a["tp_fir"][:] = true_peak_fir()
         g = a["glob"]
         g[G_SR] = d.sample_rate
@@ -473,11 +508,10 @@ class EngineMemory:
         g[G_TP_DELAY] = TP_DELAY
         g[G_MS_COEF] = 1.0 - np.exp(-1.0 / (0.3 * d.sample_rate))
         g[G_GATE_FALL] = 1.0 - np.exp(-1.0 / (GATE_DETECT_S * d.sample_rate))
-        for bank in ("bq_in", "bq_out"):
+        for bank in ("bq_in", "bq_out", "bq_mtx"):
             a[bank][:, :, 0, :] = 1.0  # identity filters: b0 = 1
             a[bank][C_STEP] = 0.0
-        a["mail_bq_in"][:, :, 0, :] = 1.0
-        a["mail_bq_out"][:, :, 0, :] = 1.0
+            a[f"mail_{bank}"][:, :, 0, :] = 1.0
 
         a["outs"][OM_LIM_GR] = 1.0
         a["ins"][IM_GATE_GR] = 1.0

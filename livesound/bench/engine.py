@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from livesound.audio.layout import SLOT_MAIL, Dims, n_outputs
+from livesound.audio.layout import (
+    N_MTX,
+    SLOT_MAIL,
+    Dims,
+    matrix_outputs,
+    mono_output,
+    n_outputs,
+)
 from livesound.bench.common import machine
 from livesound.bench.faults import EngineProcess, jackd, wait
 from livesound.control import derive
@@ -46,6 +53,7 @@ def reference_show(n_in: int, n_bus: int) -> dict[str, Any]:
             f"{p}/preamp/hpslope": 1, f"{p}/delay/on": 1, f"{p}/delay/time": 2.0,
             f"{p}/gate/on": 1, f"{p}/gate/thr": -50.0, f"{p}/dyn/on": 1,
             f"{p}/dyn/thr": -24.0, f"{p}/mix/fader": -6.0, f"{p}/mix/pan": -20.0,
+            f"{p}/mix/mono": 1, f"{p}/mix/mlevel": -6.0,
         })  # fmt: skip
         for k, g in enumerate((2.0, -3.0, 4.0, -2.0), start=1):
             show[f"{p}/eq/{k}/g"] = g
@@ -53,13 +61,19 @@ def reference_show(n_in: int, n_bus: int) -> dict[str, Any]:
             show[f"{p}/mix/{b + 1:02d}/level"] = -12.0
             if b % 2 == 0:
                 show[f"{p}/mix/{b + 1:02d}/type"] = 3 if b < n_bus // 2 else 4
-    for x32, extra in (out_prefixes(o, n_bus) for o in range(n_bus + 1)):
+    processed = [*range(n_bus + 1), mono_output(n_bus), *matrix_outputs(n_bus)]
+    for x32, extra in (out_prefixes(o, n_bus) for o in processed):
         for k, g in enumerate((3.0, -2.0, 1.5, -4.0, 2.0, -1.0), start=1):
             show[f"{x32}/eq/{k}/g"] = g
         show[f"{extra}/delay/time"] = 1.0
         for k in range(16):
             n = f"{extra}/notch/{k + 1:02d}"
             show.update({f"{n}/on": 1, f"{n}/f": 200.0 * 1.15**k, f"{n}/depth": -6.0})
+    # Every matrix fed: from a bus, the main and the mono bus.
+    for m in range(N_MTX):
+        show[f"{out_prefixes(m % n_bus, n_bus)[0]}/mix/{m + 1:02d}/level"] = -6.0
+        show[f"/main/st/mix/{m + 1:02d}/level"] = -10.0
+        show[f"/main/m/mix/{m + 1:02d}/level"] = -10.0
     return show
 
 
@@ -125,8 +139,12 @@ def scipy_chain(n_in: int = 32, n_bus: int = 16, block: int = 64,
     sos_in = [sos(np.vstack([derive.hpf_coeffs(v, c, sample_rate),
                              derive.eq_coeffs(v, ch_prefix(c), 4, sample_rate)]))
               for c in range(n_in)]  # fmt: skip
-    mail = {k: engine.core.arrays[k][SLOT_MAIL] for k in ("mail_bq_out", "mail_mix")}
-    sos_out = [sos(mail["mail_bq_out"][:, :, o]) for o in range(n_out)]
+    mail = {k: engine.core.arrays[k][SLOT_MAIL]
+            for k in ("mail_bq_out", "mail_mix", "mail_bq_mtx", "mail_mtx")}  # fmt: skip
+    n_mix = n_out - N_MTX
+    banks = [mail["mail_bq_out"][:, :, o] for o in range(n_mix)]
+    banks += [mail["mail_bq_mtx"][:, :, m] for m in range(N_MTX)]
+    sos_out = [sos(bank) for bank in banks]
     zi_in = [np.zeros((s.shape[0], 2)) for s in sos_in]
     zi_out = [np.zeros((s.shape[0], 2)) for s in sos_out]
     matrix = mail["mail_mix"][:n_in]
@@ -141,12 +159,15 @@ def scipy_chain(n_in: int = 32, n_bus: int = 16, block: int = 64,
         ch_out = np.empty_like(xb)
         for c in range(n_in):
             ch_out[:, c], zi_in[c] = signal.sosfilt(sos_in[c], xb[:, c], zi=zi_in[c])
-        mixed = ch_out @ matrix
+        mixed = np.empty((block, n_out))
+        mixed[:, :n_mix] = ch_out @ matrix
         for o in range(n_out):
+            if o == n_mix:  # the matrices, from the processed first stage
+                mixed[:, n_mix:] = mixed[:, :n_mix] @ mail["mail_mtx"][:, :N_MTX]
             mixed[:, o], zi_out[o] = signal.sosfilt(
                 sos_out[o], mixed[:, o], zi=zi_out[o]
             )
-        mixed *= gains
+            mixed[:, o] *= gains[o]
         times[k] = time.perf_counter() - t0
     mean = float(times.mean() * 1e6)
     return {"block": block, "mean_us": mean,
@@ -216,7 +237,10 @@ def run(quick: bool = False, emit=print) -> dict[str, Any]:
     seconds = 0.5 if quick else SECONDS
     report: dict[str, Any] = {"machine": machine(), "seconds_per_point": seconds}
     emit(f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores")
-    emit("reference show (32 in, 16 buses, main, cue; every processor on) at 48 kHz")
+    emit(
+        "reference show (32 in, 16 buses, main, cue, mono, 6 matrices; every "
+        "processor on) at 48 kHz"
+    )
     emit(f"{'block':>6} {'mean us':>9} {'p50':>7} {'p99':>7} {'p99.9':>7} {'max':>8} "
          f"{'load %':>7}")  # fmt: skip
     report["blocks"] = []
@@ -235,7 +259,8 @@ def run(quick: bool = False, emit=print) -> dict[str, Any]:
              f"({per:.3f} us per input x bus)")  # fmt: skip
     r = report["large"] = measure(n_in=LARGE[0], n_bus=LARGE[1], block=64,
                                   seconds=seconds)  # fmt: skip
-    emit(f"large show ({LARGE[0]} in, {LARGE[1]} buses, main, cue; every processor "
+    emit(f"large show ({LARGE[0]} in, {LARGE[1]} buses, main, cue, mono, matrices; "
+         "every processor "
          f"on) at 64 frames: {r['mean_us']:.1f} us mean, p99 {r['p99_us']:.0f} us, "
          f"{r['load_pct']:.1f} % of a core (target {LARGE_TARGET_PCT:g} %)")  # fmt: skip
     # Against a run without cancellers measured alongside, by the median:

@@ -38,6 +38,23 @@ def pan_gains(pan: float) -> tuple[float, float]:
     return round(math.cos(theta), 15), round(math.sin(theta), 15)
 
 
+def balance_gains(pan: float) -> tuple[float, float]:
+    """Balance of a stereo pair: -100 left only, 0 both at 0 dB, 100 right
+    only. The side turned away from falls along the constant-power curve
+    over the half travel, cos(|pan|/100 x pi/2): -3 dB at +/-50, silent at
+    the end; the other side stays at 0 dB, so a balance never raises a
+    level (nor pushes an output into its limiter)."""
+    p = min(max(pan, -100.0), 100.0)
+    # cos(pi/2) is 6e-17, not 0: a side turned fully away must not leak.
+    away = round(math.cos(abs(p) / 100.0 * (math.pi / 2.0)), 15)
+    return (away, 1.0) if p > 0 else (1.0, away)
+
+
+# A stereo source (the main, a linked bus pair) enters a mono matrix as
+# (L+R)/sqrt 2: a centre-panned source (-3 dB in each side) arrives at 0 dB.
+STEREO_TO_MONO = 1.0 / math.sqrt(2.0)
+
+
 def input_fields(v: Values, c: int, sr: float) -> dict[int, float]:
     """The ``ins`` parameter fields of input ``c``."""
     p = R.ch_prefix(c)
@@ -150,8 +167,12 @@ class Topology:
     def __init__(self, n_in: int, n_bus: int) -> None:
         self.n_in, self.n_bus = n_in, n_bus
         self.n_out = L.n_outputs(n_bus)
+        self.n_mix = self.n_out - L.N_MTX  # the first stage (the mix's columns)
         self.main_l, self.main_r = L.main_outputs(n_bus)
         self.cue_l, self.cue_r = L.cue_outputs(n_bus)
+        self.mono = L.mono_output(n_bus)
+        self.matrices = L.matrix_outputs(n_bus)
+        self.sources = R.matrix_sources(n_bus)
 
     def linked(self, v: Values, b: int) -> bool:
         """Whether bus ``b`` (0-based) is half of a stereo-linked pair."""
@@ -166,15 +187,25 @@ class Topology:
 
     def partner(self, v: Values, o: int) -> int:
         """The output whose limiter gain ``o`` shares, or -1."""
-        if o >= self.n_bus:
-            return o + 1 if (o - self.n_bus) % 2 == 0 else o - 1
-        if self.linked(v, o):
+        pairs = ((self.main_l, self.main_r), (self.cue_l, self.cue_r))
+        for a, b in pairs:
+            if o in (a, b):
+                return b if o == a else a
+        if o < self.n_bus and self.linked(v, o):
             return o + 1 if o % 2 == 0 else o - 1
         return -1
 
+    def balance(self, v: Values, o: int) -> float:
+        """Output ``o``'s side of its pair's balance (1.0 for a mono output)."""
+        if o in (self.main_l, self.main_r):
+            return balance_gains(v["/main/st/mix/pan"])[o - self.main_l]
+        if o < self.n_bus and self.linked(v, o):
+            return balance_gains(v[f"{self.prefixes(v, o)[0]}/mix/pan"])[o % 2]
+        return 1.0
+
     def output_fields(self, v: Values, o: int, sr: float) -> dict[int, float]:
         """The ``outs`` parameter fields of output ``o``."""
-        if o >= self.cue_l:
+        if o in (self.cue_l, self.cue_r):
             # The cue (headphone) bus: level comes from the solo level in the
             # matrix; its limiter only guards against full scale.
             return {
@@ -184,8 +215,9 @@ class Topology:
             }  # fmt: skip
         x32, extra = self.prefixes(v, o)
         on = v[f"{x32}/mix/on"] and not groups.group_muted(v, x32)
+        gain = db_to_gain(strip_fader_db(v, x32)) * self.balance(v, o)
         return {
-            L.OP_GAIN: db_to_gain(strip_fader_db(v, x32)) if on else 0.0,
+            L.OP_GAIN: gain if on else 0.0,
             L.OP_DELAY: float(round(v[f"{extra}/delay/time"] * sr / 1000.0)),
             L.OP_LIM_ON: float(v[f"{extra}/limiter/on"]),
             L.OP_LIM_CEIL: db_to_gain(v[f"{extra}/limiter/ceiling"]),
@@ -200,7 +232,8 @@ class Topology:
         odd bus's membership, as it plays by its settings."""
         of = groups.dcas_of if target is R.Target.DCA else groups.mute_groups_of
         ins = [c for c in range(self.n_in) if k in of(v, R.ch_prefix(c))]
-        outs = [o for o in range(self.cue_l) if k in of(v, self.prefixes(v, o)[0])]
+        outs = [o for o in range(self.n_out) if o not in (self.cue_l, self.cue_r)
+                and k in of(v, self.prefixes(v, o)[0])]  # fmt: skip
         return ins, outs
 
     def soloing(self, v: Values) -> bool:
@@ -214,15 +247,19 @@ class Topology:
         )
 
     def matrix_row(self, v: Values, c: int, soloing: bool) -> np.ndarray:
-        """Gains from input ``c`` into every matrix column (buses, main, cue)."""
+        """Gains from input ``c`` into every mix column (buses, main, cue,
+        mono)."""
         p = R.ch_prefix(c)
-        row = np.zeros(self.n_out)
+        row = np.zeros(self.n_mix)
         on = float(v[f"{p}/mix/on"] and not groups.group_muted(v, p))
         fader = db_to_gain(strip_fader_db(v, p))
         pl, pr = pan_gains(v[f"{p}/mix/pan"])
         if v[f"{p}/mix/st"]:
             row[self.main_l] = on * fader * pl
             row[self.main_r] = on * fader * pr
+        if v[f"{p}/mix/mono"]:
+            # Post-fader, as the X32's LR+M mode.
+            row[self.mono] = on * fader * db_to_gain(v[f"{p}/mix/mlevel"])
         for b in range(self.n_bus):
             first = b - b % 2
             src = first if self.linked(v, b) else b
@@ -244,8 +281,8 @@ class Topology:
         return row
 
     def oscillator(self, v: Values) -> tuple[np.ndarray, float, float]:
-        """Matrix row of the oscillator, its type code and frequency."""
-        row = np.zeros(self.n_out)
+        """Mix row of the oscillator, its type code and frequency."""
+        row = np.zeros(self.n_mix)
         if not v["/ls/osc/on"]:
             return row, 0.0, v["/config/osc/f1"]
         g = db_to_gain(v["/config/osc/level"])
@@ -261,3 +298,21 @@ class Topology:
             if side in (1, 2):
                 row[self.main_r] = g
         return row, 1.0 + v["/config/osc/type"], v["/config/osc/f1"]
+
+    def matrix_column(self, v: Values, m: int) -> np.ndarray:
+        """Gains from every first-stage output (after its EQ and fader) into
+        matrix ``m`` (0-based): the buses (a linked pair by its odd bus's
+        sends), the main and the mono bus."""
+        col = np.zeros(self.n_mix)
+        for o, src, _ in self.sources:
+            stereo = o == self.main_l or (o < self.n_bus and self.linked(v, o))
+            if o < self.n_bus:
+                src = self.prefixes(v, o)[0]
+            s = f"{src}/mix/{m + 1:02d}"
+            g = float(v[f"{s}/on"]) * db_to_gain(v[f"{s}/level"])
+            if stereo:
+                g *= STEREO_TO_MONO
+            col[o] = g
+            if o == self.main_l:
+                col[self.main_r] = g
+        return col

@@ -242,15 +242,20 @@ class Mixer:
             for slot, value in topo.output_fields(v, o, sr).items():
                 st["mail_outs"][slot, o] = value
         for o in sorted(touched):
-            if o >= topo.cue_l:
+            if o in (topo.cue_l, topo.cue_r):
                 continue
+            # The matrices have a filter bank of their own (the second stage).
+            bank, lane = ("mail_bq_mtx", o - topo.matrices.start) if (
+                o in topo.matrices) else ("mail_bq_out", o)  # fmt: skip
             x32, extra = topo.prefixes(v, o)
-            st["mail_bq_out"][: L.N_OUT_EQ, :, o] = derive.eq_coeffs(
-                v, x32, L.N_OUT_EQ, sr
-            )
-            st["mail_bq_out"][L.N_OUT_EQ :, :, o] = derive.notch_coeffs(
+            st[bank][: L.N_OUT_EQ, :, lane] = derive.eq_coeffs(v, x32, L.N_OUT_EQ, sr)
+            st[bank][L.N_OUT_EQ :, :, lane] = derive.notch_coeffs(
                 v, extra, L.N_NOTCH, sr
             )
+        columns = topo.matrices if links else dirty.get(Target.MTX, ())
+        for o in columns:
+            m = o - topo.matrices.start
+            st["mail_mtx"][:, m] = topo.matrix_column(v, m)
         soloing = topo.soloing(v)
         for c in ins if rows else rows_touched:
             st["mail_mix"][c] = topo.matrix_row(v, c, soloing)

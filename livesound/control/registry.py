@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from livesound.audio.layout import matrix_outputs, mono_output
 from livesound.control import taper
 from livesound.control.groups import (
     DCA_MASK,
@@ -68,12 +69,28 @@ def ch_prefix(c: int) -> str:
 
 
 def out_prefixes(o: int, n_bus: int) -> tuple[str, str]:
-    """X32 and livesound address prefixes of output ``o`` (0-based; ``n_bus``
-    and above are the main): ``/bus/03``, ``/ls/bus/03`` or ``/main/st``,
-    ``/ls/main/st``."""
-    if o >= n_bus:
-        return "/main/st", "/ls/main/st"
-    return f"/bus/{o + 1:02d}", f"/ls/bus/{o + 1:02d}"
+    """X32 and livesound address prefixes of output ``o`` (0-based):
+    ``/bus/03``, ``/ls/bus/03``; ``/main/m``, ``/ls/main/m`` for the mono
+    bus; ``/mtx/01``, ``/ls/mtx/01`` for a matrix; ``/main/st``,
+    ``/ls/main/st`` for the main (and the cue, which has no settings)."""
+    if o < n_bus:
+        return f"/bus/{o + 1:02d}", f"/ls/bus/{o + 1:02d}"
+    if o == mono_output(n_bus):
+        return "/main/m", "/ls/main/m"
+    if o in matrix_outputs(n_bus):
+        m = o - matrix_outputs(n_bus).start
+        return f"/mtx/{m + 1:02d}", f"/ls/mtx/{m + 1:02d}"
+    return "/main/st", "/ls/main/st"
+
+
+def matrix_sources(n_bus: int) -> list[tuple[int, str, str]]:
+    """What may feed a matrix: (engine output, X32 prefix, scene name) of
+    every bus, the main (by its left output) and the mono bus."""
+    buses = [(b, out_prefixes(b, n_bus)[0], f"bus.{b + 1:02d}") for b in range(n_bus)]
+    return buses + [
+        (n_bus, "/main/st", "main"),
+        (mono_output(n_bus), "/main/m", "mono"),
+    ]
 
 
 class Target(Enum):
@@ -85,9 +102,10 @@ class Target(Enum):
     IN_EQ = "in_eq"  # the input's EQ
     ROW = "row"  # the input's matrix row: mute, fader, pan, sends
     ROWS = "rows"  # every matrix row (solo)
-    OUTPUT = "output"  # the output's fields: master, limiter, delay
+    OUTPUT = "output"  # the output's fields: master, balance, limiter, delay
     OUT_EQ = "out_eq"  # the output's EQ
     NOTCH = "notch"  # the output's feedback notches
+    MTX = "mtx"  # a matrix's sends: its column of the matrix mix
     LINKS = "links"  # bus links: every output and every row
     DCA = "dca"  # a DCA's fader or mute: the rows and outputs of its members
     MUTE_GROUP = "mute_group"  # a mute group's switch: its members
@@ -99,6 +117,8 @@ class StripKind(Enum):
     CH = "ch"  # an input channel
     BUS = "bus"  # a mix bus
     MAIN = "main"  # the main L/R
+    MONO = "mono"  # the mono/centre bus
+    MTX = "mtx"  # a matrix output
     BUSLINK = "buslink"  # the stereo link of two buses
     SOLO = "solo"  # the solo/cue settings
     OSC = "osc"  # the oscillator
@@ -111,21 +131,25 @@ class StripKind(Enum):
 class Strip:
     """What a parameter belongs to.
 
-    ``index``: the input (0-based) of a channel, the engine output of a bus
-    or the main (the main is output ``n_bus``), the first bus of a link,
-    the DCA or mute group (0-based); 0 for the rest.
+    ``index``: the input (0-based) of a channel, the engine output of a bus,
+    the main (output ``n_bus``), the mono bus or a matrix, the first bus of
+    a link, the DCA or mute group (0-based); 0 for the rest. ``number``: a
+    matrix's number (0-based), which names it.
     """
 
     kind: StripKind
     index: int = 0
+    number: int = 0
 
     @property
     def name(self) -> str:
         """Its name in scene files and recall safes: ``ch.01``, ``bus.03``,
-        ``main``, ``buslink.1-2``, ``solo``, ``osc``, ``dca.1``,
-        ``mutegroup.1``."""
+        ``main``, ``mono``, ``mtx.01``, ``buslink.1-2``, ``solo``, ``osc``,
+        ``dca.1``, ``mutegroup.1``."""
         if self.kind in (StripKind.CH, StripKind.BUS):
             return f"{self.kind.value}.{self.index + 1:02d}"
+        if self.kind is StripKind.MTX:
+            return f"mtx.{self.number + 1:02d}"
         if self.kind in (StripKind.DCA, StripKind.MUTE_GROUP):
             return f"{self.kind.value}.{self.index + 1}"
         if self.kind is StripKind.BUSLINK:
@@ -243,6 +267,9 @@ class Registry:
         for b in range(n_bus):
             self._output(Strip(StripKind.BUS, b))
         self._output(Strip(StripKind.MAIN, n_bus))
+        self._output(Strip(StripKind.MONO, mono_output(n_bus)))
+        for m, o in enumerate(matrix_outputs(n_bus)):
+            self._output(Strip(StripKind.MTX, o, m))
         for b in range(0, n_bus - 1, 2):
             self._add(Strip(StripKind.BUSLINK, b), f"/config/buslink/{b + 1}-{b + 2}",
                       "int", 0, 0, 1, group="routing", target=Target.LINKS,
@@ -354,6 +381,19 @@ class Registry:
             add(f"{p}/q", "float", 2.0, 10.0, 0.3, "", "log", group="eq",
                 target=target, key=e + "q")  # fmt: skip
 
+    def _matrix_sends(self, add, m: int) -> None:
+        """The sends into matrix ``m`` (0-based), added with ``add`` (the
+        matrix's ``_add``): they belong to the matrix, which the engineer
+        owns, though they live at their sources' X32 addresses."""
+        for _, src, name in matrix_sources(self.n_bus):
+            s = f"{src}/mix/{m + 1:02d}"
+            add(f"{s}/on", "int", 1, 0, 1, group="sends", target=Target.MTX,
+                key=f"from.{name}.on")  # fmt: skip
+            add(f"{s}/level", "float", -math.inf, -90.0, 10.0, "dB", "fader",
+                group="sends", target=Target.MTX, key=f"from.{name}.level_db",
+                doc="Post-fader send into the matrix (a stereo source, the "
+                "main or a linked pair, enters as (L+R)/sqrt 2)")  # fmt: skip
+
     def _input(self, c: int) -> None:
         p = ch_prefix(c)
         inp, row = Target.INPUT, Target.ROW
@@ -410,6 +450,11 @@ class Registry:
         add(f"{p}/mix/st", "int", 1, 0, 1, group="routing", target=row, key="to_main")
         add(f"{p}/mix/pan", "float", 0.0, -100.0, 100.0, "", group="routing",
             target=row, key="pan")  # fmt: skip
+        add(f"{p}/mix/mono", "int", 0, 0, 1, group="routing", target=row,
+            key="to_mono", doc="1 = the channel feeds the mono/centre bus")  # fmt: skip
+        add(f"{p}/mix/mlevel", "float", -math.inf, -90.0, 10.0, "dB", "fader",
+            group="routing", target=row, key="mono_level_db",
+            doc="Post-fader level into the mono/centre bus (X32 LR+M)")  # fmt: skip
         add(solo_address(c), "int", 0, 0, 1, group="solo", target=Target.ROWS,
             key="solo")  # fmt: skip
         for b in range(self.n_bus):
@@ -432,15 +477,27 @@ class Registry:
         prefix, extra = out_prefixes(strip.index, self.n_bus)
         out = Target.OUTPUT
         add = partial(self._add, strip)
-        if strip.kind is StripKind.BUS:
-            add(f"{prefix}/config/name", "str", f"Bus {strip.index + 1}",
-                group="config", key="name")  # fmt: skip
-            self._look(add, prefix, "CY")
+        names = {StripKind.BUS: (f"Bus {strip.index + 1}", "CY"),
+                 StripKind.MONO: ("Mono", "WH"),
+                 StripKind.MTX: (f"Matrix {strip.number + 1}", "WH")}  # fmt: skip
+        if strip.kind in names:
+            name, color = names[strip.kind]
+            add(f"{prefix}/config/name", "str", name, group="config", key="name")
+            self._look(add, prefix, color)
         self._grp(add, prefix, out)
         self._eq(add, prefix, 6, Target.OUT_EQ)
         add(f"{prefix}/mix/on", "int", 1, 0, 1, group="mute", target=out, key="on")
         add(f"{prefix}/mix/fader", "float", 0.0, -90.0, 10.0, "dB", "fader",
             group="fader", target=out, key="fader_db")  # fmt: skip
+        if strip.kind in (StripKind.BUS, StripKind.MAIN):
+            add(f"{prefix}/mix/pan", "float", 0.0, -100.0, 100.0, "", group="routing",
+                target=out, key="balance",
+                doc="Balance of a stereo pair (the main, a linked bus pair by "
+                "its odd bus's): 0 dB at centre; the side turned away falls "
+                "along cos(|pan|/100 x pi/2), -3 dB at +/-50. No effect on an "
+                "unlinked bus (it feeds no main in livesound)")  # fmt: skip
+        if strip.kind is StripKind.MTX:
+            self._matrix_sends(add, strip.number)
         lim = f"{extra}/limiter"
         add(f"{lim}/on", "int", 1, 0, 1, group="limiter", target=out, key="limiter.on")
         add(f"{lim}/ceiling", "float", -1.0, -40.0, 0.0, "dB", group="limiter",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livesound.audio.core import AudioCore
-from livesound.audio.layout import main_outputs
+from livesound.audio.layout import main_outputs, matrix_outputs, mono_output
 from livesound.audio.taps import TapReader
 from livesound.control.events import SUPPRESSOR, Change, Origin
 from livesound.control.mixer import Mixer
@@ -81,9 +81,13 @@ class Suppressor:
         self.n_bus, self.n_notch = reg.n_bus, reg.n_notch
         frame = max(m.detector.frame for m in MODES.values())
         self.hop = min(m.detector.hop for m in MODES.values())
+        # One notch bank per output (the main's for both its sides): the
+        # buses, the main, the mono bus, the matrices.
         banks = [(out_prefixes(b, self.n_bus)[1], (b,)) for b in range(self.n_bus)]
         banks.append((out_prefixes(self.n_bus, self.n_bus)[1],
                       main_outputs(self.n_bus)))  # fmt: skip
+        for o in (mono_output(self.n_bus), *matrix_outputs(self.n_bus)):
+            banks.append((out_prefixes(o, self.n_bus)[1], (o,)))
         self.outputs = [
             Output(
                 prefix,

@@ -13,7 +13,7 @@ from typing import Any
 
 from livesound.control import taper
 from livesound.control.registry import Param, Registry
-from livesound.osc.x32tree import COMPAT, NOT_YET, tree_for
+from livesound.osc.x32tree import COMPAT, tree_for
 
 # A numbered path segment: channel, bus, band or notch number, or a bus pair.
 _INDEX = re.compile(r"\d+(?:-\d+)?")
@@ -24,6 +24,7 @@ _MAX_LISTED = 6
 _SECTIONS = (
     ("Input channels", ("/ch/", "/-stat/solosw/")),
     ("Mix buses", ("/bus/", "/ls/bus/")),
+    ("Mono bus and matrices", ("/main/m/", "/ls/main/m/", "/mtx/", "/ls/mtx/")),
     ("Main L/R", ("/main/", "/ls/main/")),
     ("DCAs and mute groups", ("/dca/", "/config/mute/")),
     ("Oscillator", ("/config/osc/", "/ls/osc/")),
@@ -118,22 +119,19 @@ _X32_SECTIONS = (
     ("X32 addresses holding livesound's state",
      "X32 status and show addresses that answer from livesound: solo, the "
      "selected strip, the console's name and address, and the scene list."),
-    ("Not yet mixed",
-     f"X32 mixing livesound does not do yet: matrices, the mono bus, bus and "
-     f"main pan. Reads answer the X32's default; writes are "
-     f"taken and have no effect (notes: \"{NOT_YET}\")."),
     ("X32 compatibility, no effect",
      f"X32 concepts livesound does not have (FX returns, aux inputs, inserts, "
-     f"bus and main dynamics, head amps, tape, preferences, ...). Reads answer "
+     f"bus, main and matrix dynamics, buses feeding the main or the mono bus "
+     f"(livesound's buses are monitor mixes), pan, tap and pan-follow of the "
+     f"sends into the matrices (always post-fader, mono), matrix links, head "
+     f"amps, tape, preferences, ...). Reads answer "
      f"the X32's default; writes are taken and have no effect (notes: "
      f"\"{COMPAT}\")."),
 )  # fmt: skip
 
 
 def _x32_section(doc: str) -> str:
-    if doc == NOT_YET:
-        return _X32_SECTIONS[1][0]
-    return _X32_SECTIONS[2][0] if doc == COMPAT else _X32_SECTIONS[0][0]
+    return _X32_SECTIONS[1][0] if doc == COMPAT else _X32_SECTIONS[0][0]
 
 
 # -- grouping -----------------------------------------------------------------
@@ -285,7 +283,15 @@ concept, so X32 tablet apps, templates and client libraries work unchanged.
 - **The X32's whole tree answers**: the sections after livesound's own list
   the X32 addresses it answers without a parameter of its own: some hold
   livesound's state; the others answer the X32's default and take writes
-  without effect ("not yet mixed", "X32 compatibility, no effect").
+  without effect ("X32 compatibility, no effect").
+- **The mono bus and the matrices** are real: `/ch/NN/mix/mono|mlevel`
+  feed `/main/m` post-fader (the X32's LR+M mode); `/bus/NN/mix/MM`,
+  `/main/st/mix/MM` and `/main/m/mix/MM` (`on`, `level`) feed matrix MM
+  after the source's EQ and fader, before its limiter and delay (a stereo
+  source, the main or a linked bus pair, as (L+R)/√2). `/main/st/mix/pan`
+  and a linked bus pair's odd-bus `/bus/NN/mix/pan` are a balance (0 dB at
+  centre, constant-power on the side turned down); an unlinked bus's pan
+  has no effect (livesound's buses feed no main).
 - **`/ls/...`** holds what the X32 has no address for: output limiters,
   alignment delays, the feedback suppressor's notches, the oscillator
   switch, and livesound's own commands (`/ls/pair`, `/ls/stats`,

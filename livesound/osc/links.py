@@ -8,8 +8,9 @@ performer of its odd mix (``owner``): ``performer:1`` may change both
 halves, ``performer:2`` neither while the link is on.
 
 Mirrored: the sends into the pair (``/ch/NN/mix/MM/on|level``; pan and tap
-exist on the odd bus only), the buses' master, mute, EQ and DCA and
-mute-group membership, and their limiter and alignment delay. Names stay each bus's own; notches belong to
+exist on the odd bus only), the buses' master, mute, balance, EQ, sends
+into the matrices and DCA and mute-group membership, and their limiter and
+alignment delay. Names stay each bus's own; notches belong to
 the feedback suppressor.
 """
 
@@ -19,7 +20,10 @@ from collections.abc import Callable
 # The bus number is group 1; the rest of the address is the same on both halves.
 _MIRRORED = (
     re.compile(r"/ch/\d\d/mix/(\d\d)/(?:on|level)"),
-    re.compile(r"/bus/(\d\d)/(?:mix/(?:on|fader)|eq/.+|grp/(?:dca|mute))"),
+    re.compile(
+        r"/bus/(\d\d)/(?:mix/(?:on|fader|pan|\d\d/(?:on|level))|eq/.+"
+        r"|grp/(?:dca|mute))"
+    ),
     re.compile(r"/ls/bus/(\d\d)/(?:limiter/.+|delay/time)"),
 )
 

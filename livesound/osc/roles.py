@@ -2,7 +2,8 @@
 
 An OSC port on a venue's Wi-Fi is open to anyone there, so each client has
 a role: the engineer (everything), the performer of mix N (the sends into
-mix N, mix N's master and its EQ; reads everything), read-only (queries and
+mix N, mix N's master, balance and EQ; not its sends into the matrices,
+which like the matrices are the engineer's; reads everything), read-only (queries and
 subscriptions), or viewer (meters only). The show configuration names
 clients by IP address or by a pairing code a tablet sends once
 (``/ls/pair ,s CODE``), and the engineer may make short-lived codes
@@ -26,7 +27,7 @@ PUBLIC = {"/xinfo", "/info", "/status", "/xremote", "/renew", "/meters", "/ls/pa
 # What a performer may change, the mix number in group 1.
 _PERFORMER = (
     re.compile(r"/ch/\d\d/mix/(\d\d)/(?:on|level|pan|type)"),
-    re.compile(r"/bus/(\d\d)/mix/(?:on|fader)"),
+    re.compile(r"/bus/(\d\d)/mix/(?:on|fader|pan)"),
     re.compile(r"/bus/(\d\d)/eq/.+"),
 )
 CODE_DIGITS = 6  # codes made by ``Permissions.new_code``

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from pythonosc.osc_packet import OscPacket
 
+from livesound.audio.layout import matrix_outputs, mono_output
 from livesound.audio.meters import Meters
 from livesound.audio.settings import ConfigError
 from livesound.control.events import Change, Source
@@ -966,7 +967,7 @@ def _gain(db: np.ndarray, slots: int) -> np.ndarray:
 
 # Meter banks as the X32 lays them out (levels linear 0..1, gain reductions
 # as linear gains), filled with what livesound meters; slots for what it
-# does not have (aux and FX returns, matrices, mono) stay silent. Each takes
+# does not have (aux and FX returns) stay silent. Each takes
 # the meters, the bus count, the bank's two int arguments and a function
 # giving each input's fader gain. /ls/meters holds every livesound meter in dB.
 MeterBank = Callable[[Meters, int, list[int], Callable[[], np.ndarray]], np.ndarray]
@@ -984,13 +985,21 @@ def _main_lr(m: Meters, nb: int) -> np.ndarray:
     return _lin(m.out_peak_db[nb : nb + 2])
 
 
+def _mtx(m: Meters, nb: int) -> np.ndarray:
+    return _lin(m.out_peak_db[matrix_outputs(nb)])
+
+
+def _mono(m: Meters, nb: int) -> np.ndarray:
+    return _lin(m.out_peak_db[[mono_output(nb)]])
+
+
 def _surface(m: Meters, nb: int, chn: int, grp: int) -> np.ndarray:
     """/meters/5: 16 channel meters (bank chn), 8 group meters (bank grp),
     main L/R and mono, as the console's meter bridge."""
     strips = {0: _ins(m)[:16], 1: _ins(m)[16:], 3: _buses(m, nb)}
     groups = {1: _buses(m, nb)[:8], 2: _buses(m, nb)[8:]}
     return np.concatenate([strips.get(chn, np.zeros(16)), groups.get(grp, np.zeros(8)),
-                           _main_lr(m, nb), [0.0]])  # fmt: skip
+                           _main_lr(m, nb), _mono(m, nb)])  # fmt: skip
 
 
 def _strip(m: Meters, nb: int, k: int, faders: Callable[[], np.ndarray]) -> np.ndarray:
@@ -1001,7 +1010,11 @@ def _strip(m: Meters, nb: int, k: int, faders: Callable[[], np.ndarray]) -> np.n
         level = _lin(m.in_peak_db[k])
         gains = _lin([m.gate_gr_db[k], m.comp_gr_db[k]])
         return np.array([level, *gains, level * faders()[k]])
-    out = k - 48 if 48 <= k < 48 + nb else nb + k - 70 if 70 <= k < 72 else None
+    # The X32's strip numbers (``/-stat/selidx``): buses from 48, the
+    # matrices from 64, main LR 70, M/C 71.
+    strips = {48 + b: b for b in range(nb)} | {70: nb, 71: mono_output(nb)}
+    strips |= {64 + k: o for k, o in enumerate(matrix_outputs(nb))}
+    out = strips.get(k)
     if out is None:
         return np.array([0.0, 1.0, 1.0, 0.0])
     level = _lin(m.out_peak_db[out])
@@ -1010,7 +1023,7 @@ def _strip(m: Meters, nb: int, k: int, faders: Callable[[], np.ndarray]) -> np.n
 
 METER_BANKS: dict[str, MeterBank] = {
     "/meters/0": lambda m, nb, a, f: np.concatenate(
-        [_ins(m), np.zeros(16), _buses(m, nb), np.zeros(6)]
+        [_ins(m), np.zeros(16), _buses(m, nb), _mtx(m, nb)]
     ),
     "/meters/1": lambda m, nb, a, f: np.concatenate(
         [_ins(m), _gain(m.gate_gr_db, 32), _gain(m.comp_gr_db, 32)]
@@ -1018,13 +1031,13 @@ METER_BANKS: dict[str, MeterBank] = {
     "/meters/2": lambda m, nb, a, f: np.concatenate(
         [
             _buses(m, nb),
-            np.zeros(6),
+            _mtx(m, nb),
             _main_lr(m, nb),
-            [0.0],
+            _mono(m, nb),
             _gain(m.limiter_gr_db[:nb], 16),
-            np.ones(6),
+            _lin(m.limiter_gr_db[matrix_outputs(nb)]),
             [_lin(min(m.limiter_gr_db[nb : nb + 2]))],
-            [1.0],
+            _lin(m.limiter_gr_db[[mono_output(nb)]]),
         ]  # fmt: skip
     ),
     "/meters/5": lambda m, nb, a, f: _surface(m, nb, a[0], a[1]),

@@ -4,10 +4,10 @@ X32 apps and client libraries read the console's whole tree when they
 connect and keep the last reply per address, so every address of an X32
 must answer with a value of the X32's type. Where livesound has the
 concept, the registry answers. Every other address of the X32's tree
-answers with the X32's default and takes writes without effect; each is
-marked with why (``COMPAT``: a concept livesound does not have, such as FX
-returns or tape; ``NOT_YET``: mixing livesound does not do yet, such as
-matrices and the mono bus).
+answers with the X32's default and takes writes without effect, marked
+``COMPAT``: a concept livesound does not have, such as FX returns, tape,
+bus dynamics, or a bus feeding the main (livesound's buses are monitor
+mixes).
 
 The tree also knows the X32's nodes (``/node ,s ch/01/mix``): the leaves of
 each node in the X32's field order, and how each field is printed. The
@@ -27,7 +27,6 @@ from livesound.control.registry import Param, Registry, Strip, StripKind
 X32_STRIP = Strip(StripKind.X32, 0)  # what a compatibility address belongs to
 
 COMPAT = "X32 compatibility, no effect"
-NOT_YET = "not yet mixed"
 LIVE = (
     (r"/-stat/solo", "1 while any channel is soloed (pushed on every solo change)"),
     (r"/-stat/selidx", "the strip a surface selected: kept and pushed to the others"),
@@ -379,25 +378,6 @@ def _show_tree() -> dict[str, Layout]:
     return tree
 
 
-# What livesound does not do yet (answered with X32 defaults meanwhile).
-# DCAs and mute groups are the registry's: channels, buses and the main
-# answer from there; the matrices' and mono bus's memberships are not yet.
-_NOT_YET = ("/mtx/", "/main/m/")
-_NOT_YET_LEAVES = ("/mix/mono", "/mix/mlevel")
-
-
-def _not_yet(address: str) -> bool:
-    if address.startswith(("/auxin/", "/fxrtn/")):
-        return False
-    if address.startswith(_NOT_YET) or address.endswith(_NOT_YET_LEAVES):
-        return True
-    parts = address.split("/")
-    # Bus and main sends to the matrices, bus and main pan.
-    return (parts[1] in ("bus", "main") and address.endswith("/mix/pan")) or (
-        parts[1] in ("bus", "main") and len(parts) == 6 and parts[-3] == "mix"
-    )
-
-
 def _sections() -> list[tuple[str, dict[str, Layout]]]:
     """Every node of the X32's tree: (node path, its leaves)."""
     out: list[tuple[str, dict[str, Layout]]] = []
@@ -471,7 +451,7 @@ class X32Tree:
     @staticmethod
     def _param(address: str, spec: Spec) -> Param:
         live = (text for pattern, text in LIVE if re.fullmatch(pattern, address))
-        doc = next(live, NOT_YET if _not_yet(address) else COMPAT)
+        doc = next(live, COMPAT)
         return Param(address, spec.kind, spec.default, X32_STRIP, spec.lo, spec.hi,
                      spec.unit, spec.taper, "x32", None, "", spec.choices, doc)  # fmt: skip
 
