@@ -127,7 +127,7 @@ def test_blocks_that_are_not_whole_partitions_pass_uncorrected():
 
 
 def test_refusals_are_one_line():
-    assert parse_afc(["1=1", "2=L"], 2, 2, 64) == ((0, 0), (1, 2))
+    assert parse_afc(["1=1", "2=L", "1=MTX1"], 2, 2, 64) == ((0, 0), (1, 2), (0, 7))
     with pytest.raises(ConfigError, match="power of two"):
         parse_afc(["1=1"], 2, 2, 96)
     for spec in ("3=1", "1=3", "1=CL", "1", "x=1"):
