@@ -858,11 +858,11 @@ array_shapes = kernel(L.array_shapes)
 
 
 @kernel
-def arrays_from_header(hdr):
-    """Rebuild the arrays from the header: the addresses it holds, the shapes
-    ``layout.array_shapes`` gives, the element types of
-    ``layout.ARRAY_DTYPES``; as two tuples, the cancellers' apart (see
-    ``state_from_header`` and ``afc_from_header``)."""
+def state_from_header(hdr):
+    """Rebuild the tuple of arrays (``EngineMemory.state``) from the header:
+    the addresses it holds, the shapes ``layout.array_shapes`` gives, the
+    element types of ``layout.ARRAY_DTYPES``; the cancellers' arrays are
+    ``afc_from_header``'s."""
     s = array_shapes(hdr)
 
     def f64(k):
@@ -874,10 +874,7 @@ def arrays_from_header(hdr):
     def f32(k):
         return carray(f32_pointer(hdr[L.H_ADDR + k]), s[k])
 
-    def c128(k):
-        return carray(c128_pointer(hdr[L.H_ADDR + k]), s[k])
-
-    state = (
+    return (
         f64(L.A_GLOB), f64(L.A_INS), f64(L.A_OUTS), f64(L.A_BQ_IN), f64(L.A_BQ_IN_Z),
         f64(L.A_BQ_IN_RAMP), f64(L.A_BQ_OUT), f64(L.A_BQ_OUT_Z), f64(L.A_BQ_OUT_RAMP),
         f64(L.A_MIX), f64(L.A_DLY_IN), f64(L.A_DLY_OUT), f64(L.A_LA_X), f64(L.A_LA_G),
@@ -888,7 +885,25 @@ def arrays_from_header(hdr):
         f64(L.A_MTX), f64(L.A_BQ_MTX), f64(L.A_BQ_MTX_Z), f64(L.A_BQ_MTX_RAMP),
         f64(L.A_WORK_MTX), f64(L.A_MAIL_MTX), f64(L.A_MAIL_BQ_MTX),
     )  # fmt: skip
-    cancellers = (
+
+
+@kernel
+def afc_from_header(hdr):
+    """The cancellers' arrays (``layout.AFC_ARRAYS``) as ``state_from_header``
+    finds the others. Apart, and only when there are paths: building them
+    with the others cost the callback without paths about 2 us a block."""
+    s = array_shapes(hdr)
+
+    def f64(k):
+        return carray(f64_pointer(hdr[L.H_ADDR + k]), s[k])
+
+    def i64(k):
+        return carray(i64_pointer(hdr[L.H_ADDR + k]), s[k])
+
+    def c128(k):
+        return carray(c128_pointer(hdr[L.H_ADDR + k]), s[k])
+
+    return (
         i64(L.A_AFC_MAP), i64(L.A_AFC_CTL), f64(L.A_AFC_METER), c128(L.A_AFC_W),
         c128(L.A_AFC_X), c128(L.A_AFC_XW), f64(L.A_AFC_POWER), f64(L.A_AFC_U_LAST),
         f64(L.A_AFC_UW_LAST), f64(L.A_AFC_ZU), f64(L.A_AFC_ZE), f64(L.A_AFC_A),
@@ -897,21 +912,6 @@ def arrays_from_header(hdr):
         c128(L.A_AFC_Z), c128(L.A_AFC_SPEC), f64(L.A_AFC_T), f64(L.A_AFC_WORK),
         f64(L.A_AFC_PARAMS), i64(L.A_AFC_COUNTERS),
     )  # fmt: skip
-    return state, cancellers
-
-
-@kernel
-def state_from_header(hdr):
-    """The tuple of arrays the kernels take (``EngineMemory.state`` without
-    the cancellers' arrays)."""
-    return arrays_from_header(hdr)[0]
-
-
-@kernel
-def afc_from_header(hdr):
-    """The cancellers' arrays (``layout.AFC_ARRAYS``): a tuple of their own,
-    so the rest of the callback passes no more than it did."""
-    return arrays_from_header(hdr)[1]
 
 
 CALLBACK_SIG = types.int32(
