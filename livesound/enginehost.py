@@ -517,6 +517,7 @@ async def serve(engine: Engine, host: HostConfig) -> str:
     feedback_remote.register(osc, engine.suppressor)
     journal = UndoJournal(engine.mixer)
     scenes.recalled.append(lambda name: journal.barrier())
+    scenes.recalled.append(engine.afc.scene_recalled)
     _register_undo(osc, journal)
     _register_audio(osc, engine)
     osc.add_stats("name", lambda: host.name)

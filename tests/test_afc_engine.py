@@ -14,7 +14,6 @@ from osc_helpers import DEADLINE, Client, free_udp_port, wait_until
 
 from livesound.audio import layout as L
 from livesound.audio.settings import ConfigError
-from livesound.control.events import SCENE
 from livesound.control.offline import BlockEngine
 from livesound.enginehost import parse_afc
 from livesound.virtual import metrics, sources
@@ -174,7 +173,7 @@ def test_erle_frozen_and_reset_reach_the_control_plane():
     assert engine.afc.stats()[0]["frozen"]
     engine.process(np.full((64, 2), 0.1))
     np.testing.assert_array_equal(engine.core.arrays["afc_w"], learnt)
-    engine.mixer.set_many({"/ch/02/mix/01/level": -3.0}, source=SCENE)
+    engine.afc.scene_recalled("verse")
     engine.process(np.zeros((64, 2)))
     assert not np.any(engine.core.arrays["afc_w"])
     engine.mixer.set("/bus/01/mix/on", 1)

@@ -4,16 +4,17 @@ The paths (mic → output) are fixed when the engine starts (``Dims.afc_paths``)
 here each path is switched and reset. A path is on while its output's
 feedback suppressor is (``/ls/bus/NN/fbs/mode`` anything but ``off``): the
 notches stay armed behind the canceller. It starts over when that mode
-changes or a scene is recalled. Each switch and reset is one int64 word of
-``afc_ctl`` stored with release ordering, read by the audio plane with
-acquire ordering at its next chunk (the protocol of the meter resets).
+changes or a scene is recalled (``scene_recalled``). Each switch and reset
+is one int64 word of ``afc_ctl`` stored with release ordering, read by the
+audio plane with acquire ordering at its next chunk (the protocol of the
+meter resets).
 """
 
 import math
 
 from livesound.audio import layout as L
 from livesound.audio.atomics import bump_sequence, store_header
-from livesound.control.events import SCENE, Change
+from livesound.control.events import Change
 from livesound.control.mixer import Mixer
 from livesound.control.registry import FBS_MODES, out_prefixes
 
@@ -45,8 +46,14 @@ class AfcPaths:
         for p, address in enumerate(self.modes):
             if change.address == address:
                 self._switch(p, change.new)
-            if change.address == address or change.source == SCENE:
                 self.reset(p)
+
+    def scene_recalled(self, name: str) -> None:
+        """A scene was recalled (``SceneManager.recalled``): the show may be
+        another, so every path starts over (once, not at each step of its
+        fades)."""
+        for p in range(len(self.paths)):
+            self.reset(p)
 
     def erle_db(self, p: int) -> float:
         """Path ``p``'s echo return loss enhancement over the last second or
