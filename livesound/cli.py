@@ -57,6 +57,11 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="a lookahead of their own for some outputs, e.g. 1-8=0.25 "
                    "for in-ear mixes on buses 1-8 (bus numbers and ranges, L, R, "
                    "CL, CR, M, MTX1..MTX6; stereo pairs keep one; repeatable)")  # fmt: skip
+    p.add_argument("--afc", action="append", metavar="MIC=OUTPUT",
+                   help="an adaptive feedback canceller on the path from a vocal "
+                   "mic to an output, e.g. 1=1 (input 1 into bus 1's wedge; "
+                   "outputs 1..16, L, R, M, MTX1..MTX6); needs a power-of-two "
+                   "--block; repeatable; for speech, not music")  # fmt: skip
     p.add_argument("--fallback", metavar="DEVICE",
                    help="device to play on while the first one is gone (index, "
                    "part of its name, or virtual)")  # fmt: skip
@@ -696,7 +701,7 @@ def cmd_engine(args, argv: list[str] | None = None) -> int:
         device=args.device, virtual=args.virtual, in_map=args.in_map,
         out_map=args.out_map, lookahead_ms=args.lookahead_ms,
         out_lookahead=args.out_lookahead, fallback=args.fallback,
-        jack=args.jack, connect=connect,
+        jack=args.jack, connect=connect, afc=args.afc,
     )  # fmt: skip
     host = enginehost.HostConfig(
         osc_host=args.osc_host, osc_port=args.osc_port, scenes=args.scenes,

@@ -28,6 +28,7 @@ from livesound.audio.meters import MeterPoller, Meters
 from livesound.audio.settings import MAX_BLOCK, ConfigError, DeviceError, check_settings
 from livesound.audio.watchdog import AudioWatchdog
 from livesound.audio.watchdog import Device as Watched
+from livesound.control.afcpaths import AfcPaths
 from livesound.control.events import Change
 from livesound.control.mixer import Mixer
 from livesound.control.undo import UndoJournal
@@ -75,6 +76,7 @@ class EngineConfig:
     fallback: str | None = None  # a device (or "virtual") while the first is gone
     jack: str | None = None  # a native JACK client of this name instead of PortAudio
     connect: list[str] | None = None  # its connections (None: the default ones)
+    afc: list[str] | None = None  # "1=1": a feedback canceller, mic 1 -> bus 1
 
 
 @dataclass
@@ -172,6 +174,32 @@ def parse_out_lookahead(specs: list[str], n_bus: int, default_ms: float
     return tuple(ms)
 
 
+def parse_afc(specs: list[str], n_in: int, n_bus: int, block: int
+              ) -> tuple[tuple[int, int], ...]:  # fmt: skip
+    """``["1=1", "2=L"]``: adaptive feedback canceller paths, each a mic's
+    input number and an output named as in ``--out-map`` (any but the cue,
+    which has no loudspeaker), as 0-based (input, output) pairs.
+    The canceller works on partitions of ``block`` frames: a power of two."""
+    names = L.output_names(n_bus)
+    cue = [names[o] for o in L.cue_outputs(n_bus)]
+    paths = []
+    for spec in specs:
+        mic, _, output = spec.upper().partition("=")
+        if (not mic.isdigit() or not 1 <= int(mic) <= n_in or output not in names
+                or output in cue):  # fmt: skip
+            raise ConfigError(f"--afc {spec!r}: write MIC=OUTPUT, a mic input 1..{n_in} "
+                              f"and an output 1..{n_bus}, L, R, M or MTX1..MTX{L.N_MTX}, "
+                              "e.g. 1=1")  # fmt: skip
+        path = (int(mic) - 1, names.index(output))
+        if path in paths:
+            raise ConfigError(f"--afc {spec!r}: that path is given twice")
+        paths.append(path)
+    if paths and block & (block - 1):
+        raise ConfigError(f"--afc needs a --block that is a power of two "
+                          f"(16 to 1024), not {block}")  # fmt: skip
+    return tuple(paths)
+
+
 class Engine:
     """The audio side of a running show: device, audio core, Mixer, the
     feedback suppressor that listens to the outputs, and the watchdog that
@@ -226,6 +254,8 @@ class Engine:
             out_lookahead_ms=parse_out_lookahead(cfg.out_lookahead, cfg.buses,
                                                  cfg.lookahead_ms)
             if cfg.out_lookahead else (),
+            afc_paths=parse_afc(cfg.afc or [], cfg.inputs, cfg.buses, cfg.block),
+            afc_block=cfg.block,
         )  # fmt: skip
         self.core = AudioCore(dims)
         if in_map is not None:
@@ -233,6 +263,7 @@ class Engine:
         if out_map is not None:
             self.core.arrays["out_map"][:] = out_map
         self.mixer = Mixer(self.core.memory)
+        self.afc = AfcPaths(self.mixer)
         reopen = fallback = None
         if virtual:
             self.mixer.set_many(virtual_stage_show(cfg.inputs, cfg.buses))
@@ -486,9 +517,11 @@ async def serve(engine: Engine, host: HostConfig) -> str:
     feedback_remote.register(osc, engine.suppressor)
     journal = UndoJournal(engine.mixer)
     scenes.recalled.append(lambda name: journal.barrier())
+    scenes.recalled.append(engine.afc.scene_recalled)
     _register_undo(osc, journal)
     _register_audio(osc, engine)
     osc.add_stats("name", lambda: host.name)
+    osc.add_stats("afc", engine.afc.stats)
     fades = loop.create_task(_tick_fades(scenes))
     # Zeroconf registration takes a couple of seconds: never on the way of
     # the show starting (or of Ctrl-C).

@@ -283,12 +283,13 @@ def test_two_wedges_into_one_mic_each_get_a_canceller():
 
 # Compiled afresh in a child with an empty numba cache (code loaded from the
 # cache has no IR to inspect): for every function compiled into each per-block
-# function's module, the runtime and Python API functions it calls.
+# function's module, and into the engine's callback (which runs the
+# cancellers), the runtime and Python API functions it calls.
 _CALLS = r"""
 import json, re, sys
 import numpy as np
 from numba import njit
-from livesound.audio import afc
+from livesound.audio import afc, kernels
 from livesound.bench import feedback
 
 @njit
@@ -303,7 +304,8 @@ afc.afc_push(st, b)
 afc.afc_estimate(st, b)
 afc.afc_adapt(st, b)
 calls = {}
-for f in (allocates, afc.afc_block, afc.afc_push, afc.afc_estimate, afc.afc_adapt):
+for f in (allocates, afc.afc_block, afc.afc_push, afc.afc_estimate, afc.afc_adapt,
+          kernels.run_callback):
     ir = "\n".join(f.inspect_llvm().values())
     for m in re.finditer(r'^define [^\n]*?@("[^"]+"|[\w.$]+)\(.*?^}', ir, re.M | re.S):
         called = re.findall(r'call [^@\n]*@"?(NRT_\w+|numba_\w+|Py\w+)', m.group(0))
@@ -333,6 +335,9 @@ def test_per_block_functions_do_not_allocate(tmp_path):
     ours = [name for name in bodies if "3afc" in name]
     assert any("afc_block" in name for name in ours)
     assert any("levinson" in name for name in ours)
+    assert any("run_callback" in name for name in bodies)
+    assert any("afc_cancel" in name for name in bodies)
+    assert any("afc_played" in name for name in bodies)
     assert [name for name in allocating if "allocates" not in name] == []
 
 

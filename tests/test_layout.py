@@ -13,12 +13,13 @@ from livesound.audio import layout as L
         L.Dims(n_in=1, n_bus=0, phys_in=1, phys_out=1, max_block=1),
         L.Dims(n_in=5, n_bus=3, phys_in=4, phys_out=9, max_block=64),
         L.Dims(),
+        L.Dims(n_in=2, n_bus=2, phys_in=2, phys_out=6, afc_paths=((0, 0), (1, 2))),
     ],
-    ids=["smallest", "odd", "default"],
+    ids=["smallest", "odd", "default", "afc"],
 )
 def test_the_kernels_see_every_array_as_allocated(dims):
     memory = L.EngineMemory(dims)
-    seen = kernels.state_from_header(memory.hdr)
+    seen = kernels.state_from_header(memory.hdr) + kernels.afc_from_header(memory.hdr)
     assert len(seen) == len(L.ARRAYS)
     for name, got, want in zip(L.ARRAYS, seen, memory.state(), strict=True):
         assert (got.shape, got.dtype) == (want.shape, want.dtype), name

@@ -405,14 +405,19 @@ def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
     )
 
 
-def reset(st: AfcState) -> None:
+@kernel
+def reset(st):
     """Forget the path and the source (not the settings): F̂ = 0."""
-    for name in ("w", "x", "xw", "power", "u_last", "uw_last", "zu", "ze", "frame"):
-        getattr(st, name)[:] = 0.0
+    for arr in (st.w, st.x, st.xw):
+        arr[:] = 0.0
+    for arr in (st.power, st.u_last, st.uw_last, st.zu, st.ze, st.frame):
+        arr[:] = 0.0
     st.a[:] = 0.0
     st.a[0] = 1.0
     st.counters[I_POS] = st.w.shape[0] - 1
-    st.counters[[I_CONSTRAIN_NEXT, I_LPC_COUNT, I_FRAME_POS]] = 0
+    st.counters[I_CONSTRAIN_NEXT] = 0
+    st.counters[I_LPC_COUNT] = 0
+    st.counters[I_FRAME_POS] = 0
 
 
 def impulse_response(st: AfcState) -> np.ndarray:

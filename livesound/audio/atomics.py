@@ -28,3 +28,9 @@ def bump_sequence(hdr, idx):
 def load_header(hdr, idx):
     """``hdr[idx]`` with acquire ordering (control plane side)."""
     return load_acquire(hdr, idx)
+
+
+@_compiled
+def store_header(hdr, idx, value):
+    """``hdr[idx] = value`` with release ordering (control plane side)."""
+    store_release(hdr, idx, value)

@@ -14,9 +14,11 @@ import math
 import numpy as np
 from numba import carray, cfunc, njit, types
 
+from livesound.audio import afc
 from livesound.audio import layout as L
 from livesound.audio.lowlevel import (
     bits_f64,
+    c128_pointer,
     call_int_function,
     cycle_counter,
     f32_pointer,
@@ -618,6 +620,86 @@ def reset_dsp_state(state):
 
 
 # ---------------------------------------------------------------------------
+# Adaptive feedback cancellers (``livesound.audio.afc``), one per path.
+# ---------------------------------------------------------------------------
+
+
+@kernel
+def afc_path(arrays, p):
+    """Path ``p``'s canceller: views of ``afc_from_header``'s stacked arrays."""
+    (_, _, _, w, x, xw, power, u_last, uw_last, zu, ze, a, frame, window, wframe,
+     r, lev, tw, rev, split, z, spec, t, work, params, counters) = arrays  # fmt: skip
+    return afc.AfcState(
+        w[p], x[p], xw[p], power[p], u_last[p], uw_last[p], zu[p], ze[p], a[p],
+        frame[p], window[p], wframe[p], r[p], lev[p], tw[p], rev[p], split[p], z[p],
+        spec[p], t[p], work[p], params[p], counters[p],
+    )  # fmt: skip
+
+
+@kernel
+def afc_cancel(hdr, outs, work_in, n):
+    """Every path's estimated feedback off its mic channel (routed, before
+    the channel strip), then each canceller adapts on its corrected mic, as
+    ``livesound.virtual.sim.AfcLoop`` does. A path that is off passes its
+    mic untouched; one whose output is muted (gain 0) is frozen: it still
+    cancels what is in flight but learns nothing from a loop that is open.
+    The filter works on whole partitions: a chunk of any other length (a
+    device block that is not a multiple of it) cannot be aligned with what
+    was played, so every path starts over and the chunk passes uncorrected.
+    """
+    if hdr[L.H_AFC_PATHS] == 0:
+        return
+    arrays = afc_from_header(hdr)
+    paths, ctl, meter = arrays[0], arrays[1], arrays[2]
+    for p in range(paths.shape[0]):
+        st = afc_path(arrays, p)
+        req = load_acquire(ctl[p], L.AC_RESET_REQ)
+        if req != ctl[p, L.AC_RESET_ACK] or n != st.work.size:
+            afc.reset(st)
+            ctl[p, L.AC_RESET_ACK] = req
+    for p in range(paths.shape[0]):
+        st = afc_path(arrays, p)
+        if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
+            continue
+        mic = paths[p, L.AFC_MIC]
+        afc.afc_estimate(st, st.work)
+        heard = 0.0
+        for t in range(n):
+            heard += work_in[t, mic] * work_in[t, mic]
+            work_in[t, mic] -= st.work[t]
+        coef = meter[p, L.AM_COEF]
+        meter[p, L.AM_MIC] += (heard / n - meter[p, L.AM_MIC]) * coef
+    for p in range(paths.shape[0]):
+        st = afc_path(arrays, p)
+        if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
+            meter[p, L.AM_FROZEN] = 1.0
+            continue
+        mic = paths[p, L.AFC_MIC]
+        left = 0.0
+        for t in range(n):
+            left += work_in[t, mic] * work_in[t, mic]
+        meter[p, L.AM_ERR] += (left / n - meter[p, L.AM_ERR]) * meter[p, L.AM_COEF]
+        frozen = outs[L.OP_GAIN, paths[p, L.AFC_OUT]] == 0.0
+        meter[p, L.AM_FROZEN] = 1.0 if frozen else 0.0
+        if not frozen:
+            afc.afc_adapt(st, work_in[:n, mic])
+
+
+@kernel
+def afc_played(hdr, work_out, n):
+    """Every path's canceller takes the block its output just played (after
+    the limiter, the delay and the safety clip)."""
+    if hdr[L.H_AFC_PATHS] == 0:
+        return
+    arrays = afc_from_header(hdr)
+    paths = arrays[0]
+    for p in range(paths.shape[0]):
+        st = afc_path(arrays, p)
+        if n == st.work.size:
+            afc.afc_push(st, work_out[:n, paths[p, L.AFC_OUT]])
+
+
+# ---------------------------------------------------------------------------
 # One block.
 # ---------------------------------------------------------------------------
 
@@ -664,6 +746,7 @@ def process_chunk(state, hdr, inp, out, off, n):
                 x = x if abs(x) < SANE else 0.0
                 clips[c] += 1.0 if abs(x) >= 1.0 else 0.0
                 work_in[t, c] = x
+    afc_cancel(hdr, outs, work_in, n)
     left = glob[L.G_GAIN_LEFT]
     ramp_in = ramped_gain(work_in, ins[L.IS_GAIN], ins[L.IS_GAIN_STEP], ins[L.IP_GAIN],
                           left, n, 0, ni)  # fmt: skip
@@ -740,6 +823,7 @@ def process_chunk(state, hdr, inp, out, off, n):
         if hold[o] == 0.0:
             clip[o] = ceil[o]
     store_release(hdr, L.H_TAP_W, tw + n)
+    afc_played(hdr, work_out, n)
     return fault
 
 
@@ -754,7 +838,8 @@ def process_block(state, hdr, inp, out):
         reset_meters(ins, outs)
         store_release(hdr, L.H_METER_ACK, req)
     frames = out.shape[0]
-    chunk = work_in.shape[0]
+    # With cancellers, chunks of their partition (see ``afc_cancel``).
+    chunk = hdr[L.H_AFC_BLOCK] if hdr[L.H_AFC_PATHS] else work_in.shape[0]
     fault = False
     off = 0
     while off < frames:
@@ -776,7 +861,8 @@ array_shapes = kernel(L.array_shapes)
 def state_from_header(hdr):
     """Rebuild the tuple of arrays (``EngineMemory.state``) from the header:
     the addresses it holds, the shapes ``layout.array_shapes`` gives, the
-    element types of ``layout.ARRAY_DTYPES``."""
+    element types of ``layout.ARRAY_DTYPES``; the cancellers' arrays are
+    ``afc_from_header``'s."""
     s = array_shapes(hdr)
 
     def f64(k):
@@ -798,6 +884,33 @@ def state_from_header(hdr):
         f64(L.A_MAIL_BQ_IN), f64(L.A_MAIL_BQ_OUT), f64(L.A_MAIL_MIX), f32(L.A_TAPS),
         f64(L.A_MTX), f64(L.A_BQ_MTX), f64(L.A_BQ_MTX_Z), f64(L.A_BQ_MTX_RAMP),
         f64(L.A_WORK_MTX), f64(L.A_MAIL_MTX), f64(L.A_MAIL_BQ_MTX),
+    )  # fmt: skip
+
+
+@kernel
+def afc_from_header(hdr):
+    """The cancellers' arrays (``layout.AFC_ARRAYS``) as ``state_from_header``
+    finds the others. Apart, and only when there are paths: building them
+    with the others cost the callback without paths about 2 us a block."""
+    s = array_shapes(hdr)
+
+    def f64(k):
+        return carray(f64_pointer(hdr[L.H_ADDR + k]), s[k])
+
+    def i64(k):
+        return carray(i64_pointer(hdr[L.H_ADDR + k]), s[k])
+
+    def c128(k):
+        return carray(c128_pointer(hdr[L.H_ADDR + k]), s[k])
+
+    return (
+        i64(L.A_AFC_MAP), i64(L.A_AFC_CTL), f64(L.A_AFC_METER), c128(L.A_AFC_W),
+        c128(L.A_AFC_X), c128(L.A_AFC_XW), f64(L.A_AFC_POWER), f64(L.A_AFC_U_LAST),
+        f64(L.A_AFC_UW_LAST), f64(L.A_AFC_ZU), f64(L.A_AFC_ZE), f64(L.A_AFC_A),
+        f64(L.A_AFC_FRAME), f64(L.A_AFC_WINDOW), f64(L.A_AFC_WFRAME), f64(L.A_AFC_R),
+        f64(L.A_AFC_LEV), c128(L.A_AFC_TW), i64(L.A_AFC_REV), c128(L.A_AFC_SPLIT),
+        c128(L.A_AFC_Z), c128(L.A_AFC_SPEC), f64(L.A_AFC_T), f64(L.A_AFC_WORK),
+        f64(L.A_AFC_PARAMS), i64(L.A_AFC_COUNTERS),
     )  # fmt: skip
 
 

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from livesound.audio import afc
+from livesound.audio.afc import AfcState
+
 # --- int64 header: protocol, counters, addresses ----------------------------
 H_SEQ = 0  # change sets published by the control plane
 H_ACK = 1  # change sets taken by the audio plane
@@ -55,7 +58,16 @@ H_GO = 26  # scene GOs published by the control plane (SLOT_GO)
 H_GO_ACK = 27  # GOs taken by the audio plane
 H_MAIL_GO = 28  # GOs published before the mailbox's set was derived
 H_GO_BLOCK = 29  # value of H_BLOCKS when the last GO was taken
-H_ADDR = 30  # first array address; one slot per name in ARRAYS
+H_AFC_PATHS = 30  # adaptive feedback cancellers: mic -> output paths (0: none)
+H_AFC_BLOCK = 31  # the cancellers' partition, frames
+H_ADDR = 32  # first array address; one slot per name in ARRAYS
+# One adaptive feedback canceller per path (``livesound.audio.afc``): the
+# path map, its switches, its meters, then every ``afc.AfcState`` field with
+# a leading path axis.
+AFC_ARRAYS = (
+    "afc_map", "afc_ctl", "afc_meter",
+    *(f"afc_{name}" for name in AfcState._fields),
+)  # fmt: skip
 ARRAYS = (
     "glob", "ins", "outs", "bq_in", "bq_in_z", "bq_in_ramp", "bq_out", "bq_out_z",
     "bq_out_ramp", "mix", "dly_in", "dly_out", "la_x", "la_g", "la_h", "la_s",
@@ -63,7 +75,7 @@ ARRAYS = (
     "mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out", "mail_mix",
     "taps", "mtx", "bq_mtx", "bq_mtx_z", "bq_mtx_ramp", "work_mtx", "mail_mtx",
     "mail_bq_mtx",
-)  # fmt: skip
+) + AFC_ARRAYS  # fmt: skip
 # Position of each array in the state tuple the kernels take.
 (
     A_GLOB, A_INS, A_OUTS, A_BQ_IN, A_BQ_IN_Z, A_BQ_IN_RAMP, A_BQ_OUT, A_BQ_OUT_Z,
@@ -72,7 +84,15 @@ ARRAYS = (
     A_MAIL_GLOB, A_MAIL_INS, A_MAIL_OUTS, A_MAIL_BQ_IN, A_MAIL_BQ_OUT, A_MAIL_MIX,
     A_TAPS, A_MTX, A_BQ_MTX, A_BQ_MTX_Z, A_BQ_MTX_RAMP, A_WORK_MTX, A_MAIL_MTX,
     A_MAIL_BQ_MTX,
-) = range(len(ARRAYS))  # fmt: skip
+) = range(len(ARRAYS) - len(AFC_ARRAYS))  # fmt: skip
+# The cancellers' arrays: the path map, switches, meters, then ``afc.AfcState``.
+(
+    A_AFC_MAP, A_AFC_CTL, A_AFC_METER, A_AFC_W, A_AFC_X, A_AFC_XW, A_AFC_POWER,
+    A_AFC_U_LAST, A_AFC_UW_LAST, A_AFC_ZU, A_AFC_ZE, A_AFC_A, A_AFC_FRAME,
+    A_AFC_WINDOW, A_AFC_WFRAME, A_AFC_R, A_AFC_LEV, A_AFC_TW, A_AFC_REV,
+    A_AFC_SPLIT, A_AFC_Z, A_AFC_SPEC, A_AFC_T, A_AFC_WORK, A_AFC_PARAMS,
+    A_AFC_COUNTERS,
+) = range(A_MAIL_BQ_MTX + 1, len(ARRAYS))  # fmt: skip
 N_HDR = H_ADDR + len(ARRAYS)
 MAILBOX = ("mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out",
            "mail_mix", "mail_mtx", "mail_bq_mtx")  # fmt: skip
@@ -197,6 +217,26 @@ HIST_US = 4096  # callback-time histogram: 1 us bins, last bin = overflow
 TP_TAPS = 16  # per phase of the 4x true-peak interpolator
 TP_DELAY = TP_TAPS // 2
 
+# --- adaptive feedback cancellers, per path ----------------------------------
+AFC_TAPS = 4096  # F̂'s length from a lag of one block: 85 ms at 48 kHz
+# but never fewer partitions than this: phase 1 tuned the step size and the
+# power smoothing at 64, and 32 partitions of 128 (the same 4096 taps) let a
+# closed loop howl that 64 of 128 held (tests/test_afc_engine.py).
+AFC_MIN_PARTITIONS = 64
+AFC_ORDER = 16  # the prewhitening predictor's order
+AFC_FRAME = 960  # and the samples it is fitted to
+AFC_MIC, AFC_OUT = range(2)  # afc_map: the mic's input channel, the output
+# afc_ctl (int64), written by the control plane with release stores: the
+# path on (1) or bypassed (0); resets asked for, and those done by the audio
+# plane (as H_METER_REQ / H_METER_ACK).
+AC_ON, AC_RESET_REQ, AC_RESET_ACK = range(3)
+N_AFC_CTL = 3
+# afc_meter: mean square of the mic and of the corrected mic (smoothed per
+# block by AM_COEF; their ratio is the ERLE), 1 while not adapting (frozen).
+AM_MIC, AM_ERR, AM_FROZEN, AM_COEF = range(4)
+N_AFC_METER = 4
+AFC_METER_S = 1.0  # the ERLE's time constant
+
 
 def _pow2_at_least(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
@@ -267,7 +307,10 @@ def output_names(n_bus: int) -> list[str]:
 
 # Element type of the arrays that are not float64.
 ARRAY_DTYPES = {"in_map": np.int64, "out_map": np.int64, "hist": np.int64,
-                "taps": np.float32}  # fmt: skip
+                "taps": np.float32, "afc_map": np.int64, "afc_ctl": np.int64,
+                "afc_rev": np.int64, "afc_counters": np.int64,
+                **{f"afc_{name}": np.complex128
+                   for name in ("w", "x", "xw", "tw", "split", "z", "spec")}}  # fmt: skip
 
 
 def array_shapes(hdr):
@@ -282,6 +325,8 @@ def array_shapes(hdr):
     nm = nb + N_OUTPUT_EXTRA  # mix columns: the first stage's outputs
     no = nm + N_MTX
     blk, dly, la = hdr[H_MAX_BLOCK], hdr[H_DLY_RING], hdr[H_LA_RING]
+    na, ab = hdr[H_AFC_PATHS], hdr[H_AFC_BLOCK]
+    ap, ak = max(AFC_MIN_PARTITIONS, AFC_TAPS // ab), ab + 1  # partitions, bins
     return (
         (N_GLOB,),  # glob
         (N_IN_FIELDS, ni),  # ins
@@ -320,6 +365,32 @@ def array_shapes(hdr):
         (blk, MTX_LANES),  # work_mtx
         (N_SLOTS, nm, MTX_LANES),  # mail_mtx
         (N_SLOTS, S_OUT, 5, MTX_LANES),  # mail_bq_mtx
+        (na, 2),  # afc_map
+        (na, N_AFC_CTL),  # afc_ctl
+        (na, N_AFC_METER),  # afc_meter
+        (na, ap, ak),  # afc_w
+        (na, ap, ak),  # afc_x
+        (na, ap, ak),  # afc_xw
+        (na, ak),  # afc_power
+        (na, ab),  # afc_u_last
+        (na, ab),  # afc_uw_last
+        (na, AFC_ORDER),  # afc_zu
+        (na, AFC_ORDER),  # afc_ze
+        (na, AFC_ORDER + 1),  # afc_a
+        (na, AFC_FRAME),  # afc_frame
+        (na, AFC_FRAME),  # afc_window
+        (na, AFC_FRAME),  # afc_wframe
+        (na, AFC_ORDER + 1),  # afc_r
+        (na, AFC_ORDER + 1),  # afc_lev
+        (na, ab // 2),  # afc_tw
+        (na, ab),  # afc_rev
+        (na, ak),  # afc_split
+        (na, ab),  # afc_z
+        (na, 2, ak),  # afc_spec
+        (na, 2 * ab),  # afc_t
+        (na, ab),  # afc_work
+        (na, 3),  # afc_params
+        (na, 6),  # afc_counters
     )
 
 
@@ -338,6 +409,11 @@ class Dims:
     # Per output, a shorter limiter lookahead than ``lookahead_ms`` (an
     # in-ear mix); () gives every output ``lookahead_ms``.
     out_lookahead_ms: tuple[float, ...] = ()
+    # Adaptive feedback cancellers: (mic input channel, output) per path,
+    # both 0-based, and their partition (a power of two): the audio plane
+    # then runs in chunks of ``afc_block`` frames.
+    afc_paths: tuple[tuple[int, int], ...] = ()
+    afc_block: int = 64
 
     @property
     def n_out(self) -> int:
@@ -411,6 +487,7 @@ class EngineMemory:
         h[H_PHYS_IN], h[H_PHYS_OUT] = d.phys_in, d.phys_out
         h[H_MAX_BLOCK], h[H_DLY_RING], h[H_LA_RING] = d.max_block, dly, la
         h[H_N_LANES] = d.n_out_lanes
+        h[H_AFC_PATHS], h[H_AFC_BLOCK] = len(d.afc_paths), d.afc_block
         shapes = array_shapes(h)
         for name, shape in zip(ARRAYS, shapes, strict=True):
             dtype = ARRAY_DTYPES.get(name, np.float64)
@@ -449,6 +526,27 @@ class EngineMemory:
         a["la_s"][:] = 1.0
         a["outs"][OP_LIM_LINK] = -1
         a["mail_outs"][:, OP_LIM_LINK] = -1
+        self._init_afc()
+
+    def _init_afc(self) -> None:
+        """Each path's canceller as ``afc.make_state`` makes it, on."""
+        d, a = self.dims, self.arrays
+        if not d.afc_paths:
+            return
+        if d.afc_block > d.max_block:
+            raise ValueError(f"afc_block {d.afc_block}: at most {d.max_block}")
+        partitions = int(array_shapes(self.hdr)[A_AFC_W][1])
+        # A block that is not a power of two is refused here (ValueError).
+        fresh = afc.make_state(
+            d.afc_block, partitions, order=AFC_ORDER, frame=AFC_FRAME
+        )
+        for name, value in zip(AfcState._fields, fresh, strict=True):
+            a[f"afc_{name}"][:] = value
+        a["afc_map"][:] = d.afc_paths
+        a["afc_ctl"][:, AC_ON] = 1
+        a["afc_meter"][:, AM_COEF] = 1.0 - np.exp(
+            -d.afc_block / (AFC_METER_S * d.sample_rate)
+        )
 
     def state(self) -> tuple:
         """The arrays in ARRAYS order, as the kernels take them."""

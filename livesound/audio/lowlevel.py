@@ -61,6 +61,7 @@ def _pointer_intrinsic(elem):
 f64_pointer = _pointer_intrinsic(types.float64)
 f32_pointer = _pointer_intrinsic(types.float32)
 i64_pointer = _pointer_intrinsic(types.int64)
+c128_pointer = _pointer_intrinsic(types.complex128)
 
 
 @intrinsic

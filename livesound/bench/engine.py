@@ -35,6 +35,7 @@ from livesound.control.registry import ch_prefix, out_prefixes
 BLOCKS = (16, 32, 64, 128, 256)
 INPUT_COUNTS = (8, 32, 64, 128)
 SECONDS = 3.0  # of audio per measurement
+AFC_PATHS = (1, 4)  # feedback cancellers measured
 LARGE = (128, 64)  # a dLive-size show: inputs, mix buses
 LARGE_TARGET_PCT = 25.0
 LATENCY_BLOCKS = (16, 32, 64)
@@ -85,10 +86,13 @@ def _signal(frames: int, channels: int, sample_rate: int) -> np.ndarray:
 
 
 def measure(n_in: int = 32, n_bus: int = 16, block: int = 64, sample_rate: int = 48000,
-            seconds: float = SECONDS) -> dict[str, float]:  # fmt: skip
-    """Callback time per block of the reference show, from the callback's timer."""
+            seconds: float = SECONDS, afc_paths: int = 0) -> dict[str, float]:  # fmt: skip
+    """Callback time per block of the reference show, from the callback's timer;
+    with ``afc_paths`` feedback cancellers (input k into bus k, adapting)."""
+    paths = tuple((k, k) for k in range(afc_paths))
     dims = Dims(n_in=n_in, n_bus=n_bus, sample_rate=sample_rate, max_block=1024,
-                phys_in=n_in, phys_out=n_outputs(n_bus))  # fmt: skip
+                phys_in=n_in, phys_out=n_outputs(n_bus), afc_paths=paths,
+                afc_block=block)  # fmt: skip
     engine = BlockEngine(dims)
     engine.mixer.set_many(reference_show(n_in, n_bus))
     n_blocks = max(50, int(seconds * sample_rate / block))
@@ -105,7 +109,8 @@ def measure(n_in: int = 32, n_bus: int = 16, block: int = 64, sample_rate: int =
     hist = core.arrays["hist"]
     period_us = 1e6 * block / sample_rate
     return {
-        "inputs": n_in, "buses": n_bus, "block": block, "blocks": s.blocks,
+        "inputs": n_in, "buses": n_bus, "block": block, "afc_paths": afc_paths,
+        "blocks": s.blocks,
         "mean_us": s.mean_us, "min_us": s.min_us, "max_us": s.max_us,
         "p50_us": s.percentile_us(hist, 50), "p99_us": s.percentile_us(hist, 99),
         "p999_us": s.percentile_us(hist, 99.9),
@@ -258,6 +263,17 @@ def run(quick: bool = False, emit=print) -> dict[str, Any]:
          "every processor "
          f"on) at 64 frames: {r['mean_us']:.1f} us mean, p99 {r['p99_us']:.0f} us, "
          f"{r['load_pct']:.1f} % of a core (target {LARGE_TARGET_PCT:g} %)")  # fmt: skip
+    # Against a run without cancellers measured alongside, by the median:
+    # the mean of a shared machine's run carries its preemptions.
+    none, *runs = (
+        measure(block=64, seconds=seconds, afc_paths=n) for n in (0, *AFC_PATHS)
+    )
+    report["afc"] = runs
+    emit(f"adaptive feedback cancellers in the reference show at 64 frames (p50 "
+         f"{none['p50_us']:.0f} us without): " + ", ".join(
+        f"{n} path{'s' * (n > 1)} p50 {r['p50_us']:.0f} us "
+        f"(+{(r['p50_us'] - none['p50_us']) / n:.1f} per path), mean {r['mean_us']:.1f}"
+        for n, r in zip(AFC_PATHS, runs, strict=True)))  # fmt: skip
     try:
         sp = scipy_chain(block=64, seconds=seconds)
     except ImportError:

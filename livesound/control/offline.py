@@ -11,6 +11,7 @@ import numpy as np
 
 from livesound.audio.core import AudioCore
 from livesound.audio.layout import Dims
+from livesound.control.afcpaths import AfcPaths
 from livesound.control.mixer import Mixer
 
 
@@ -21,6 +22,8 @@ class BlockEngine:
         self.dims = dims or Dims(**sizes)
         self.core = AudioCore(self.dims)
         self.mixer = Mixer(self.core.memory)
+        # The feedback cancellers' switches (``dims.afc_paths``; none by default).
+        self.afc = AfcPaths(self.mixer)
         # Called with the audio clock (seconds) before every block: what a
         # live engine's control plane does on its timer (scene fades, ...).
         self.block_hooks: list[Callable[[float], None]] = []

@@ -1,0 +1,70 @@
+"""The control plane's side of the adaptive feedback cancellers.
+
+The paths (mic → output) are fixed when the engine starts (``Dims.afc_paths``);
+here each path is switched and reset. A path is on while its output's
+feedback suppressor is (``/ls/bus/NN/fbs/mode`` anything but ``off``): the
+notches stay armed behind the canceller. It starts over when that mode
+changes or a scene is recalled (``scene_recalled``). Each switch and reset
+is one int64 word of ``afc_ctl`` stored with release ordering, read by the
+audio plane with acquire ordering at its next chunk (the protocol of the
+meter resets).
+"""
+
+import math
+
+from livesound.audio import layout as L
+from livesound.audio.atomics import bump_sequence, store_header
+from livesound.control.events import Change
+from livesound.control.mixer import Mixer
+from livesound.control.registry import FBS_MODES, out_prefixes
+
+
+class AfcPaths:
+    """Switches, resets and reports the cancellers of an engine's memory."""
+
+    def __init__(self, mixer: Mixer) -> None:
+        self.mixer = mixer
+        memory = mixer.memory
+        self.ctl = memory.arrays["afc_ctl"]
+        self.meter = memory.arrays["afc_meter"]
+        self.paths = memory.dims.afc_paths
+        self.names = L.output_names(memory.dims.n_bus)
+        n_bus = memory.dims.n_bus
+        self.modes = [f"{out_prefixes(o, n_bus)[1]}/fbs/mode" for _, o in self.paths]
+        for p, address in enumerate(self.modes):
+            self._switch(p, mixer.get(address))
+        mixer.subscribe(self._changed)
+
+    def _switch(self, p: int, mode: int) -> None:
+        store_header(self.ctl[p], L.AC_ON, int(FBS_MODES[mode] != "off"))
+
+    def reset(self, p: int) -> None:
+        """Path ``p`` starts over (F̂ = 0) at the audio plane's next chunk."""
+        bump_sequence(self.ctl[p], L.AC_RESET_REQ)
+
+    def _changed(self, change: Change) -> None:
+        for p, address in enumerate(self.modes):
+            if change.address == address:
+                self._switch(p, change.new)
+                self.reset(p)
+
+    def scene_recalled(self, name: str) -> None:
+        """A scene was recalled (``SceneManager.recalled``): the show may be
+        another, so every path starts over (once, not at each step of its
+        fades)."""
+        for p in range(len(self.paths)):
+            self.reset(p)
+
+    def erle_db(self, p: int) -> float:
+        """Path ``p``'s echo return loss enhancement over the last second or
+        so: mic power over corrected power, dB (0 until it has heard)."""
+        heard, left = self.meter[p, L.AM_MIC], self.meter[p, L.AM_ERR]
+        return 10 * math.log10(heard / left) if heard > 0 and left > 0 else 0.0
+
+    def stats(self) -> list[dict]:
+        """Per path: the mic (input number), the output (its name), the ERLE
+        and whether it is frozen (off, or its output muted)."""
+        return [{"mic": mic + 1, "output": self.names[o],
+                 "erle_db": round(self.erle_db(p), 1),
+                 "frozen": bool(self.meter[p, L.AM_FROZEN])}
+                for p, (mic, o) in enumerate(self.paths)]  # fmt: skip
