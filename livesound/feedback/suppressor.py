@@ -147,18 +147,20 @@ class Suppressor:
             if not active:
                 return
             channels = sorted({c for o in active for c in o.channels})
-            frame = np.roll(self.buffer, -self.write, axis=0)[:, channels].T.astype(
-                float
+            # Levels of every analysed output straight from the ring (a mean
+            # square needs no order); only what is heard is put in order and
+            # made a spectrum: most outputs (matrices, unused buses) are quiet.
+            held = self.buffer[:, channels]
+            newest = (self.write - self.hop + np.arange(self.hop)) % len(self.buffer)
+            peak_db = 20 * np.log10(np.max(np.abs(held[newest]), axis=0) + 1e-12)
+            rms_db = 10 * np.log10(
+                np.mean(np.square(held, dtype=float), axis=0) + 1e-20
             )
-            peak_db = 20 * np.log10(
-                np.max(np.abs(frame[:, -self.hop :]), axis=1) + 1e-12
-            )
-            rms_db = 10 * np.log10(np.mean(frame**2, axis=1) + 1e-20)
-            # Only what is heard is worth a spectrum (most buses are quiet).
             loud = rms_db >= SILENT_DB
-            mags = np.full((len(channels), frame.shape[1] // 2 + 1), -200.0)
+            mags = np.full((len(channels), len(self.buffer) // 2 + 1), -200.0)
             if loud.any():
-                mags[loud] = spectra_db(frame[loud])
+                frame = np.roll(held[:, loud], -self.write, axis=0).T.astype(float)
+                mags[loud] = spectra_db(frame)
             row = {c: i for i, c in enumerate(channels)}
             for out in active:
                 rows = [row[c] for c in out.channels]
