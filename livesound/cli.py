@@ -61,7 +61,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="an adaptive feedback canceller on the path from a vocal "
                    "mic to an output, e.g. 1=1 (input 1 into bus 1's wedge; "
                    "outputs 1..16, L, R, M, MTX1..MTX6); needs a power-of-two "
-                   "--block; repeatable; for speech, not music")  # fmt: skip
+                   "--block; repeatable (or [afc] paths in the show config); "
+                   "the output's suppressor starts in mode afc; for speech, "
+                   "not music")  # fmt: skip
     p.add_argument("--fallback", metavar="DEVICE",
                    help="device to play on while the first one is gone (index, "
                    "part of its name, or virtual)")  # fmt: skip
@@ -688,6 +690,12 @@ def cmd_engine(args, argv: list[str] | None = None) -> int:
         permissions = load_permissions(args.show_config, args.buses)
     except ConfigError as exc:
         return _fail(str(exc))
+    afc = args.afc
+    if afc is None and args.show_config is not None:
+        try:
+            afc = enginehost.config_afc(args.show_config)
+        except ConfigError as exc:
+            return _fail(str(exc))
     connect = args.connect
     if args.jack and connect is None and args.show_config is not None:
         from livesound.audio.jackclient import config_connections
@@ -701,7 +709,7 @@ def cmd_engine(args, argv: list[str] | None = None) -> int:
         device=args.device, virtual=args.virtual, in_map=args.in_map,
         out_map=args.out_map, lookahead_ms=args.lookahead_ms,
         out_lookahead=args.out_lookahead, fallback=args.fallback,
-        jack=args.jack, connect=connect, afc=args.afc,
+        jack=args.jack, connect=connect, afc=afc,
     )  # fmt: skip
     host = enginehost.HostConfig(
         osc_host=args.osc_host, osc_port=args.osc_port, scenes=args.scenes,

@@ -25,7 +25,13 @@ from livesound.audio import devices, jackclient
 from livesound.audio import layout as L
 from livesound.audio.core import AudioCore
 from livesound.audio.meters import MeterPoller, Meters
-from livesound.audio.settings import MAX_BLOCK, ConfigError, DeviceError, check_settings
+from livesound.audio.settings import (
+    MAX_BLOCK,
+    ConfigError,
+    DeviceError,
+    check_settings,
+    show_config_table,
+)
 from livesound.audio.watchdog import AudioWatchdog
 from livesound.audio.watchdog import Device as Watched
 from livesound.control.afcpaths import AfcPaths
@@ -198,6 +204,23 @@ def parse_afc(specs: list[str], n_in: int, n_bus: int, block: int
         raise ConfigError(f"--afc needs a --block that is a power of two "
                           f"(16 to 1024), not {block}")  # fmt: skip
     return tuple(paths)
+
+
+def config_afc(path: Path) -> list[str] | None:
+    """The ``paths`` of the show config's ``[afc]`` table, as ``--afc`` takes
+    them (None when it has none)::
+
+        [afc]
+        paths = ["1=1", "2=L"]
+    """
+    paths = show_config_table(path, "afc").get("paths")
+    if paths is None:
+        return None
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise ConfigError(
+            f'{path}: [afc] paths is a list of "MIC=OUTPUT", e.g. ["1=1"]'
+        )
+    return paths
 
 
 class Engine:

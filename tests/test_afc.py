@@ -379,3 +379,25 @@ def test_non_finite_signals_never_poison_the_filter():
     assert np.all(np.isfinite(afc.impulse_response(st)))
     assert np.all(np.isfinite(st.power)) and np.all(np.isfinite(st.a))
     assert _misalignment_db(f, afc.impulse_response(st)) < -10.0
+
+
+def test_the_decorrelation_delay_is_a_ring_across_blocks():
+    """``afc_delay``: the block comes out ``delay`` samples late across block
+    edges (a delay longer than a block too); not applied, the block is left
+    as it is and the line still fills, so switching on plays no silence; a
+    reset forgets F̂ but not the sound on its way."""
+    rng = np.random.default_rng(5)
+    signal = rng.standard_normal(BLOCK * 12)
+    for delay in (0, 37, 240):
+        st = afc.make_state(BLOCK, 8, delay=delay)
+        out = signal.copy()
+        for b in range(12):
+            block = out[b * BLOCK : (b + 1) * BLOCK]
+            if b == 6:
+                afc.reset(st)
+            afc.afc_delay(st, block, b >= 3)
+        expected = np.concatenate([np.zeros(delay), signal])[: len(signal)]
+        np.testing.assert_array_equal(out[3 * BLOCK :], expected[3 * BLOCK :])
+        np.testing.assert_array_equal(out[: 3 * BLOCK], signal[: 3 * BLOCK])
+    with pytest.raises(ValueError, match="delay"):
+        afc.make_state(BLOCK, 8, delay=-1)

@@ -19,6 +19,10 @@ van Waterschoot & Moonen, 2006; van Waterschoot & Moonen, Proc. IEEE 2011):
   so each partition stays a linear, not circular, filter) is applied to a
   few partitions per block in turn (Derkx et al., IEEE SPL 2002), which costs
   two FFTs per constrained partition instead of two per partition.
+- The corrected mic goes on ``delay`` samples late (``afc_delay``): a few
+  ms more between what the mic hears and what the loudspeaker plays of it
+  decorrelate the two, which closed-loop identification needs (without it
+  F̂ learnt a biased path on speech; BENCHMARKS.md, "AFC, phase 1").
 
 Partition ``q`` holds the taps at lags ``(q + 1)·block … (q + 2)·block − 1``:
 a block's mic signal can only contain sound played before that block (the
@@ -27,7 +31,7 @@ one block are left out and the estimate needs nothing not yet played.
 
 Per block: ``afc_push`` (the block the loudspeaker just played), then for the
 next mic block ``afc_estimate``, subtract, ``afc_adapt`` with the corrected
-block. ``afc_block`` does the three for one path. None of them allocates,
+block, then ``afc_delay`` on what goes on. ``afc_block`` does it for one path. None of them allocates,
 locks or calls Python: ``make_state`` builds every array once. FFTs are our
 own radix-2 kernels (numba has no FFT): a real transform of 2·block points as
 a complex one of ``block`` points.
@@ -51,9 +55,9 @@ SILENT_POWER = 1e-12
 
 # Rows of ``AfcState.params`` and slots of ``AfcState.counters``.
 P_MU, P_DELTA, P_SMOOTH = 0, 1, 2
-I_POS, I_CONSTRAIN_NEXT, I_LPC_COUNT, I_FRAME_POS, I_CONSTRAIN_PER_BLOCK, I_LPC_HOP = (
-    range(6)
-)
+(I_POS, I_CONSTRAIN_NEXT, I_LPC_COUNT, I_FRAME_POS, I_CONSTRAIN_PER_BLOCK, I_LPC_HOP,
+ I_DELAY_POS) = range(7)  # fmt: skip
+N_COUNTERS = 7
 
 
 class AfcState(NamedTuple):
@@ -85,7 +89,9 @@ class AfcState(NamedTuple):
     t: np.ndarray  # [2B]: time-domain work
     work: np.ndarray  # [B]: a block's work (whitened signals, the estimate)
     params: np.ndarray  # [3]: step size, regularisation, power smoothing
-    counters: np.ndarray  # int [6]: ring position, constraint turn, LPC cadence
+    counters: np.ndarray  # int [7]: ring position, constraint turn, LPC cadence,
+    # the delay line's position
+    dline: np.ndarray  # [D]: the decorrelation delay's line (a ring)
 
 
 def fft_tables(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -354,24 +360,49 @@ def afc_block(st, mic, played):
     for n in range(mic.size):
         mic[n] -= st.work[n]
     afc_adapt(st, mic)
+    afc_delay(st, mic, True)
+
+
+@kernel
+def afc_delay(st, block, apply):
+    """The corrected mic through the decorrelation delay, in place when
+    ``apply``; otherwise only into the line (so the delay comes in with
+    sound already in it when the path is switched on)."""
+    line = st.dline
+    size = line.size
+    if size == 0:
+        return
+    pos = st.counters[I_DELAY_POS]
+    for n in range(block.size):
+        held = line[pos]
+        line[pos] = block[n]
+        if apply:
+            block[n] = held
+        pos += 1
+        if pos == size:
+            pos = 0
+    st.counters[I_DELAY_POS] = pos
 
 
 def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
                order: int = 16, frame: int = 960, lpc_hop: int = 4,
                constrain_per_block: int = 2, delta: float = 1e-6,
-               power_blocks: float | None = None) -> AfcState:  # fmt: skip
+               power_blocks: float | None = None, delay: int = 0) -> AfcState:  # fmt: skip
     """A canceller's arrays, made once: ``partitions`` × ``block`` taps (from
     a lag of one block), NLMS step ``mu``, a predictor of ``order`` over
     ``frame`` samples refitted every ``lpc_hop`` blocks,
     ``constrain_per_block`` partitions constrained per block, regularisation
-    ``delta`` (power per bin), and the whitened power smoothed over
-    ``power_blocks`` blocks (default: the filter's length)."""
+    ``delta`` (power per bin), the whitened power smoothed over
+    ``power_blocks`` blocks (default: the filter's length), and a
+    decorrelation delay of ``delay`` samples."""
     if not 0.0 < mu < 2.0:
         raise ValueError(f"step size must be in (0, 2), not {mu}")
     if not 1 <= constrain_per_block <= partitions:
         raise ValueError("constrain between 1 and all partitions per block")
     if frame < order + 1 or lpc_hop < 1:
         raise ValueError("the predictor's frame must be longer than its order")
+    if delay < 0:
+        raise ValueError(f"the delay is a number of samples, not {delay}")
     k_bins = block + 1
     tw, rev, split = fft_tables(2 * block)
     smooth = math.exp(-1.0 / (power_blocks or partitions))
@@ -400,14 +431,16 @@ def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
         work=np.zeros(block),
         params=np.array([mu, delta, smooth]),
         counters=np.array(
-            [partitions - 1, 0, 0, 0, constrain_per_block, lpc_hop], dtype=np.int64
+            [partitions - 1, 0, 0, 0, constrain_per_block, lpc_hop, 0], dtype=np.int64
         ),
+        dline=np.zeros(delay),
     )
 
 
 @kernel
 def reset(st):
-    """Forget the path and the source (not the settings): F̂ = 0."""
+    """Forget the path and the source (not the settings): F̂ = 0. The
+    delay line goes on: it is the sound on its way, not what was learnt."""
     for arr in (st.w, st.x, st.xw):
         arr[:] = 0.0
     for arr in (st.power, st.u_last, st.uw_last, st.zu, st.ze, st.frame):

@@ -20,7 +20,6 @@ import logging
 import queue
 import re
 import threading
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from livesound.audio import jackprocess as J
 from livesound.audio import layout as L
 from livesound.audio.core import AudioCore
 from livesound.audio.devices import DeviceInfo, bounded, jack_server_up, make_realtime
-from livesound.audio.settings import ConfigError, DeviceError
+from livesound.audio.settings import ConfigError, DeviceError, show_config_table
 
 log = logging.getLogger("livesound.audio")
 
@@ -130,11 +129,7 @@ def config_connections(path: Path) -> list[str] | None:
         [jack]
         connect = { "system:capture_*" = "in_*", "main_*" = "system:playback_*" }
     """
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    table = data.get("jack", {}).get("connect")
+    table = show_config_table(path, "jack").get("connect")
     if table is None:
         return None
     if not isinstance(table, dict) or not all(

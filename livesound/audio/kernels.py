@@ -628,11 +628,11 @@ def reset_dsp_state(state):
 def afc_path(arrays, p):
     """Path ``p``'s canceller: views of ``afc_from_header``'s stacked arrays."""
     (_, _, _, w, x, xw, power, u_last, uw_last, zu, ze, a, frame, window, wframe,
-     r, lev, tw, rev, split, z, spec, t, work, params, counters) = arrays  # fmt: skip
+     r, lev, tw, rev, split, z, spec, t, work, params, counters, dline) = arrays  # fmt: skip
     return afc.AfcState(
         w[p], x[p], xw[p], power[p], u_last[p], uw_last[p], zu[p], ze[p], a[p],
         frame[p], window[p], wframe[p], r[p], lev[p], tw[p], rev[p], split[p], z[p],
-        spec[p], t[p], work[p], params[p], counters[p],
+        spec[p], t[p], work[p], params[p], counters[p], dline[p],
     )  # fmt: skip
 
 
@@ -646,6 +646,8 @@ def afc_cancel(hdr, outs, work_in, n):
     The filter works on whole partitions: a chunk of any other length (a
     device block that is not a multiple of it) cannot be aligned with what
     was played, so every path starts over and the chunk passes uncorrected.
+    Last, each mic with a path on goes on through its decorrelation delay
+    (the line of its first path; ``afc.afc_delay``).
     """
     if hdr[L.H_AFC_PATHS] == 0:
         return
@@ -683,6 +685,15 @@ def afc_cancel(hdr, outs, work_in, n):
         meter[p, L.AM_FROZEN] = 1.0 if frozen else 0.0
         if not frozen:
             afc.afc_adapt(st, work_in[:n, mic])
+    for p in range(paths.shape[0]):
+        mic = paths[p, L.AFC_MIC]
+        first, on = True, False
+        for q in range(paths.shape[0]):
+            if paths[q, L.AFC_MIC] == mic:
+                first = first and q >= p
+                on = on or load_acquire(ctl[q], L.AC_ON) != 0
+        if first:
+            afc.afc_delay(afc_path(arrays, p), work_in[:n, mic], on)
 
 
 @kernel
@@ -910,7 +921,7 @@ def afc_from_header(hdr):
         f64(L.A_AFC_FRAME), f64(L.A_AFC_WINDOW), f64(L.A_AFC_WFRAME), f64(L.A_AFC_R),
         f64(L.A_AFC_LEV), c128(L.A_AFC_TW), i64(L.A_AFC_REV), c128(L.A_AFC_SPLIT),
         c128(L.A_AFC_Z), c128(L.A_AFC_SPEC), f64(L.A_AFC_T), f64(L.A_AFC_WORK),
-        f64(L.A_AFC_PARAMS), i64(L.A_AFC_COUNTERS),
+        f64(L.A_AFC_PARAMS), i64(L.A_AFC_COUNTERS), f64(L.A_AFC_DLINE),
     )  # fmt: skip
 
 

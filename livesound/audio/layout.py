@@ -60,7 +60,8 @@ H_MAIL_GO = 28  # GOs published before the mailbox's set was derived
 H_GO_BLOCK = 29  # value of H_BLOCKS when the last GO was taken
 H_AFC_PATHS = 30  # adaptive feedback cancellers: mic -> output paths (0: none)
 H_AFC_BLOCK = 31  # the cancellers' partition, frames
-H_ADDR = 32  # first array address; one slot per name in ARRAYS
+H_AFC_DELAY = 32  # their decorrelation delay, samples
+H_ADDR = 33  # first array address; one slot per name in ARRAYS
 # One adaptive feedback canceller per path (``livesound.audio.afc``): the
 # path map, its switches, its meters, then every ``afc.AfcState`` field with
 # a leading path axis.
@@ -91,7 +92,7 @@ ARRAYS = (
     A_AFC_U_LAST, A_AFC_UW_LAST, A_AFC_ZU, A_AFC_ZE, A_AFC_A, A_AFC_FRAME,
     A_AFC_WINDOW, A_AFC_WFRAME, A_AFC_R, A_AFC_LEV, A_AFC_TW, A_AFC_REV,
     A_AFC_SPLIT, A_AFC_Z, A_AFC_SPEC, A_AFC_T, A_AFC_WORK, A_AFC_PARAMS,
-    A_AFC_COUNTERS,
+    A_AFC_COUNTERS, A_AFC_DLINE,
 ) = range(A_MAIL_BQ_MTX + 1, len(ARRAYS))  # fmt: skip
 N_HDR = H_ADDR + len(ARRAYS)
 MAILBOX = ("mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out",
@@ -225,6 +226,9 @@ AFC_TAPS = 4096  # F̂'s length from a lag of one block: 85 ms at 48 kHz
 AFC_MIN_PARTITIONS = 64
 AFC_ORDER = 16  # the prewhitening predictor's order
 AFC_FRAME = 960  # and the samples it is fitted to
+# The mic's decorrelation delay while a path of it is on: without it F̂ learnt
+# a biased path; 5 ms held speech loops (BENCHMARKS.md, "AFC, phase 1").
+AFC_DELAY_S = 0.005
 AFC_MIC, AFC_OUT = range(2)  # afc_map: the mic's input channel, the output
 # afc_ctl (int64), written by the control plane with release stores: the
 # path on (1) or bypassed (0); resets asked for, and those done by the audio
@@ -390,7 +394,8 @@ def array_shapes(hdr):
         (na, 2 * ab),  # afc_t
         (na, ab),  # afc_work
         (na, 3),  # afc_params
-        (na, 6),  # afc_counters
+        (na, afc.N_COUNTERS),  # afc_counters
+        (na, hdr[H_AFC_DELAY]),  # afc_dline
     )
 
 
@@ -488,6 +493,7 @@ class EngineMemory:
         h[H_MAX_BLOCK], h[H_DLY_RING], h[H_LA_RING] = d.max_block, dly, la
         h[H_N_LANES] = d.n_out_lanes
         h[H_AFC_PATHS], h[H_AFC_BLOCK] = len(d.afc_paths), d.afc_block
+        h[H_AFC_DELAY] = round(AFC_DELAY_S * d.sample_rate) if d.afc_paths else 0
         shapes = array_shapes(h)
         for name, shape in zip(ARRAYS, shapes, strict=True):
             dtype = ARRAY_DTYPES.get(name, np.float64)
@@ -537,9 +543,8 @@ class EngineMemory:
             raise ValueError(f"afc_block {d.afc_block}: at most {d.max_block}")
         partitions = int(array_shapes(self.hdr)[A_AFC_W][1])
         # A block that is not a power of two is refused here (ValueError).
-        fresh = afc.make_state(
-            d.afc_block, partitions, order=AFC_ORDER, frame=AFC_FRAME
-        )
+        fresh = afc.make_state(d.afc_block, partitions, order=AFC_ORDER,
+                               frame=AFC_FRAME, delay=int(self.hdr[H_AFC_DELAY]))  # fmt: skip
         for name, value in zip(AfcState._fields, fresh, strict=True):
             a[f"afc_{name}"][:] = value
         a["afc_map"][:] = d.afc_paths

@@ -30,12 +30,12 @@ notches at the end; and false notches (placed while the loop, with the
 notches it had, was stable).
 
 Mode ``afc``: an adaptive feedback canceller (``livesound.audio.afc``, in
-``sim.AfcLoop``) on the path, the channel's input delayed by
-``AFC_DELAY_MS`` to decorrelate, the notches armed behind it in the
-source's mode. Its loop is what the canceller leaves of the path, F − F̂
-(F̂ its final estimate), times the forward path with the final notch bank
-and the delay: ΔMSG, the margin at the end and false notches (judged by the
-estimate of that moment) are taken on that loop, against the same MSG0.
+``sim.AfcLoop``) on the path with its decorrelation delay, the suppressor in
+its ``afc`` mode behind it, as in the engine. Its loop is what the
+canceller leaves of the path, F − F̂ (F̂ its final estimate), delayed, times
+the forward path with the final notch bank: ΔMSG, the margin at the end and
+false notches (judged by the estimate of that moment) are taken on that
+loop, against the same MSG0.
 """
 
 import functools
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livesound.audio.layout import N_NOTCH
+from livesound.audio.layout import AFC_DELAY_S, N_NOTCH
 from livesound.control.offline import BlockEngine
 from livesound.enginehost import Engine, EngineConfig
 from livesound.feedback.margin import SAFE_MARGIN_DB
@@ -124,64 +124,57 @@ ROOMS = (
 )
 SOURCES = {"speech": sources.speech, "music": sources.music}
 # The adaptive feedback canceller's mode: a canceller on the path, the
-# suppressor's notches armed behind it in the source's own mode.
+# suppressor's notches armed behind it.
 AFC = "afc"
+# The decorrelation delay the engine gives a mic with a canceller.
+AFC_DELAY = round(AFC_DELAY_S * SR)
 # The canceller's settings (``livesound.audio.afc.make_state``) in the bench.
-AFC_SETTINGS: dict[str, object] = {"mu": 0.01}
-# The forward path's delay added in ``AFC`` mode (the channel's input delay):
-# the source a mic hears and what the wedge plays of it are less alike
-# across the lags F̂ models, so the estimate is less biased towards the
-# source (see BENCHMARKS.md, "AFC, phase 1").
-AFC_DELAY_MS = 5.0
+AFC_SETTINGS: dict[str, object] = {"mu": 0.01, "delay": AFC_DELAY}
 # The canceller's estimate is kept this often, to judge notches by the loop
 # as it was when they were placed.
 ESTIMATE_EVERY_S = 0.25
 
 
-def _engine(mode: str, delay_ms: float = 0.0) -> BlockEngine:
+def _engine(mode: str) -> BlockEngine:
     """A vocal mic (input 1, high-passed at 100 Hz as any vocal channel is)
-    sent pre-fader to its wedge (bus 1), delayed by ``delay_ms`` at its
-    input (the canceller's decorrelation delay; none below the parameter's
-    least, 0.3 ms)."""
+    sent pre-fader to its wedge (bus 1)."""
     engine = BlockEngine(n_in=2, n_bus=2, phys_in=2, phys_out=6, sample_rate=SR)
     engine.mixer.set_many({"/ch/01/preamp/hpon": 1, "/ch/01/preamp/hpf": 100.0,
-                           "/ch/01/mix/01/type": 3, f"{BUS}/fbs/mode": mode,
-                           "/ch/01/delay/on": int(delay_ms > 0.0),
-                           "/ch/01/delay/time": max(delay_ms, 0.3)})  # fmt: skip
+                           "/ch/01/mix/01/type": 3, f"{BUS}/fbs/mode": mode})  # fmt: skip
     return engine
 
 
 @functools.cache
-def _off(delay_ms: float = 0.0) -> BlockEngine:
+def _off() -> BlockEngine:
     """The bench's engine at 0 dB send with its notches off (never run)."""
-    engine = _engine("off", delay_ms)
+    engine = _engine("off")
     engine.mixer.set("/ch/01/mix/01/level", 0.0)
     return engine
 
 
 @functools.cache
-def forward_response(delay_ms: float = 0.0) -> np.ndarray:
+def forward_response() -> np.ndarray:
     """The engine's response from the mic to the wedge at 0 dB send, notches
     off (``sim.engine_response``); a bank's effect is its response on top."""
-    return engine_response(_off(delay_ms), N_FFT, block=BLOCK)
+    return engine_response(_off(), N_FFT, block=BLOCK)
 
 
-def msg_db(path: np.ndarray, bank: dict[str, object], delay_ms: float = 0.0) -> float:
-    """MSG of the loop (send level in dB that is just stable) with ``bank``
-    and the input delayed by ``delay_ms``."""
-    loop = forward_response(delay_ms) * notch_bank_response(_off(), BUS, N_FFT, bank)
+def msg_db(path: np.ndarray, bank: dict[str, object]) -> float:
+    """MSG of the loop (send level in dB that is just stable) with ``bank``."""
+    loop = forward_response() * notch_bank_response(_off(), BUS, N_FFT, bank)
     return metrics.msg_db(loop * metrics.path_response(path, N_FFT))
 
 
-def _residual(path: np.ndarray, estimate: np.ndarray | None) -> np.ndarray:
+def _residual(path: np.ndarray, estimate: np.ndarray | None,
+              delay: int = 0) -> np.ndarray:  # fmt: skip
     """The path a cancelled loop is left with: F − F̂ (``estimate``: taps from
-    lag 0, none without a canceller)."""
-    if estimate is None:
-        return path
-    size = max(len(path), len(estimate))
-    residual = np.zeros(size)
-    residual[: len(path)] = path
-    residual[: len(estimate)] -= estimate
+    lag 0, none without a canceller), ``delay`` samples later (the
+    canceller's decorrelation delay, in the loop wherever it sits)."""
+    size = max(len(path), 0 if estimate is None else len(estimate))
+    residual = np.zeros(delay + size)
+    residual[delay : delay + len(path)] = path
+    if estimate is not None:
+        residual[delay : delay + len(estimate)] -= estimate
     return residual
 
 
@@ -234,9 +227,8 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
     k0 = msg0 - 3.0
     source = SOURCES[kind](SR, seconds) if source is None else source
     cancel = mode == AFC
-    delay_ms = AFC_DELAY_MS if cancel else 0.0
-    fbs = ("speech" if kind == "speech" else "music") if cancel else mode
-    engine = _engine(fbs, delay_ms)
+    delay = AFC_DELAY if cancel else 0
+    engine = _engine(mode)
     suppressor = Suppressor(engine.mixer, engine.core, SR)
     suppressor.attach(engine)
     t0 = time.perf_counter()
@@ -245,18 +237,18 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
     ref, _ = _run(_engine("off"), source, None, k0, dk)
     final = {s: n for s, n in enumerate(suppressor.output(BUS).planner.slots) if n}
     # With the canceller the loop is what F̂ leaves of the path: F − F̂.
-    left = _residual(path, estimates[-1][1] if estimates else None)
-    msg1 = msg_db(left, bank_values(final), delay_ms)
+    left = _residual(path, estimates[-1][1] if estimates else None, delay)
+    msg1 = msg_db(left, bank_values(final))
     flags = metrics.howling(out, ref, SR, min_frames=5, quiet_db=LOUD_DB)
     tri = metrics.recovery_times(flags, 1024 / SR)
-    false = _false_notches(suppressor, path, k0, dk, estimates, delay_ms)
+    false = _false_notches(suppressor, path, k0, dk, estimates, delay)
     last_s = min(RINGING_LAST_S, seconds - HOLD_S - RAMP_S)
     return {
         "room": room.name, "source": kind, "mode": mode, "dk_db": dk,
         "msg0_db": msg0, "delta_msg_db": msg1 - msg0,
         # The loop's MSG with the canceller's delay but no canceller, no notch:
         # what the delay alone moves.
-        "msg0_delayed_db": msg_db(path, {}, delay_ms),
+        "msg0_delayed_db": msg_db(_residual(path, None, delay), {}),
         "margin_db": margin_db(engine, Path(0, 0, left), N_FFT),
         # What the suppressor itself believes (``MarginEstimator``).
         "margin_estimate_db": suppressor.margins().get(BUS, math.nan),
@@ -271,7 +263,7 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
 
 def _false_notches(suppressor: Suppressor, path: np.ndarray, k0: float, dk: float,
                    estimates: list[tuple[float, np.ndarray]],
-                   delay_ms: float = 0.0) -> int:  # fmt: skip
+                   delay: int = 0) -> int:  # fmt: skip
     """New notches placed while the loop, with the bank it had (and the
     canceller's latest estimate before then), was stable."""
     slots: dict[int, Notch] = {}
@@ -279,8 +271,8 @@ def _false_notches(suppressor: Suppressor, path: np.ndarray, k0: float, dk: floa
     for _, action in suppressor.events:
         if action.what in ("place", "reuse"):
             known = [f for t, f in estimates if t <= action.time_s]
-            left = _residual(path, known[-1] if known else None)
-            stable = msg_db(left, bank_values(slots), delay_ms)
+            left = _residual(path, known[-1] if known else None, delay)
+            stable = msg_db(left, bank_values(slots))
             false += send_db(action.time_s, k0, dk) < stable
         if action.notch is None:
             slots.pop(action.slot, None)

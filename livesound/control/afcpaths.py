@@ -2,9 +2,11 @@
 
 The paths (mic → output) are fixed when the engine starts (``Dims.afc_paths``);
 here each path is switched and reset. A path is on while its output's
-feedback suppressor is (``/ls/bus/NN/fbs/mode`` anything but ``off``): the
-notches stay armed behind the canceller. It starts over when that mode
-changes or a scene is recalled (``scene_recalled``). Each switch and reset
+feedback suppressor is in mode ``afc`` (``/ls/bus/NN/fbs/mode``), with the
+notches armed behind the canceller; in any other mode the mic passes as if
+there were no path. It starts over when that mode changes or a scene is
+recalled (``scene_recalled``). An engine starts with every path's output
+in mode ``afc``; a show restored or recalled afterwards sets its own modes. Each switch and reset
 is one int64 word of ``afc_ctl`` stored with release ordering, read by the
 audio plane with acquire ordering at its next chunk (the protocol of the
 meter resets).
@@ -17,6 +19,8 @@ from livesound.audio.atomics import bump_sequence, store_header
 from livesound.control.events import Change
 from livesound.control.mixer import Mixer
 from livesound.control.registry import FBS_MODES, out_prefixes
+
+AFC_MODE = "afc"  # the suppressor's mode that runs an output's cancellers
 
 
 class AfcPaths:
@@ -31,12 +35,18 @@ class AfcPaths:
         self.names = L.output_names(memory.dims.n_bus)
         n_bus = memory.dims.n_bus
         self.modes = [f"{out_prefixes(o, n_bus)[1]}/fbs/mode" for _, o in self.paths]
+        mixer.subscribe(self._changed)
+        if self.modes:
+            mixer.set_many(dict.fromkeys(self.modes, AFC_MODE))
         for p, address in enumerate(self.modes):
             self._switch(p, mixer.get(address))
-        mixer.subscribe(self._changed)
 
     def _switch(self, p: int, mode: int) -> None:
-        store_header(self.ctl[p], L.AC_ON, int(FBS_MODES[mode] != "off"))
+        store_header(self.ctl[p], L.AC_ON, int(FBS_MODES[mode] == AFC_MODE))
+
+    def on(self, p: int) -> bool:
+        """Whether path ``p`` cancels (its output's suppressor in ``afc``)."""
+        return FBS_MODES[self.mixer.get(self.modes[p])] == AFC_MODE
 
     def reset(self, p: int) -> None:
         """Path ``p`` starts over (F̂ = 0) at the audio plane's next chunk."""
@@ -62,9 +72,10 @@ class AfcPaths:
         return 10 * math.log10(heard / left) if heard > 0 and left > 0 else 0.0
 
     def stats(self) -> list[dict]:
-        """Per path: the mic (input number), the output (its name), the ERLE
-        and whether it is frozen (off, or its output muted)."""
-        return [{"mic": mic + 1, "output": self.names[o],
+        """Per path: the mic (input number), the output (its name), whether
+        it is on, the ERLE and whether it is frozen (off, or its output
+        muted)."""
+        return [{"mic": mic + 1, "output": self.names[o], "on": self.on(p),
                  "erle_db": round(self.erle_db(p), 1),
                  "frozen": bool(self.meter[p, L.AM_FROZEN])}
                 for p, (mic, o) in enumerate(self.paths)]  # fmt: skip

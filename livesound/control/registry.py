@@ -56,7 +56,7 @@ X32_COLORS = ("OFF", "RD", "GN", "YE", "BL", "MG", "CY", "WH",
               "OFFi", "RDi", "GNi", "YEi", "BLi", "MGi", "CYi", "WHi")  # fmt: skip
 """Scribble-strip colours, as the X32 numbers them (``i``: inverted)."""
 X32_ICONS = 74  # the X32's strip icons are numbered 1..74
-FBS_MODES = ("off", "speech", "music", "ringout")
+FBS_MODES = ("off", "speech", "music", "ringout", "afc")
 
 
 class ParamError(ValueError):
@@ -512,7 +512,8 @@ class Registry:
         add(f"{fbs}/mode", "enum", FBS_MODES.index("music"), choices=FBS_MODES,
             group="notches", key="fbs.mode",
             doc="Feedback suppressor: off, speech (wider, faster), music "
-            "(narrow, only sure howls) or ringout (places fixed notches)")  # fmt: skip
+            "(narrow, only sure howls), ringout (places fixed notches) or afc "
+            "(the output's feedback cancellers, music's notches behind them)")  # fmt: skip
         add(f"{fbs}/maxdepth", "float", -18.0, -40.0, -3.0, "dB", group="notches",
             key="fbs.max_depth_db", doc="Deepest an automatic notch may go")  # fmt: skip
         add(f"{fbs}/release", "float", 60.0, 1.0, 3600.0, "s", "log",

@@ -64,6 +64,10 @@ MODES: dict[str, Mode] = {
         fixed=True,
     ),
 }  # fmt: skip
+# Behind adaptive feedback cancellers (``livesound.audio.afc``) the notches
+# are a safety net that must not fight them: only sure howls, as in music
+# (a singer's held note is no howl either).
+MODES["afc"] = MODES["music"]
 
 
 @dataclass

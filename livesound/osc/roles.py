@@ -13,12 +13,11 @@ pair belongs to the performer of its odd mix (see ``links``).
 
 import re
 import secrets
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livesound.audio.settings import ConfigError
+from livesound.audio.settings import ConfigError, show_config_table
 
 KINDS = ("engineer", "performer", "readonly", "viewer")
 # Always allowed, for every role: discovery, subscriptions and meters.
@@ -151,11 +150,7 @@ def load_permissions(path: Path | None, n_bus: int = 16) -> Permissions:
     """
     if path is None:
         return Permissions(by_address={"127.0.0.1": ENGINEER, "::1": ENGINEER})
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    osc = data.get("osc", {})
+    osc = show_config_table(path, "osc")
     try:
         perms = Permissions(
             default=parse_role(osc.get("default_role", "readonly"), n_bus)

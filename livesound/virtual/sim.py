@@ -352,7 +352,9 @@ class AfcLoop(FeedbackLoop):
     as ``make_state`` keywords at the first block) is fed what the engine
     played on the path's output; every mic's estimates are taken off what
     it heard, and each canceller of that mic adapts on the one corrected
-    signal (several loudspeakers into one mic: a multichannel NLMS).
+    signal (several loudspeakers into one mic: a multichannel NLMS), which
+    goes on to the engine through the decorrelation delay of the mic's first
+    path (``delay`` in ``settings``), as in the engine's callback.
     ``estimate(i)`` is path ``i``'s F̂ as taps from lag 0, to score the loop
     by ``path.ir - estimate(i)``.
     """
@@ -377,6 +379,13 @@ class AfcLoop(FeedbackLoop):
             heard[:, path.mic] -= est
         for path, st in zip(self.paths, self.cancellers, strict=True):
             afc.afc_adapt(st, np.ascontiguousarray(heard[:, path.mic]))
+        delayed = set()
+        for path, st in zip(self.paths, self.cancellers, strict=True):
+            if path.mic not in delayed:  # the line of the mic's first path
+                delayed.add(path.mic)
+                mic = np.ascontiguousarray(heard[:, path.mic])
+                afc.afc_delay(st, mic, True)
+                heard[:, path.mic] = mic
         out = super()._engine_block(heard)
         for path, st in zip(self.paths, self.cancellers, strict=True):
             afc.afc_push(st, out[:, path.output].astype(np.float64))

@@ -36,6 +36,7 @@ MODE_MENU = [
     ("speech", "trusts a growing tone sooner; cuts -9 dB, 1/5 octave"),
     ("music", "spares held notes; cuts -6 dB, 1/10 octave, up to 1/6"),
     ("ringout", "sound check: every ringing tone gets a fixed notch"),
+    ("afc", "cancels the feedback of its --afc paths; music's notches behind"),
 ]
 
 

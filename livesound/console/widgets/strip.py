@@ -104,9 +104,8 @@ def _pan_text(value: float) -> str:
 
 
 def _short_mode(mode: str) -> str:
-    return {"off": "off", "speech": "SPE", "music": "MUS", "ringout": "RNG"}.get(
-        mode, "—"
-    )
+    return {"off": "off", "speech": "SPE", "music": "MUS", "ringout": "RNG",
+            "afc": "AFC"}.get(mode, "—")  # fmt: skip
 
 
 def _track(mark: float | None) -> str:
