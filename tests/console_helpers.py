@@ -96,12 +96,13 @@ async def live_on(pilot, app, screen: type) -> None:
                  f"the {screen.__name__}")  # fmt: skip
 
 
-def console_run(tmp_path: Path, body: Callable) -> None:
+def console_run(tmp_path: Path, body: Callable, *extra: str) -> None:
     """Run ``await body(app, pilot, engine)`` in a console attached to a fresh
-    engine (8 inputs, 4 buses, the shipped scenes), stopping the engine after."""
+    engine (8 inputs, 4 buses, the shipped scenes, ``extra`` options),
+    stopping the engine after."""
     from livesound.console.app import ConsoleApp
 
-    engine = engine_with_scenes(tmp_path)
+    engine = engine_with_scenes(tmp_path, *extra)
 
     async def go() -> None:
         app = ConsoleApp(port=engine.port)

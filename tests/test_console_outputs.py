@@ -11,7 +11,7 @@ from osc_helpers import Client, stats
 from textual.widgets import Static
 
 from livesound.console.screens.dialogs import Choose, Confirm
-from livesound.console.screens.outputs import OutputsScreen, margin_text
+from livesound.console.screens.outputs import OutputsScreen, afc_text, margin_text
 from livesound.feedback.margin import SAFE_MARGIN_DB
 
 MODE = "/ls/bus/01/fbs/mode"
@@ -76,6 +76,39 @@ def test_each_outputs_loop_margin_is_the_engines_estimate(tmp_path):
         await settle(pilot, shown, "bus 1's margin in the title")
 
     console_run(tmp_path, body)
+
+
+def test_the_outputs_title_says_what_its_canceller_does(tmp_path):
+    """An engine with ``--afc 1=1``: bus 1's title names mic 1's canceller
+    and its ERLE from /ls/stats; switched out of mode afc it is idle."""
+
+    async def body(app, pilot, engine):
+        await settle(pilot, lambda: app.state.status.afc, "the engine's cancellers")
+        await pilot.press("o")
+        await settle(pilot, lambda: isinstance(app.screen, OutputsScreen)
+                     and app.screen.ready, "the outputs view")  # fmt: skip
+        await pilot.press("down", "down")  # outputs: main, mono, bus 1
+        title = app.screen.query_one("#title", Static)
+        await settle(pilot, lambda: re.search(r"cancelling mic 1 ERLE -?\d+\.\d dB",
+                                              str(title.render())), "the ERLE")  # fmt: skip
+        with Client(engine.port) as c:
+            c.send(MODE, "music")
+        await settle(pilot, lambda: "mic 1 idle (mode not afc)" in str(title.render()),
+                     "the canceller idle")  # fmt: skip
+        assert "suppressor music" in str(title.render())
+
+    console_run(tmp_path, body, "--afc", "1=1")
+
+
+def test_canceller_text_per_path():
+    paths = [{"mic": 1, "output": "1", "on": True, "erle_db": 3.25, "frozen": False},
+             {"mic": 2, "output": "1", "on": True, "erle_db": 0.0, "frozen": True},
+             {"mic": 3, "output": "L", "on": False, "erle_db": 0.0, "frozen": True}]  # fmt: skip
+    assert (
+        afc_text(paths, "1") == "  cancelling mic 1 ERLE 3.2 dB, mic 2 frozen (muted)"
+    )
+    assert afc_text(paths, "L") == "  cancelling mic 3 idle (mode not afc)"
+    assert afc_text(paths, "2") == ""
 
 
 @pytest.mark.parametrize(

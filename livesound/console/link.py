@@ -257,7 +257,10 @@ class Link:
             with contextlib.suppress(ValueError, TypeError):
                 report = json.loads(args[0])
                 status = Status.from_stats(report)
-                if status.margins_db != st.status.margins_db:
+                if (status.margins_db, status.afc) != (
+                    st.status.margins_db,
+                    st.status.afc,
+                ):
                     st.version += 1  # the outputs view's title shows them
                 st.status = status
                 if self._sizing:

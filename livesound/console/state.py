@@ -104,6 +104,9 @@ class Status:
     # The suppressor's estimate of each analysed loop's margin (dB before
     # it howls), by output prefix (``/ls/bus/01``); 99: no colouration.
     margins_db: dict[str, float] = field(default_factory=dict)
+    # The feedback cancellers (``afc`` in /ls/stats): per path its mic
+    # (input number), output (engine name: "1", "L", "MTX1"), on, ERLE, frozen.
+    afc: list[dict] = field(default_factory=list)
 
     @classmethod
     def from_stats(cls, report: dict) -> Status:
@@ -128,6 +131,7 @@ class Status:
             margins_db={
                 str(k): float(v) for k, v in (eng.get("margins_db") or {}).items()
             },
+            afc=[p for p in report.get("afc") or [] if isinstance(p, dict)],
         )
 
 

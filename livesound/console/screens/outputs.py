@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from livesound.audio import design
-from livesound.audio.layout import matrix_outputs, mono_output
+from livesound.audio.layout import matrix_outputs, mono_output, output_names
 from livesound.console.screens.detail import step_value
 from livesound.console.screens.dialogs import Choose, Confirm
 from livesound.console.state import ConsoleState
@@ -38,6 +38,23 @@ MODE_MENU = [
     ("ringout", "sound check: every ringing tone gets a fixed notch"),
     ("afc", "cancels the feedback of its --afc paths; music's notches behind"),
 ]
+
+
+def afc_text(paths: list[dict], output: str) -> str:
+    """What the feedback cancellers into ``output`` (its engine name, as
+    /ls/stats gives it) are doing, for the outputs view's title; "" if none."""
+    parts = []
+    for p in paths:
+        if str(p.get("output")) != output:
+            continue
+        mic = f"mic {p.get('mic', '?')}"
+        if not p.get("on"):
+            parts.append(f"{mic} idle (mode not afc)")
+        elif p.get("frozen"):
+            parts.append(f"{mic} frozen (muted)")
+        else:
+            parts.append(f"{mic} ERLE {float(p.get('erle_db', 0.0)):.1f} dB")
+    return "  cancelling " + ", ".join(parts) if parts else ""
 
 
 def gr_bar(gr_db: float, width: int = 8) -> str:
@@ -222,9 +239,10 @@ class OutputsScreen(Screen):
         _, extra = out_prefixes(o, st.n_bus)
         name = self._output_name(o)
         margin, colour = margin_text(st.status.margins_db.get(extra))
+        cancel = afc_text(st.status.afc, output_names(st.n_bus)[o])
         self.query_one("#title", Static).update(
             f"[b reverse] OUTPUTS [/] [b]{name}[/b]  suppressor {st.fbs_mode(o)}  "
-            f"loop margin [{colour}]{margin.strip()}[/]   "
+            f"loop margin [{colour}]{margin.strip()}[/]{cancel}   "
             "[dim]tab: notches  m mode  c clear live  p pin  d delete  esc mixer[/dim]"
         )  # fmt: skip
         self.notch_list.redraw()
