@@ -146,6 +146,38 @@ def test_identifies_a_known_path_from_white_noise():
     feedback = mic[second] - near[second]
     left = out[second] - near[second]
     assert 20 * np.log10(np.linalg.norm(left) / np.linalg.norm(feedback)) < -25.0
+    assert st.counters[afc.I_RESETS] == 0  # the guard leaves a learning F̂ alone
+
+
+def test_a_diverged_estimate_starts_over_and_its_block_passes_uncorrected():
+    """F̂ gone wild (here: 30 dB over the real path, as a step too large for
+    a long-quiet bin leaves it): the corrected mic stands far over what was
+    heard, so within the guard's smoothing the canceller starts over, counts
+    it, and that block passes as heard; then it learns the path again."""
+    f = _known_path()
+    rng = np.random.default_rng(4)
+    st = afc.make_state(BLOCK, 64, mu=0.2, guard_blocks=32)
+    st.w[:] = 30.0 * (
+        rng.standard_normal(st.w.shape) + 1j * rng.standard_normal(st.w.shape)
+    )
+    n = 3 * SR
+    played = 0.1 * rng.standard_normal(n)
+    mic = np.convolve(played, f)[:n] + 1e-3 * rng.standard_normal(n)
+    last = np.zeros(BLOCK)
+    reset_at = None
+    for b in range(n // BLOCK):
+        cut = slice(b * BLOCK, (b + 1) * BLOCK)
+        block = mic[cut].copy()
+        afc.afc_block(st, block, last)
+        if reset_at is None and st.counters[afc.I_RESETS]:
+            reset_at = b
+            heard = mic[cut]
+            # Passed uncorrected (then through no delay: this state has none).
+            np.testing.assert_allclose(block, heard, rtol=0, atol=1e-12)
+        last = played[cut]
+    assert reset_at is not None and reset_at < 64
+    assert st.counters[afc.I_RESETS] == 1
+    assert _misalignment_db(f, afc.impulse_response(st)) < -20.0
 
 
 def test_reset_forgets_the_path():

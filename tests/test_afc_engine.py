@@ -225,7 +225,7 @@ def test_erle_frozen_and_reset_reach_the_control_plane():
     suppressor mode, makes it start over."""
     engine = _engine(VOCAL)
     assert engine.afc.stats() == [{"mic": 1, "output": "1", "on": True,
-                                   "erle_db": 0.0, "frozen": False}]  # fmt: skip
+                                   "erle_db": 0.0, "frozen": False, "diverged": 0}]  # fmt: skip
     _open_loop(engine, 4.0)
     early = engine.afc.stats()[0]["erle_db"]
     _open_loop(engine, 8.0)

@@ -30,8 +30,9 @@ same rule ``livesound.virtual.sim.FeedbackLoop`` keeps), so the lags under
 one block are left out and the estimate needs nothing not yet played.
 
 Per block: ``afc_push`` (the block the loudspeaker just played), then for the
-next mic block ``afc_estimate``, subtract, ``afc_adapt`` with the corrected
-block, then ``afc_delay`` on what goes on. ``afc_block`` does it for one path. None of them allocates,
+next mic block ``afc_cancel`` (the estimate off, guarded), ``afc_adapt`` with
+the corrected block, then ``afc_delay`` on what goes on. ``afc_block`` does it
+for one path. None of them allocates,
 locks or calls Python: ``make_state`` builds every array once. FFTs are our
 own radix-2 kernels (numba has no FFT): a real transform of 2·block points as
 a complex one of ``block`` points.
@@ -56,8 +57,16 @@ SILENT_POWER = 1e-12
 # Rows of ``AfcState.params`` and slots of ``AfcState.counters``.
 P_MU, P_DELTA, P_SMOOTH = 0, 1, 2
 (I_POS, I_CONSTRAIN_NEXT, I_LPC_COUNT, I_FRAME_POS, I_CONSTRAIN_PER_BLOCK, I_LPC_HOP,
- I_DELAY_POS) = range(7)  # fmt: skip
-N_COUNTERS = 7
+ I_DELAY_POS, I_RESETS) = range(8)  # fmt: skip
+N_COUNTERS = 8
+# Slots of ``AfcState.guard``: the mic's power before and after the estimate
+# came off, smoothed, and the smoothing's coefficient per block.
+G_HEARD, G_LEFT, G_COEF = range(3)
+# A canceller whose estimate leaves the mic this much louder than it heard
+# it (smoothed over ``guard_blocks``) has diverged: it starts over. An
+# estimate that is merely wrong leaves about the power it found; one that
+# adds 6 dB on its own is making the loop, not taking it apart.
+DIVERGED_DB = 12.0
 
 
 class AfcState(NamedTuple):
@@ -89,9 +98,10 @@ class AfcState(NamedTuple):
     t: np.ndarray  # [2B]: time-domain work
     work: np.ndarray  # [B]: a block's work (whitened signals, the estimate)
     params: np.ndarray  # [3]: step size, regularisation, power smoothing
-    counters: np.ndarray  # int [7]: ring position, constraint turn, LPC cadence,
-    # the delay line's position
+    counters: np.ndarray  # int [8]: ring position, constraint turn, LPC cadence,
+    # the delay line's position, the guard's resets
     dline: np.ndarray  # [D]: the decorrelation delay's line (a ring)
+    guard: np.ndarray  # [3]: the divergence guard's powers (G_HEARD, G_LEFT, G_COEF)
 
 
 def fft_tables(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -356,11 +366,39 @@ def afc_block(st, mic, played):
     block), take the estimated feedback off ``mic`` in place, adapt.
     ``st.work`` is borrowed for the estimate."""
     afc_push(st, played)
-    afc_estimate(st, st.work)
-    for n in range(mic.size):
-        mic[n] -= st.work[n]
+    afc_cancel(st, mic)
     afc_adapt(st, mic)
     afc_delay(st, mic, True)
+
+
+@kernel
+def afc_cancel(st, mic):
+    """Take the estimated feedback off ``mic`` in place (``st.work`` holds
+    the estimate after); returns the mic block's mean square as heard.
+
+    The divergence guard: the mic's power before and after, smoothed; if
+    what is left stands ``DIVERGED_DB`` over what was heard, F̂ is making the
+    loop instead of taking it apart (a step too large for a bin that was
+    quiet long, a path that changed under it): it starts over
+    (``counters[I_RESETS]`` counts it) and this block passes uncorrected."""
+    afc_estimate(st, st.work)
+    heard = 0.0
+    left = 0.0
+    for n in range(mic.size):
+        heard += mic[n] * mic[n]
+        mic[n] -= st.work[n]
+        left += mic[n] * mic[n]
+    heard /= mic.size
+    left /= mic.size
+    g = st.guard
+    g[G_HEARD] += (heard - g[G_HEARD]) * g[G_COEF]
+    g[G_LEFT] += (left - g[G_LEFT]) * g[G_COEF]
+    if g[G_LEFT] > g[G_HEARD] * 10.0 ** (DIVERGED_DB / 10.0) and g[G_HEARD] > 0.0:
+        for n in range(mic.size):
+            mic[n] += st.work[n]
+        reset(st)
+        st.counters[I_RESETS] += 1
+    return heard
 
 
 @kernel
@@ -387,14 +425,16 @@ def afc_delay(st, block, apply):
 def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
                order: int = 16, frame: int = 960, lpc_hop: int = 4,
                constrain_per_block: int = 2, delta: float = 1e-6,
-               power_blocks: float | None = None, delay: int = 0) -> AfcState:  # fmt: skip
+               power_blocks: float | None = None, delay: int = 0,
+               guard_blocks: float = 256.0) -> AfcState:  # fmt: skip
     """A canceller's arrays, made once: ``partitions`` × ``block`` taps (from
     a lag of one block), NLMS step ``mu``, a predictor of ``order`` over
     ``frame`` samples refitted every ``lpc_hop`` blocks,
     ``constrain_per_block`` partitions constrained per block, regularisation
     ``delta`` (power per bin), the whitened power smoothed over
-    ``power_blocks`` blocks (default: the filter's length), and a
-    decorrelation delay of ``delay`` samples."""
+    ``power_blocks`` blocks (default: the filter's length), a
+    decorrelation delay of ``delay`` samples, and the divergence guard's
+    powers smoothed over ``guard_blocks`` blocks."""
     if not 0.0 < mu < 2.0:
         raise ValueError(f"step size must be in (0, 2), not {mu}")
     if not 1 <= constrain_per_block <= partitions:
@@ -431,16 +471,19 @@ def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
         work=np.zeros(block),
         params=np.array([mu, delta, smooth]),
         counters=np.array(
-            [partitions - 1, 0, 0, 0, constrain_per_block, lpc_hop, 0], dtype=np.int64
+            [partitions - 1, 0, 0, 0, constrain_per_block, lpc_hop, 0, 0],
+            dtype=np.int64,
         ),
         dline=np.zeros(delay),
+        guard=np.array([0.0, 0.0, 1.0 - math.exp(-1.0 / guard_blocks)]),
     )
 
 
 @kernel
 def reset(st):
     """Forget the path and the source (not the settings): F̂ = 0. The
-    delay line goes on: it is the sound on its way, not what was learnt."""
+    delay line goes on: it is the sound on its way, not what was learnt;
+    so does the count of the guard's resets."""
     for arr in (st.w, st.x, st.xw):
         arr[:] = 0.0
     for arr in (st.power, st.u_last, st.uw_last, st.zu, st.ze, st.frame):
@@ -451,6 +494,8 @@ def reset(st):
     st.counters[I_CONSTRAIN_NEXT] = 0
     st.counters[I_LPC_COUNT] = 0
     st.counters[I_FRAME_POS] = 0
+    st.guard[G_HEARD] = 0.0
+    st.guard[G_LEFT] = 0.0
 
 
 def impulse_response(st: AfcState) -> np.ndarray:

@@ -628,11 +628,11 @@ def reset_dsp_state(state):
 def afc_path(arrays, p):
     """Path ``p``'s canceller: views of ``afc_from_header``'s stacked arrays."""
     (_, _, _, w, x, xw, power, u_last, uw_last, zu, ze, a, frame, window, wframe,
-     r, lev, tw, rev, split, z, spec, t, work, params, counters, dline) = arrays  # fmt: skip
+     r, lev, tw, rev, split, z, spec, t, work, params, counters, dline, guard) = arrays  # fmt: skip
     return afc.AfcState(
         w[p], x[p], xw[p], power[p], u_last[p], uw_last[p], zu[p], ze[p], a[p],
         frame[p], window[p], wframe[p], r[p], lev[p], tw[p], rev[p], split[p], z[p],
-        spec[p], t[p], work[p], params[p], counters[p], dline[p],
+        spec[p], t[p], work[p], params[p], counters[p], dline[p], guard[p],
     )  # fmt: skip
 
 
@@ -663,14 +663,8 @@ def afc_cancel(hdr, outs, work_in, n):
         st = afc_path(arrays, p)
         if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
             continue
-        mic = paths[p, L.AFC_MIC]
-        afc.afc_estimate(st, st.work)
-        heard = 0.0
-        for t in range(n):
-            heard += work_in[t, mic] * work_in[t, mic]
-            work_in[t, mic] -= st.work[t]
-        coef = meter[p, L.AM_COEF]
-        meter[p, L.AM_MIC] += (heard / n - meter[p, L.AM_MIC]) * coef
+        heard = afc.afc_cancel(st, work_in[:n, paths[p, L.AFC_MIC]])
+        meter[p, L.AM_MIC] += (heard - meter[p, L.AM_MIC]) * meter[p, L.AM_COEF]
     for p in range(paths.shape[0]):
         st = afc_path(arrays, p)
         if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
@@ -922,6 +916,7 @@ def afc_from_header(hdr):
         f64(L.A_AFC_LEV), c128(L.A_AFC_TW), i64(L.A_AFC_REV), c128(L.A_AFC_SPLIT),
         c128(L.A_AFC_Z), c128(L.A_AFC_SPEC), f64(L.A_AFC_T), f64(L.A_AFC_WORK),
         f64(L.A_AFC_PARAMS), i64(L.A_AFC_COUNTERS), f64(L.A_AFC_DLINE),
+        f64(L.A_AFC_GUARD),
     )  # fmt: skip
 
 

@@ -92,7 +92,7 @@ ARRAYS = (
     A_AFC_U_LAST, A_AFC_UW_LAST, A_AFC_ZU, A_AFC_ZE, A_AFC_A, A_AFC_FRAME,
     A_AFC_WINDOW, A_AFC_WFRAME, A_AFC_R, A_AFC_LEV, A_AFC_TW, A_AFC_REV,
     A_AFC_SPLIT, A_AFC_Z, A_AFC_SPEC, A_AFC_T, A_AFC_WORK, A_AFC_PARAMS,
-    A_AFC_COUNTERS, A_AFC_DLINE,
+    A_AFC_COUNTERS, A_AFC_DLINE, A_AFC_GUARD,
 ) = range(A_MAIL_BQ_MTX + 1, len(ARRAYS))  # fmt: skip
 N_HDR = H_ADDR + len(ARRAYS)
 MAILBOX = ("mail_glob", "mail_ins", "mail_outs", "mail_bq_in", "mail_bq_out",
@@ -396,6 +396,7 @@ def array_shapes(hdr):
         (na, 3),  # afc_params
         (na, afc.N_COUNTERS),  # afc_counters
         (na, hdr[H_AFC_DELAY]),  # afc_dline
+        (na, 3),  # afc_guard
     )
 
 

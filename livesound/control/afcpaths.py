@@ -14,6 +14,7 @@ meter resets).
 
 import math
 
+from livesound.audio import afc
 from livesound.audio import layout as L
 from livesound.audio.atomics import bump_sequence, store_header
 from livesound.control.events import Change
@@ -31,6 +32,7 @@ class AfcPaths:
         memory = mixer.memory
         self.ctl = memory.arrays["afc_ctl"]
         self.meter = memory.arrays["afc_meter"]
+        self.counters = memory.arrays["afc_counters"]
         self.paths = memory.dims.afc_paths
         self.names = L.output_names(memory.dims.n_bus)
         n_bus = memory.dims.n_bus
@@ -73,9 +75,10 @@ class AfcPaths:
 
     def stats(self) -> list[dict]:
         """Per path: the mic (input number), the output (its name), whether
-        it is on, the ERLE and whether it is frozen (off, or its output
-        muted)."""
+        it is on, the ERLE, whether it is frozen (off, or its output muted)
+        and how often its divergence guard made it start over."""
         return [{"mic": mic + 1, "output": self.names[o], "on": self.on(p),
                  "erle_db": round(self.erle_db(p), 1),
-                 "frozen": bool(self.meter[p, L.AM_FROZEN])}
+                 "frozen": bool(self.meter[p, L.AM_FROZEN]),
+                 "diverged": int(self.counters[p, afc.I_RESETS])}
                 for p, (mic, o) in enumerate(self.paths)]  # fmt: skip

@@ -373,10 +373,10 @@ class AfcLoop(FeedbackLoop):
         if not self.cancellers:
             self.cancellers = [afc.make_state(frames, **self.settings)
                                for _ in self.paths]  # fmt: skip
-        est = np.empty(frames)
         for path, st in zip(self.paths, self.cancellers, strict=True):
-            afc.afc_estimate(st, est)
-            heard[:, path.mic] -= est
+            mic = np.ascontiguousarray(heard[:, path.mic])
+            afc.afc_cancel(st, mic)
+            heard[:, path.mic] = mic
         for path, st in zip(self.paths, self.cancellers, strict=True):
             afc.afc_adapt(st, np.ascontiguousarray(heard[:, path.mic]))
         delayed = set()
