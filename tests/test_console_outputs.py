@@ -103,12 +103,15 @@ def test_the_outputs_title_says_what_its_canceller_does(tmp_path):
 def test_canceller_text_per_path():
     paths = [{"mic": 1, "output": "1", "on": True, "erle_db": 3.25, "frozen": False},
              {"mic": 2, "output": "1", "on": True, "erle_db": 0.0, "frozen": True},
-             {"mic": 3, "output": "L", "on": False, "erle_db": 0.0, "frozen": True}]  # fmt: skip
+             {"mic": 3, "output": "L", "on": False, "erle_db": 0.0, "frozen": True},
+             {"mic": 4, "output": "2", "on": True, "erle_db": 1.0, "frozen": False,
+              "diverged": 2}]  # fmt: skip
     assert (
         afc_text(paths, "1") == "  cancelling mic 1 ERLE 3.2 dB, mic 2 frozen (muted)"
     )
     assert afc_text(paths, "L") == "  cancelling mic 3 idle (mode not afc)"
-    assert afc_text(paths, "2") == ""
+    assert afc_text(paths, "2") == "  cancelling mic 4 ERLE 1.0 dB, restarted 2x"
+    assert afc_text(paths, "3") == ""
 
 
 @pytest.mark.parametrize(

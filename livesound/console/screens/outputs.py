@@ -54,6 +54,8 @@ def afc_text(paths: list[dict], output: str) -> str:
             parts.append(f"{mic} frozen (muted)")
         else:
             parts.append(f"{mic} ERLE {float(p.get('erle_db', 0.0)):.1f} dB")
+        if p.get("diverged"):
+            parts[-1] += f", restarted {p['diverged']}x"
     return "  cancelling " + ", ".join(parts) if parts else ""
 
 
