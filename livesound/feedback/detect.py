@@ -29,6 +29,7 @@ The frequency of a peak is refined below the bin by quadratic interpolation
 of the log magnitude. This module decides nothing about notches.
 """
 
+import functools
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -85,11 +86,17 @@ class Howl:
     pinned: bool = False
 
 
+@functools.cache
+def _window(n: int) -> tuple[np.ndarray, float]:
+    """The Hann window of ``n`` points and its power."""
+    window = np.hanning(n)
+    return window, float(np.sum(window**2))
+
+
 def spectra_db(frames: np.ndarray) -> np.ndarray:
     """Hann-windowed power spectra in dB of ``[..., frame]`` (one FFT for all)."""
-    n = frames.shape[-1]
-    window = np.hanning(n)
-    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2 / np.sum(window**2)
+    window, power_sum = _window(frames.shape[-1])
+    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2 / power_sum
     return 10 * np.log10(power + 1e-20)
 
 

@@ -108,11 +108,18 @@ class Suppressor:
         }
         self.taps = TapReader(core)
         self.buffer = np.zeros((frame, core.dims.n_out), np.float32)
+        # Mean square of each hop of the frame, per output (a ring).
+        self.energy = np.zeros((-(-frame // self.hop), core.dims.n_out))
+        self.hops = 0
         self.write = 0
         self.pending = 0  # frames read since the last analysis
         self.analysed = 0  # frames of audio analysed: the suppressor's clock
         self.events: deque[tuple[str, Action]] = deque(maxlen=4096)
         self._lock = threading.Lock()  # one analysis at a time; OSC commands too
+        # The outputs analysed, as of the Mixer's changes counted so far: modes,
+        # limits and bus links are read again after any change, not each hop.
+        self._changes = 0
+        self._active: tuple[int, list[Output]] = (-1, [])
         mixer.subscribe(self._changed)
         for out in self.outputs:
             self._load(out)
@@ -142,25 +149,34 @@ class Suppressor:
 
     def _analyse(self) -> None:
         now = self.analysed / self.sample_rate
+        # Each hop's mean square, of every output (one analysed again later
+        # has its level): a frame's level is the mean of its hops'.
+        newest = self.buffer[
+            (self.write - self.hop + np.arange(self.hop)) % len(self.buffer)
+        ]
+        self.energy[self.hops % len(self.energy)] = np.mean(
+            np.square(newest, dtype=float), axis=0
+        )
+        self.hops += 1
         with self._lock:
-            active = [o for o in self.outputs if self._refresh(o)]
+            seen, active = self._active
+            if seen != self._changes:
+                seen = self._changes  # a change from here on is read next hop
+                active = [o for o in self.outputs if self._refresh(o)]
+                self._active = (seen, active)
             if not active:
                 return
             channels = sorted({c for o in active for c in o.channels})
-            # Levels of every analysed output straight from the ring (a mean
-            # square needs no order); only what is heard is put in order and
-            # made a spectrum: most outputs (matrices, unused buses) are quiet.
-            held = self.buffer[:, channels]
-            newest = (self.write - self.hop + np.arange(self.hop)) % len(self.buffer)
-            peak_db = 20 * np.log10(np.max(np.abs(held[newest]), axis=0) + 1e-12)
-            rms_db = 10 * np.log10(
-                np.mean(np.square(held, dtype=float), axis=0) + 1e-20
-            )
+            # Only what is heard is put in order and made a spectrum: most
+            # outputs (matrices, unused buses) are quiet.
+            peak_db = 20 * np.log10(np.max(np.abs(newest[:, channels]), axis=0) + 1e-12)
+            rms_db = 10 * np.log10(np.mean(self.energy[:, channels], axis=0) + 1e-20)
             loud = rms_db >= SILENT_DB
             mags = np.full((len(channels), len(self.buffer) // 2 + 1), -200.0)
             if loud.any():
-                frame = np.roll(held[:, loud], -self.write, axis=0).T.astype(float)
-                mags[loud] = spectra_db(frame)
+                heard = [c for c, on in zip(channels, loud, strict=True) if on]
+                frame = np.roll(self.buffer[:, heard], -self.write, axis=0)
+                mags[loud] = spectra_db(frame.T.astype(float))
             row = {c: i for i, c in enumerate(channels)}
             for out in active:
                 rows = [row[c] for c in out.channels]
@@ -216,9 +232,11 @@ class Suppressor:
         self.mixer.set_many(changes, source=SUPPRESSOR)
 
     def _changed(self, change: Change) -> None:
-        """Someone else (engineer, scene) edited a notch: take it as it is."""
+        """Someone else (engineer, scene) edited a notch: take it as it is.
+        Any change of theirs may be a mode, a limit or a bus link."""
         if change.source.origin is Origin.SUPPRESSOR:
             return
+        self._changes += 1
         slot = self._slot_of.get(change.address)
         if slot is not None:
             self._load(*slot)
