@@ -6,10 +6,10 @@ feedback suppressor is in mode ``afc`` (``/ls/bus/NN/fbs/mode``), with the
 notches armed behind the canceller; in any other mode the mic passes as if
 there were no path. It starts over when that mode changes or a scene is
 recalled (``scene_recalled``). An engine starts with every path's output
-in mode ``afc``; a show restored or recalled afterwards sets its own modes. Each switch and reset
-is one int64 word of ``afc_ctl`` stored with release ordering, read by the
-audio plane with acquire ordering at its next chunk (the protocol of the
-meter resets).
+in mode ``afc``; a show restored or recalled afterwards sets its own modes.
+Each switch and reset is one int64 word of ``afc_ctl`` stored with release
+ordering, read by the audio plane with acquire ordering at its next chunk
+(the protocol of the meter resets).
 """
 
 import math
@@ -40,11 +40,11 @@ class AfcPaths:
         mixer.subscribe(self._changed)
         if self.modes:
             mixer.set_many(dict.fromkeys(self.modes, AFC_MODE))
-        for p, address in enumerate(self.modes):
-            self._switch(p, mixer.get(address))
+        for p in range(len(self.paths)):
+            self._switch(p)
 
-    def _switch(self, p: int, mode: int) -> None:
-        store_header(self.ctl[p], L.AC_ON, int(FBS_MODES[mode] == AFC_MODE))
+    def _switch(self, p: int) -> None:
+        store_header(self.ctl[p], L.AC_ON, int(self.on(p)))
 
     def on(self, p: int) -> bool:
         """Whether path ``p`` cancels (its output's suppressor in ``afc``)."""
@@ -57,7 +57,7 @@ class AfcPaths:
     def _changed(self, change: Change) -> None:
         for p, address in enumerate(self.modes):
             if change.address == address:
-                self._switch(p, change.new)
+                self._switch(p)
                 self.reset(p)
 
     def scene_recalled(self, name: str) -> None:
