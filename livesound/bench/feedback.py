@@ -235,6 +235,9 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
     out, estimates = _run(engine, source, path, k0, dk, cancel)
     wall = time.perf_counter() - t0
     ref, _ = _run(_engine("off"), source, None, k0, dk)
+    # The dry reference as late as the canceller's delay makes the wedge:
+    # latency is not colouring, and frames compared must hold the same sound.
+    ref = np.concatenate([np.zeros(delay), ref[: len(ref) - delay]])
     final = {s: n for s, n in enumerate(suppressor.output(BUS).planner.slots) if n}
     # With the canceller the loop is what F̂ leaves of the path: F − F̂.
     left = _residual(path, estimates[-1][1] if estimates else None, delay)
