@@ -1,16 +1,20 @@
 """Howl detection on synthetic howls and on musical notes that are not howls."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+from scipy import signal
 
 from livesound.feedback.detect import HowlDetector, Settings, candidates
+from livesound.feedback.notches import MODES
 
 SR = 48000
 T = np.arange(SR * 2) / SR
 
 
-def detections(x: np.ndarray) -> list:
-    s = Settings()
+def detections(x: np.ndarray, s: Settings | None = None) -> list:
+    s = s or Settings()
     d = HowlDetector(SR, s)
     found = []
     for i in range(0, len(x) - s.frame, s.hop):
@@ -68,3 +72,43 @@ def test_candidate_features_tell_a_sine_from_a_harmonic_note():
     assert top.phpr_db > 40 and top.pnpr_db > 20 and top.papr_db > 25
     strongest = candidates(note, SR, Settings(candidates=1))[0]
     assert strongest.phpr_db < 10  # its second harmonic is 6 dB down
+
+
+def bass_heavy() -> np.ndarray:
+    """Noise that falls 48 dB/octave above 1.5 kHz onto a floor 80 dB down: a
+    mix whose low end sets the spectrum's mean."""
+    sos = signal.butter(8, 1500, fs=SR, output="sos")
+    return 0.1 * signal.sosfilt(sos, noise(1.0)) + noise(1e-5, seed=2)
+
+
+def test_a_howl_over_quiet_highs_is_judged_against_its_band():
+    """A howl at 5 kHz grows 8 dB/s, the strongest peak by the end and some
+    60 dB over the floor around it, yet under 25 dB over the spectrum's mean:
+    music's detector judges it against its band and finds it, the mean alone
+    does not."""
+    howl = 2e-3 * 10 ** (8 * T / 20) * np.sin(2 * np.pi * 5000 * T)
+    x = bass_heavy() + howl
+    music = MODES["music"].detector
+    assert music.local_oct > 0
+    global_only = dataclasses.replace(music, local_oct=0.0)
+    end = x[-music.frame :]
+    (top,) = [c for c in candidates(end, SR, music) if abs(c.freq_hz - 5000) < 5]
+    (same,) = [c for c in candidates(end, SR, global_only) if abs(c.freq_hz - 5000) < 5]
+    assert same.papr_db < music.papr_db and not same.towers(music)
+    assert top.papr_db == same.papr_db and top.band_db > music.papr_db + 40
+    assert top.towers(music) and not top.towers(music, limiting=True)
+    found = detections(x, music)
+    assert found and found[-1].freq_hz == pytest.approx(5000, abs=1.0)
+    assert detections(x, global_only) == []
+
+
+def test_a_held_note_over_quiet_highs_is_no_howl():
+    """Judged against its band a held note stands out as much, but it does
+    not grow: no howl."""
+    note = 0.02 * np.sin(2 * np.pi * 5000 * T)
+    x = bass_heavy() + note
+    music = MODES["music"].detector
+    (top,) = [c for c in candidates(x[-music.frame :], SR, music)
+              if abs(c.freq_hz - 5000) < 5]  # fmt: skip
+    assert top.towers(music)
+    assert detections(x, music) == []

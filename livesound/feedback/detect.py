@@ -4,7 +4,8 @@ Each analysis frame gives candidate peaks; each candidate gets the features
 van Waterschoot & Moonen (Proc. IEEE 2011) survey for telling acoustic
 feedback from sound:
 
-- PAPR, peak-to-average power ratio: a howl towers over the spectrum;
+- PAPR, peak-to-average power ratio: a howl towers over the spectrum (or,
+  where music's spectrum falls steeply, over its band: ``Settings.local_oct``);
 - PHPR, peak-to-harmonic power ratio: a howl is one sine, a sung or played
   note carries harmonics (2f, 3f, 4f) and often a fundamental below;
 - PNPR, peak-to-neighbour power ratio: a howl is narrow;
@@ -30,10 +31,22 @@ of the log magnitude. This module decides nothing about notches.
 """
 
 import functools
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# Low down an octave is a few bins: a local band is at least this wide, and
+# leaves out the peak's main lobe (the Hann window's is 2 bins either side).
+MIN_LOCAL_BINS = 16
+LOBE_BINS = 3
+# Where a peak's harmonics (and ½f) and its neighbours are, in bins.
+_HARMONICS = np.array([0.5, 2, 3, 4])
+_NEIGHBOURS = np.array([-6, -5, -4, 4, 5, 6])
+# A peak this many times a stronger one's frequency or less, to a bin, is its
+# partial; higher up every low peak has a multiple near anything.
+MAX_PARTIAL = 8
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,9 @@ class Settings:
     slow_growth_db: float = 2.0  # ...but grows this much over the window
     ring_s: float = 6.0  # a pure tone that never moves for this long rings
     candidates: int = 6  # strongest peaks examined per frame
+    # PAPR is also taken against the median of this band (octaves) around the
+    # peak, and the larger counts; 0: against the spectrum's mean alone.
+    local_oct: float = 0.0
     floor_db: float = -90.0
 
 
@@ -72,6 +88,15 @@ class Candidate:
     phpr_db: float
     pnpr_db: float
     below_db: float  # PHPR against ½f alone: distortion adds 2f, 3f, never ½f
+    # Over its band's floor (``Settings.local_oct``); measured only for a
+    # narrow peak that the spectrum's mean hides.
+    band_db: float = -math.inf
+
+    def towers(self, s: Settings, limiting: bool = False) -> bool:
+        """Whether the peak stands ``s.papr_db`` over the spectrum's mean, or
+        over its band's floor. Not the band at the limiter: a limited output
+        grows narrow peaks of its own (distortion) over quiet bands."""
+        return self.papr_db >= s.papr_db or (not limiting and self.band_db >= s.papr_db)
 
 
 @dataclass
@@ -110,6 +135,32 @@ def _peaks(mag_db: np.ndarray, lo: int, s: Settings) -> np.ndarray:
     return peaks[np.argsort(mag_db[peaks])[::-1][: s.candidates]]
 
 
+def _band_level_db(mag_db: np.ndarray, k: int, octaves: float) -> float:
+    """The mean level (dB) of the band ``octaves`` wide around bin ``k`` (at
+    least ``MIN_LOCAL_BINS``), the peak's own main lobe left out: the floor a
+    peak there stands on."""
+    half = 2 ** (octaves / 2)
+    lo = max(1, min(int(k / half), k - MIN_LOCAL_BINS // 2))
+    hi = min(len(mag_db), max(math.ceil(k * half) + 1, k + MIN_LOCAL_BINS // 2 + 1))
+    a, b = max(lo, k - LOBE_BINS), min(hi, k + LOBE_BINS + 1)
+    total = float(np.sum(mag_db[lo:hi]) - np.sum(mag_db[a:b]))
+    return total / max(hi - lo - (b - a), 1)
+
+
+def _partial(freq: list[float], level: list[float], i: int, hz: float) -> bool:
+    """Whether peak ``i`` is a harmonic (2f, 3f, ...) of a stronger peak: a
+    note's or a clipped howl's partial, which stands over a quiet band too."""
+    for j in range(len(freq)):
+        n = round(freq[i] / freq[j])
+        if (
+            level[j] > level[i]
+            and 2 <= n <= MAX_PARTIAL
+            and abs(freq[i] - n * freq[j]) <= hz
+        ):
+            return True
+    return False
+
+
 def features(mag_db: np.ndarray, sample_rate: float, s: Settings) -> list[Candidate]:
     """The strongest peaks of one spectrum (``spectra_db``) and their features."""
     n_fft = 2 * (len(mag_db) - 1)
@@ -124,25 +175,27 @@ def features(mag_db: np.ndarray, sample_rate: float, s: Settings) -> list[Candid
     offset = np.where(den == 0, 0.0, 0.5 * (a - c) / np.where(den == 0, 1.0, den))
     mean_db = 10 * np.log10(np.mean(10 ** (mag_db[lo:] / 10)) + 1e-20)
     # Harmonics beyond the spectrum count as silent, not as missing evidence.
-    ratios = np.array([0.5, 2, 3, 4])
-    h_bins = np.rint(k[:, None] * ratios).astype(int)
+    h_bins = np.rint(k[:, None] * _HARMONICS).astype(int)
     h_ok = (h_bins >= 2) & (h_bins < top)
-    h_all = np.where(h_ok, mag_db[np.clip(h_bins, 0, top)], -np.inf)
+    h_all = np.where(h_ok, mag_db[np.minimum(h_bins, top)], -np.inf)
     h_db, below = h_all.max(axis=1), h_all[:, 0]
-    n_bins = np.clip(k[:, None] + np.array([-6, -5, -4, 4, 5, 6]), 0, top)
-    n_db = mag_db[n_bins].max(axis=1)
+    n_db = mag_db[np.minimum(np.maximum(k[:, None] + _NEIGHBOURS, 0), top)].max(axis=1)
+    phpr = np.where(np.isfinite(h_db), b - h_db, 99.0)
+    below = np.where(np.isfinite(below), b - below, 99.0)
+    freq = ((k + offset) * hz).tolist()
+    band = [-math.inf] * k.size
+    if s.local_oct:
+        # Only a narrow peak that the mean hides needs its band's level.
+        levels = b.tolist()
+        for i in np.flatnonzero((b - mean_db < s.papr_db) & (b - n_db >= s.pnpr_db)):
+            if not _partial(freq, levels, i, hz):
+                band[i] = levels[i] - _band_level_db(mag_db, int(k[i]), s.local_oct)
     return [
-        Candidate(
-            bin=int(k[i]),
-            freq_hz=float((k[i] + offset[i]) * hz),
-            level_db=float(b[i]),
-            papr_db=float(b[i] - mean_db),
-            phpr_db=float(b[i] - h_db[i]) if np.isfinite(h_db[i]) else 99.0,
-            pnpr_db=float(b[i] - n_db[i]),
-            below_db=float(b[i] - below[i]) if np.isfinite(below[i]) else 99.0,
-        )  # fmt: skip
-        for i in range(k.size)
-    ]
+        Candidate(*row)
+        for row in zip(k.tolist(), freq, b.tolist(), (b - mean_db).tolist(),
+                       phpr.tolist(), (b - n_db).tolist(), below.tolist(), band,
+                       strict=True)
+    ]  # fmt: skip
 
 
 def candidates(frame: np.ndarray, sample_rate: float, s: Settings) -> list[Candidate]:
@@ -195,7 +248,7 @@ class HowlDetector:
         howls = []
         growing: dict[int, int] = {}
         for c in found:
-            if c.pnpr_db < s.pnpr_db or c.papr_db < s.papr_db:
+            if c.pnpr_db < s.pnpr_db or not c.towers(s, limiting):
                 continue
             # A howl held at the limiter is distorted by it: it grows 2f and
             # 3f of its own, but still nothing below it.

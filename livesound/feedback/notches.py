@@ -51,9 +51,12 @@ MODES: dict[str, Mode] = {
         first_depth_db=-9.0, step_db=3.0, width_oct=MAX_WIDTH_OCT, max_width_oct=MAX_WIDTH_OCT,
     ),
     # Music holds notes and swells into them: only howls that keep growing
-    # longer than a note's attack, narrower cuts that spare the notes.
+    # longer than a note's attack, narrower cuts that spare the notes. Its
+    # spectrum falls steeply, and bass sets its mean: a howl over quiet
+    # highs is judged against the band around it.
     "music": Mode(
-        Settings(history=12, phpr_db=30.0, min_growth_db_s=6.0, confirm_frames=8),
+        Settings(history=12, phpr_db=30.0, min_growth_db_s=6.0, confirm_frames=8,
+                 local_oct=1.0),
         first_depth_db=-6.0, step_db=3.0, width_oct=1 / 10, max_width_oct=1 / 6,
     ),
     # Ringing out: the engineer raises gain on purpose, every howl is real.
@@ -239,7 +242,7 @@ class NotchPlanner:
                 # A note under a notch drops by the cut and stays; a howl
                 # the notch did not stop holds its level or grows.
                 and c.level_db > notch.level_db - 1.0
-                and c.papr_db >= s.papr_db
+                and c.towers(s)
                 and c.pnpr_db >= s.pnpr_db
             ):
                 return c
