@@ -9,11 +9,13 @@ it (counted against JACK's own frame clock, not the wall clock).
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
 import pytest
-from jackserver import JackClock
+from audio_helpers import Jackd
+from jackserver import JackClock, server_answers
 from osc_helpers import wait_until
 
 pytestmark = pytest.mark.realtime
@@ -106,3 +108,22 @@ def test_server_is_alive_and_xruns_are_readable(jack_server):
     if jack_server.owns_server:
         assert isinstance(jack_server.xruns(), int)
         assert jack_server.xruns() >= jack_server.client_xruns() >= 0
+
+
+def test_killed_servers_do_not_use_up_jacks_registry(tmp_path):
+    """JACK's registry holds eight servers, and a jackd killed without a clean
+    stop keeps its slot until a server of its name starts again: the suite's
+    servers take the first free name of a few, so ten killed ones later a
+    server still starts."""
+    if shutil.which("jack_lsp") is None:
+        pytest.skip("jack_lsp not installed (tests/run.sh installs jackd2)")
+    for i in range(10):
+        killed = Jackd(tmp_path / f"killed-{i}").start()
+        killed.proc.kill()
+        killed.proc.wait()
+        killed.close()
+    server = Jackd(tmp_path / "after").start()
+    try:
+        assert server_answers(server.name)
+    finally:
+        server.close()
