@@ -71,8 +71,9 @@ class Settings:
     slow_growth_db: float = 2.0  # ...but grows this much over the window
     ring_s: float = 6.0  # a pure tone that never moves for this long rings
     candidates: int = 6  # strongest peaks examined per frame
-    # PAPR is also taken against the median of this band (octaves) around the
-    # peak, and the larger counts; 0: against the spectrum's mean alone.
+    # A narrow peak may also stand its PAPR over the mean level of this band
+    # (octaves) around it, its main lobe left out (``Candidate.band_db``);
+    # 0: over the spectrum's mean alone.
     local_oct: float = 0.0
     floor_db: float = -90.0
 
