@@ -15,8 +15,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from jackserver import _jack_env, free_server_name, jackd_command, server_answers
+from jackserver import _jack_env, jackd_command, server_answers
 from osc_helpers import DEADLINE, Client, EngineProcess, wait_until
+
+from livesound.bench.common import free_jack_name
 
 
 class LoudEngine(EngineProcess):
@@ -71,7 +73,7 @@ class Jackd:
     """A JACK dummy server of our own that a test may stop and start again
     under the same name, always stopped cleanly; its name is the first free
     one of a few, so a killed one's registry slot is reclaimed
-    (``jackserver.free_server_name``)."""
+    (``livesound.bench.common.free_jack_name``)."""
 
     def __init__(self, log_dir: Path, rate: int = 48000, period: int = 64,
                  driver: list[str] | None = None) -> None:  # fmt: skip
@@ -79,7 +81,7 @@ class Jackd:
         instead of the dummy one."""
         if shutil.which("jackd") is None:
             pytest.skip("jackd not installed (tests/run.sh installs jackd2)")
-        self.name = free_server_name()
+        self.name = free_jack_name("livesound-test")
         self.log_dir, self.rate, self.period, self.driver = (
             log_dir,
             rate,

@@ -27,7 +27,6 @@ lag a few milliseconds behind the event.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shutil
@@ -36,11 +35,12 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from osc_helpers import DEADLINE, wait_until
+
+from livesound.bench.common import free_jack_name
 
 SAMPLERATE = 48000
 BLOCKSIZE = 64
@@ -139,25 +139,6 @@ def server_answers(server_name: str) -> bool | None:
         return None
     out = jack_tool(server_name, "jack_lsp")
     return out is not None and "system:" in out
-
-
-def free_server_name(prefix: str = "livesound-test") -> str:
-    """The first of ``prefix-0``, ``prefix-1``, ... that no live server answers.
-
-    JACK's shared-memory registry holds eight servers, and a jackd killed
-    without a clean stop (a suite cut off mid-run) keeps its slot until a
-    server of the same name starts and reclaims it. A new name for every
-    server would leak a slot per killed one, and after eight every new
-    server fails with "Too many servers already active". Without jack_lsp
-    nothing can be asked: a unique name then.
-    """
-    if shutil.which("jack_lsp") is None:
-        return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    return next(
-        name
-        for name in (f"{prefix}-{i}" for i in itertools.count())
-        if not server_answers(name)
-    )
 
 
 def _tail(path: Path, limit: int = 4000) -> str:
@@ -448,7 +429,7 @@ def start_jack_server(
         )
     log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="jackd-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    server_name = free_server_name()
+    server_name = free_jack_name("livesound-test")
     command = jackd_command(server_name, samplerate, blocksize, inputs, outputs)
     with (
         open(log_dir / "jackd.out", "wb") as out,

@@ -1,10 +1,15 @@
-"""What every benchmark shares: the machine, a free port, the report."""
+"""What every benchmark shares: the machine, a free port, a free JACK server
+name, the report."""
 
+import itertools
 import json
 import os
 import platform
+import shutil
 import socket
+import subprocess
 import sys
+import uuid
 from typing import Any
 
 
@@ -26,6 +31,35 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_jack_name(prefix: str) -> str:
+    """The first of ``prefix-0``, ``prefix-1``, ... that no live JACK server
+    answers to (for a jackd of our own).
+
+    JACK's shared-memory registry holds eight servers, and a jackd killed
+    without a clean stop (a run cut off) keeps its slot until a server of the
+    same name starts and reclaims it. A new name for every server would leak
+    a slot per killed one, and after eight every new server on the machine
+    fails with "Too many servers already active". Without jack_lsp nothing
+    can be asked: a unique name then.
+    """
+    if shutil.which("jack_lsp") is None:
+        return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return next(
+        name
+        for name in (f"{prefix}-{i}" for i in itertools.count())
+        if not _jack_answers(name)
+    )
+
+
+def _jack_answers(name: str) -> bool:
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+    try:
+        done = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return True  # something holds the name and does not answer: not free
+    return done.returncode == 0
 
 
 def report(measure, as_json: bool = False) -> int:

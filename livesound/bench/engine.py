@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from livesound.audio.layout import (
     mono_output,
     n_outputs,
 )
-from livesound.bench.common import machine
+from livesound.bench.common import free_jack_name, machine
 from livesound.bench.faults import EngineProcess, jackd, wait
 from livesound.control import derive
 from livesound.control.offline import BlockEngine
@@ -208,7 +207,7 @@ def latencies(root: Path) -> list[dict[str, Any]]:
     engine's only latency of its own)."""
     rows = []
     for block in LATENCY_BLOCKS:
-        name = f"livesound-latency-{uuid.uuid4().hex[:6]}"
+        name = free_jack_name("livesound-latency")
         server = jackd(name, root / f"jackd-{name}.log", period=block)
         env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
         try:

@@ -18,12 +18,11 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from livesound.bench.common import free_port, machine
+from livesound.bench.common import free_jack_name, free_port, machine
 from livesound.control.registry import Registry
 from livesound.control.taper import db_to_fader
 from livesound.osc.client import Client, osc
@@ -261,7 +260,7 @@ def jack_lost(root: Path, fallback: bool, native: bool = False) -> Row:
     """The JACK server stopped and started again under an engine on it:
     through PortAudio (``--device system``, which needs a restart in place)
     or as a native client (``--jack``, which reconnects in the process)."""
-    name = f"livesound-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    name = free_jack_name("livesound-bench")
     log = root / f"jackd-{name}.log"
     env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     server = jackd(name, log)
