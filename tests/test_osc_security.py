@@ -361,11 +361,13 @@ def test_linked_pair_belongs_to_the_odd_mix_performer_and_mirrors():
         perf2.send("/ch/01/mix/02/level", 0.75)
         wait_until(lambda: srv.stats["sets"] == 1, 5, "performer 2's own send")
         eng.send("/config/buslink/1-2", 1)
-        wait_until(lambda: mixer.get("/config/buslink/1-2") == 1, 5, "the link")
+        # ``snapshot`` takes the Mixer's lock, so the set it sees has also been
+        # published to the audio plane (``get`` may see the value before that).
+        wait_until(lambda: mixer.snapshot()["/config/buslink/1-2"] == 1, 5, "the link")
         linked = bus_gains()
         # Linked: performer 1 owns both halves; a write to either lands on both.
         perf1.send("/ch/01/mix/02/level", 0.5)  # -10 dB
-        wait_until(lambda: mixer.get("/ch/01/mix/01/level") == pytest.approx(-10.0),
+        wait_until(lambda: mixer.snapshot()["/ch/01/mix/01/level"] == pytest.approx(-10.0),
                    5, "the mirrored send")  # fmt: skip
         assert mixer.get("/ch/01/mix/02/level") == pytest.approx(-10.0)
         # The value is the Mixer's at once; the audio plane's gains follow.
