@@ -49,11 +49,12 @@ def free_jack_name(prefix: str) -> str:
     return next(
         name
         for name in (f"{prefix}-{i}" for i in itertools.count())
-        if not _jack_answers(name)
+        if not jack_answers(name)
     )
 
 
-def _jack_answers(name: str) -> bool:
+def jack_answers(name: str) -> bool:
+    """Whether a JACK server called ``name`` is up (``jack_lsp`` reaches it)."""
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     try:
         done = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from livesound.bench.common import free_jack_name, free_port, machine
+from livesound.bench.common import free_jack_name, free_port, jack_answers, machine
 from livesound.control.registry import Registry
 from livesound.control.taper import db_to_fader
 from livesound.osc.client import Client, osc
@@ -250,9 +250,7 @@ def jackd(name: str, log: Path, period: int = 64) -> subprocess.Popen:
                              "-r", "48000", "-p", str(period), "-C", "8", "-P", "8"],
                             env=env, stdin=subprocess.DEVNULL, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    up = ["jack_lsp"]
-    wait(lambda: subprocess.run(up, env=env, capture_output=True).returncode == 0, 20,
-         0.1)  # fmt: skip
+    wait(lambda: jack_answers(name), 20, 0.1)
     return proc
 
 

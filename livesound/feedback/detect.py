@@ -183,17 +183,16 @@ def features(mag_db: np.ndarray, sample_rate: float, s: Settings) -> list[Candid
     n_db = mag_db[np.minimum(np.maximum(k[:, None] + _NEIGHBOURS, 0), top)].max(axis=1)
     phpr = np.where(np.isfinite(h_db), b - h_db, 99.0)
     below = np.where(np.isfinite(below), b - below, 99.0)
-    freq = ((k + offset) * hz).tolist()
+    freq, levels = ((k + offset) * hz).tolist(), b.tolist()
     band = [-math.inf] * k.size
     if s.local_oct:
         # Only a narrow peak that the mean hides needs its band's level.
-        levels = b.tolist()
         for i in np.flatnonzero((b - mean_db < s.papr_db) & (b - n_db >= s.pnpr_db)):
             if not _partial(freq, levels, i, hz):
                 band[i] = levels[i] - _band_level_db(mag_db, int(k[i]), s.local_oct)
     return [
         Candidate(*row)
-        for row in zip(k.tolist(), freq, b.tolist(), (b - mean_db).tolist(),
+        for row in zip(k.tolist(), freq, levels, (b - mean_db).tolist(),
                        phpr.tolist(), (b - n_db).tolist(), below.tolist(), band,
                        strict=True)
     ]  # fmt: skip
