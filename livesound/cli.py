@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "and recover, values lost)")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="shorter measurements")
+    bench.add_argument("--takes", type=int, default=1,
+                       help="feedback: run speech and music on this many takes "
+                       "of each (other seeds), summaries over all (default 1; "
+                       "each take adds the ~8 minutes again)")  # fmt: skip
     sc = sub.add_parser("scene", help="list, save, recall, diff scenes",
                         description="Scenes are TOML files in the scene folder. "
                         "save, recall, go and back act on the running engine (over "
@@ -797,6 +801,10 @@ def cmd_default(args, argv: list[str]) -> int:
 def cmd_bench(args) -> int:
     """``livesound bench SUBJECT``: each subject is a module of livesound.bench
     with ``run(emit, quick)``."""
+    if args.takes != 1 and args.what != "feedback":
+        return _fail("--takes is for livesound bench feedback")
+    if args.takes < 1:
+        return _fail(f"--takes must be 1 or more, not {args.takes}")
     from livesound.bench import common
 
     if args.what == "osc":
@@ -811,8 +819,10 @@ def cmd_bench(args) -> int:
         from livesound.bench import faults as subject
     else:
         from livesound.bench import engine as subject
+    options = {"takes": args.takes} if args.what == "feedback" else {}
     return common.report(
-        lambda emit: subject.run(emit=emit, quick=args.quick), as_json=args.json
+        lambda emit: subject.run(emit=emit, quick=args.quick, **options),
+        as_json=args.json,
     )
 
 

@@ -386,6 +386,22 @@ def test_bench_scores_the_loop_the_canceller_leaves():
     assert whole == pytest.approx(msg0 + 20 * np.log10(2), abs=1e-6)
 
 
+def test_bench_level_is_the_last_frames_against_the_reference():
+    """Twice the reference over the frames judged reads +6.02 dB whatever
+    came before them; the same signal reads 0; a silent run reads its floor,
+    not an error."""
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal(4 * SR)
+    out = ref.copy()
+    out[: 3 * SR] *= 100.0  # a howl early on, recovered
+    out[3 * SR :] *= 2.0
+    assert feedback.level_re_db(out, ref, SR) == pytest.approx(20 * np.log10(2))
+    assert feedback.level_re_db(ref, ref, SR) == 0.0
+    assert feedback.level_re_db(np.zeros(SR), ref, SR) < -150.0
+    with pytest.raises(ValueError, match="takes must be 1 or more"):
+        feedback.run(emit=lambda _line: None, takes=0)
+
+
 def test_non_finite_signals_never_poison_the_filter():
     """A non-finite block played, or a mic block, is passed over: F̂ keeps
     what it learnt (or starts over), and the corrected mic is finite again

@@ -28,6 +28,8 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         (["engine", "--virtual", "--out-map", "L,R,X"], "'X' is not an output"),
         (["engine", "--virtual", "--buses", "5"], "even number from 2 to 16"),
         (["engine", "--device", "no-such-card-xyz"], "no-such-card-xyz"),
+        (["bench", "feedback", "--takes", "0"], "--takes must be 1 or more, not 0"),
+        (["bench", "osc", "--takes", "2"], "--takes is for livesound bench feedback"),
     ],
 )
 def test_bad_settings_give_one_line_and_exit_2(args, expected):

@@ -25,9 +25,16 @@ log-spectral distortion against the reference) next to the loop alone's SD
 howling: a bin 20 dB over the reference for 5 frames in a frame within
 20 dB of the reference's loudest); the residual-ringing share
 (``metrics.ringing_share``: a narrowband tone 20 dB over the reference,
-held 130 ms or more, in the last 10 s); TRI (how long each howl lasted);
-notches at the end; and false notches (placed while the loop, with the
-notches it had, was stable).
+held 130 ms or more, in the last 10 s); the level over the last 10 s
+against the reference's (a howl adds to it; a canceller that takes the
+source itself off, as one that has learnt a held note does, takes from
+it); TRI (how long each howl lasted); notches at the end; and false
+notches (placed while the loop, with the notches it had, was stable).
+
+A single run of a loop pushed to its edge is sensitive to where in the
+source the decisive moment falls; ``takes`` runs every speech and music
+condition on that many takes of its source (each its own seed), and the
+summaries are over all of them.
 
 Mode ``afc``: an adaptive feedback canceller (``livesound.audio.afc``, in
 ``sim.AfcLoop``) on the path with its decorrelation delay, the suppressor in
@@ -258,10 +265,18 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
         "sd_db": metrics.spectral_distortion_db(out, ref, SR),
         "hop": metrics.howl_fraction(flags),
         "ringing": metrics.ringing_share(out, ref, SR, last_s=last_s),
+        "level_db": level_re_db(out, ref, round(last_s * SR)),
         # JSON has no infinity: a howl that never recovered is None.
         "tri_s": [t if np.isfinite(t) else None for t in tri], "notches": len(final), "false_notches": false,
         "changes": len(suppressor.events), "realtime_x": seconds / wall,
     }  # fmt: skip
+
+
+def level_re_db(out: np.ndarray, ref: np.ndarray, frames: int) -> float:
+    """The level of the last ``frames`` of ``out`` against ``ref``'s, dB."""
+    heard = float(np.mean(np.square(out[-frames:])))
+    dry = float(np.mean(np.square(ref[-frames:])))
+    return 10 * math.log10((heard + 1e-20) / (dry + 1e-20))
 
 
 def _false_notches(suppressor: Suppressor, path: np.ndarray, k0: float, dk: float,
@@ -284,9 +299,10 @@ def _false_notches(suppressor: Suppressor, path: np.ndarray, k0: float, dk: floa
     return false
 
 
-HEADER = ("| room | source (mode) | ΔK dB | MSG0 dB | ΔMSG dB | margin at end dB | "
+HEADER = ("| room | source (mode) | take | ΔK dB | MSG0 dB | ΔMSG dB | margin at end dB | "
           "its estimate dB | "
-          "SD dB | SD loop alone dB | HOP | ringing | TRI median/max s | notches | "
+          "SD dB | SD loop alone dB | HOP | ringing | level re dry dB | "
+          "TRI median/max s | notches | "
           "false notches |")  # fmt: skip
 
 
@@ -295,11 +311,13 @@ def _line(r: dict) -> str:
     tri_text = f"{np.median(done):.2f}/{max(done):.2f}" if done else "-"
     if len(done) < len(r["tri_s"]):
         tri_text += " (one never recovered)"
-    return (f"| {r['room']} | {r['source']} ({r['mode']}) | {r['dk_db']:.0f} | "
+    return (f"| {r['room']} | {r['source']} ({r['mode']}) | {r['take'] + 1} | "
+            f"{r['dk_db']:.0f} | "
             f"{r['msg0_db']:.1f} | {r['delta_msg_db']:.1f} | {r['margin_db']:+.2f} | "
             f"{r['margin_estimate_db']:+.1f} | "
             f"{r['sd_db']:.1f} | {r['sd_loop_db']:.1f} | {100 * r['hop']:.1f} % | "
-            f"{100 * r['ringing']:.1f} % | {tri_text} | {r['notches']} | "
+            f"{100 * r['ringing']:.1f} % | {r['level_db']:+.1f} | {tri_text} | "
+            f"{r['notches']} | "
             f"{r['false_notches']} |")  # fmt: skip
 
 
@@ -338,6 +356,8 @@ def _summary(kind: str, rows: list[dict]) -> dict:
         "safe": sum(r["margin_db"] >= SAFE_MARGIN_DB for r in rows),
         "margin_min_db": float(min(r["margin_db"] for r in rows)),
         "ringing_mean": float(np.mean(ringing)), "ringing_max": float(max(ringing)),
+        "level_mean_db": float(np.mean([r["level_db"] for r in rows])),
+        "level_min_db": float(min(r["level_db"] for r in rows)),
         "sd_over_loop_mean_db": float(np.mean(extra_sd)),
         "sd_over_loop_max_db": float(max(extra_sd)),
         "false_notches": sum(r["false_notches"] for r in rows),
@@ -355,6 +375,8 @@ def _summary_line(kind: str, s: dict) -> str:
             f"margin ≥ {SAFE_MARGIN_DB:.0f} dB at the end in {s['safe']}/{s['runs']} "
             f"runs (least {s['margin_min_db']:+.2f} dB); ringing mean "
             f"{100 * s['ringing_mean']:.1f} %, max {100 * s['ringing_max']:.1f} %; "
+            f"level re dry mean {s['level_mean_db']:+.1f} dB, least "
+            f"{s['level_min_db']:+.1f} dB; "
             f"SD - loop alone mean {s['sd_over_loop_mean_db']:+.1f} dB, max "
             f"{s['sd_over_loop_max_db']:+.1f} dB; false notches {s['false_notches']}; "
             f"TRI median {s['tri_median_s']:.2f} s, max {s['tri_max_s']:.2f} s, "
@@ -365,32 +387,39 @@ HELD = {"sustained notes": sources.sustained_notes, "held notes": sources.held_n
 
 
 def scenarios(room: Room | ImageRoom, seconds: float, pushes: tuple[float, ...],
-              seed: int = 0, emit=print, cancel: bool = True) -> list[dict]:  # fmt: skip
-    """Every source in one room: the loop alone, then each push suppressed
-    (notches only, then with ``cancel`` the canceller with notches behind
-    it); then held material on the stable loop (``seed`` picks its notes)."""
+              seed: int = 0, emit=print, cancel: bool = True,
+              takes: int = 1) -> list[dict]:  # fmt: skip
+    """Every source in one room, on ``takes`` takes of it: the loop alone,
+    then each push suppressed (notches only, then with ``cancel`` the
+    canceller with notches behind it); then held material on the stable
+    loop (``seed`` picks its notes)."""
     results = []
     modes = (None, AFC) if cancel else (None,)
     for kind in SOURCES:
-        # The loop itself, unpushed and unsuppressed: the floor of SD and HOP.
-        alone = condition(room, kind, 0.0, seconds, "off")
-        rows = [alone] + [condition(room, kind, dk, seconds, mode or kind)
-                          for dk in pushes for mode in modes]  # fmt: skip
-        for r in rows:
-            r["sd_loop_db"] = alone["sd_db"]
-        results += rows
+        for take in range(takes):
+            source = SOURCES[kind](SR, seconds, take)
+            # The loop itself, unpushed and unsuppressed: the floor of SD and HOP.
+            alone = condition(room, kind, 0.0, seconds, "off", source)
+            rows = [alone] + [condition(room, kind, dk, seconds, mode or kind, source)
+                              for dk in pushes for mode in modes]  # fmt: skip
+            for r in rows:
+                r["sd_loop_db"], r["take"] = alone["sd_db"], take
+            results += rows
     for kind, render in HELD.items():
         held = render(SR, seconds, seed)
         results.append(condition(room, kind, 0.0, seconds, "music", held))
         # Unpushed and stable: the run is its own loop alone.
-        results[-1]["sd_loop_db"] = math.nan
+        results[-1]["sd_loop_db"], results[-1]["take"] = math.nan, 0
     for r in results:
         emit(_line(r))
     return results
 
 
-def run(emit=print, quick: bool = False) -> dict:
-    """Every condition; emits a Markdown table as it goes."""
+def run(emit=print, quick: bool = False, takes: int = 1) -> dict:
+    """Every condition, speech and music on ``takes`` takes each; emits a
+    Markdown table as it goes."""
+    if takes < 1:
+        raise ValueError(f"takes must be 1 or more, not {takes}")
     seconds = 16.0 if quick else 30.0
     share = analysis_cpu(5.0 if quick else 20.0)
     emit(f"live analysis thread on the virtual stage: {100 * share:.1f} % of one core")
@@ -398,12 +427,12 @@ def run(emit=print, quick: bool = False) -> dict:
     pushes = (10.0,) if quick else PUSHES_DB
     last_s = min(RINGING_LAST_S, seconds - HOLD_S - RAMP_S)
     emit(f"closed loop at {SR} Hz, {BLOCK}-frame blocks, {seconds:.0f} s per run; "
-         "send K0 = MSG - 3 dB for 5 s, then +ΔK over 5 s; ringing over the last "
-         f"{last_s:.0f} s")  # fmt: skip
+         "send K0 = MSG - 3 dB for 5 s, then +ΔK over 5 s; ringing and level over "
+         f"the last {last_s:.0f} s; {takes} take(s) of speech and music")  # fmt: skip
     emit(HEADER)
     emit("|---" * HEADER.count(" | ") + "|---|")
     results = [r for seed, room in enumerate(rooms)
-               for r in scenarios(room, seconds, pushes, seed, emit)]  # fmt: skip
+               for r in scenarios(room, seconds, pushes, seed, emit, takes=takes)]  # fmt: skip
     summary = {}
     for kind in SOURCES:
         for mode, name in ((kind, kind), (AFC, f"{kind} ({AFC})")):
