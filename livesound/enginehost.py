@@ -538,6 +538,7 @@ async def serve(engine: Engine, host: HostConfig) -> str:
     )
     scenes = _scenes(engine, host, osc)
     feedback_remote.register(osc, engine.suppressor)
+    feedback_remote.register_afc(osc, engine.afc)
     journal = UndoJournal(engine.mixer)
     scenes.recalled.append(lambda name: journal.barrier())
     scenes.recalled.append(engine.afc.scene_recalled)

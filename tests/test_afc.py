@@ -386,6 +386,37 @@ def test_bench_scores_the_loop_the_canceller_leaves():
     assert whole == pytest.approx(msg0 + 20 * np.log10(2), abs=1e-6)
 
 
+def test_learning_takes_the_large_step_and_every_partition_then_keeps_it():
+    """A canceller learning (``I_LEARN``) from its test signal: white noise at
+    ``learn_rms`` added to what it is given to play, F̂ learnt on all its
+    partitions with ``mu_learn`` (a known path to within -20 dB in 2 s, open
+    loop); ended, it keeps F̂ with ``mu_learnt``; a reset forgets it and the
+    cold step and partitions come back. Not learning, nothing is added."""
+    f = _known_path()
+    st = afc.make_state(BLOCK, 128, cold_partitions=32)
+    assert (afc.step(st), afc.partitions(st)) == (0.01, 32)
+    silent = np.zeros(BLOCK)
+    afc.learn_signal(st, silent)
+    assert not silent.any()
+    st.counters[afc.I_LEARN] = 1
+    played = np.zeros(2 * SR)
+    for b in range(len(played) // BLOCK):
+        afc.learn_signal(st, played[b * BLOCK : (b + 1) * BLOCK])
+    assert np.sqrt(np.mean(played**2)) == pytest.approx(0.1, rel=0.02)
+    mic = np.convolve(played, f)[: len(played)]
+    for b in range(1, len(played) // BLOCK):
+        afc.afc_push(st, played[(b - 1) * BLOCK : b * BLOCK].copy())
+        block = mic[b * BLOCK : (b + 1) * BLOCK].copy()
+        afc.afc_cancel(st, block)
+        afc.afc_adapt(st, block)
+    assert _misalignment_db(f, afc.impulse_response(st)) < -20.0
+    assert (afc.step(st), afc.partitions(st)) == (0.7, 128)
+    st.counters[afc.I_LEARN] = 0
+    assert (afc.step(st), afc.partitions(st)) == (0.001, 128)
+    afc.reset(st)
+    assert (afc.step(st), afc.partitions(st)) == (0.01, 32)
+
+
 def test_bench_level_is_the_last_frames_against_the_reference():
     """Twice the reference over the frames judged reads +6.02 dB whatever
     came before them; the same signal reads 0; a silent run reads its floor,

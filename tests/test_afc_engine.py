@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -225,7 +226,8 @@ def test_erle_frozen_and_reset_reach_the_control_plane():
     suppressor mode, makes it start over."""
     engine = _engine(VOCAL)
     assert engine.afc.stats() == [{"mic": 1, "output": "1", "on": True,
-                                   "erle_db": 0.0, "frozen": False, "diverged": 0}]  # fmt: skip
+                                   "erle_db": 0.0, "frozen": False, "diverged": 0,
+                                   "learning": False, "learnt": False}]  # fmt: skip
     _open_loop(engine, 4.0)
     early = engine.afc.stats()[0]["erle_db"]
     _open_loop(engine, 8.0)
@@ -246,6 +248,63 @@ def test_erle_frozen_and_reset_reach_the_control_plane():
     engine.mixer.set("/ls/bus/01/fbs/mode", "music")
     engine.process(np.zeros((64, 2)))
     assert not np.any(engine.core.arrays["afc_w"])
+
+
+def _silent_stage(engine: BlockEngine, seconds: float) -> np.ndarray:
+    """The wedge loop closed with nothing on stage: the wedge's signal."""
+    loop = FeedbackLoop(engine, [Path(0, 0, PATH)])
+    x = np.zeros((64, 2))
+    return np.concatenate(
+        [loop.process(x)[:, 0] for _ in range(int(seconds * SR) // 64)]
+    )
+
+
+def test_learning_from_the_test_signal_through_the_callback(msg):
+    """``AfcPaths.learn``: the wedge plays white noise at -20 dBFS RMS (under
+    its limiter), the canceller learns the loop from it with the large step
+    and all its partitions: over 15 dB ERLE within 3 s (19.2), where the cold step
+    reaches about 1 dB on noise in that time. Ended, the noise stops and the
+    path is learnt; a mode change makes it start over, cold; refused where
+    there is nothing to learn."""
+    engine = _engine(VOCAL)
+    engine.mixer.set("/ch/01/mix/01/level", msg - 3)
+    assert engine.afc.learn(0, 30.0) == 1
+    played = _silent_stage(engine, 3.0)
+    stats = engine.afc.stats()[0]
+    assert stats["learning"] and stats["learnt"] and stats["erle_db"] > 15.0
+    rms = np.sqrt(np.mean(played[SR:] ** 2))
+    assert 0.08 < rms < 0.2, rms  # the noise, and what of it the loop brings back
+    engine.afc.end_learning(0)
+    quiet = _silent_stage(engine, 0.5)
+    assert np.max(np.abs(quiet[SR // 10 :])) < 1e-3
+    stats = engine.afc.stats()[0]
+    assert not stats["learning"] and stats["learnt"]
+    # Learnt, the loop 3 dB over its MSG holds from the first second.
+    out, ref = _closed_loop(FeedbackLoop(engine, [Path(0, 0, PATH)]), msg + 3, 64)
+    assert _howls_late(out, ref) == 0.0
+    engine.mixer.set("/ls/bus/01/fbs/mode", "music")
+    engine.process(np.zeros((64, 2)))
+    assert not engine.afc.stats()[0]["learnt"]
+    with pytest.raises(ValueError, match="not in mode afc"):
+        engine.afc.learn(0)
+    with pytest.raises(ValueError, match="no canceller feeds 2"):
+        engine.afc.learn(1)
+    with pytest.raises(ValueError, match="learn for 0 to 30 s"):
+        engine.afc.learn(0, 0.0)
+
+
+def test_a_learning_ends_by_itself_and_a_second_ask_starts_it_over():
+    """The timer: learning ends after its seconds; asked again meanwhile,
+    it ends after the second ask's."""
+    engine = _engine(VOCAL)
+    engine.afc.learn(0, 0.05)
+    wait_until(lambda: not engine.afc.learning(0), what="the learning to end")
+    engine.afc.learn(0, 0.05)
+    engine.afc.learn(0, 30.0)
+    time.sleep(0.5)  # the first ask's end long past (a slow machine: longer still)
+    assert engine.afc.learning(0)
+    engine.afc.end_learning(0)
+    assert not engine.afc.learning(0)
 
 
 def test_a_broken_input_never_poisons_the_canceller():
@@ -281,6 +340,17 @@ def test_the_engine_reports_its_cancellers_in_stats(tmp_path, given):
                        what="the engine to play blocks")  # fmt: skip
             (path,) = json.loads(c.query("/ls/stats"))["afc"]
             mode = c.query("/ls/bus/01/fbs/mode")
+            # A tablet asks bus 1's canceller to learn for half a second.
+            reply = c.request("/ls/bus/01/afc/learn", 0.5)
+            assert (reply.address, reply.args) == ("/ls/bus/01/afc/learning", (1, 0.5))
+            wait_until(lambda: json.loads(c.query("/ls/stats"))["afc"][0]["learnt"],
+                       what="the path learnt")  # fmt: skip
+            wait_until(lambda: not json.loads(c.query("/ls/stats"))["afc"][0]["learning"],
+                       what="the learning to end")  # fmt: skip
+            refused = c.request("/ls/bus/01/afc/learn", 99.0)
+            assert refused.address == "/ls/error" and "learn for 0 to 30 s" in str(
+                refused.args
+            )
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=DEADLINE)
     finally:

@@ -54,11 +54,15 @@ WHITE_NOISE_CORRECTION = 1e-4
 # model rather than fit one to the noise floor.
 SILENT_POWER = 1e-12
 
-# Rows of ``AfcState.params`` and slots of ``AfcState.counters``.
-P_MU, P_DELTA, P_SMOOTH = 0, 1, 2
+# Rows of ``AfcState.params`` and slots of ``AfcState.counters``. The step
+# size is one of three (``step``): while learning the path from a test signal
+# (``I_LEARN``, set by the caller), once F̂ came from such a learning
+# (``I_LEARNT``, until a reset), and before either.
+P_MU, P_DELTA, P_SMOOTH, P_MU_LEARN, P_MU_LEARNT, P_LEARN_RMS = range(6)
+N_PARAMS = 6
 (I_POS, I_CONSTRAIN_NEXT, I_LPC_COUNT, I_FRAME_POS, I_CONSTRAIN_PER_BLOCK, I_LPC_HOP,
- I_DELAY_POS, I_RESETS) = range(8)  # fmt: skip
-N_COUNTERS = 8
+ I_DELAY_POS, I_RESETS, I_LEARN, I_LEARNT, I_COLD, I_RNG) = range(12)  # fmt: skip
+N_COUNTERS = 12
 # Slots of ``AfcState.guard``: the mic's power before and after the estimate
 # came off, smoothed, and the smoothing's coefficient per block.
 G_HEARD, G_LEFT, G_COEF = range(3)
@@ -97,9 +101,11 @@ class AfcState(NamedTuple):
     spec: np.ndarray  # complex [2, K]: spectrum work (sum, error)
     t: np.ndarray  # [2B]: time-domain work
     work: np.ndarray  # [B]: a block's work (whitened signals, the estimate)
-    params: np.ndarray  # [3]: step size, regularisation, power smoothing
-    counters: np.ndarray  # int [8]: ring position, constraint turn, LPC cadence,
-    # the delay line's position, the guard's resets
+    params: np.ndarray  # [6]: step size, regularisation, power smoothing, the
+    # step while learning and after, the test signal's RMS
+    counters: np.ndarray  # int [12]: ring position, constraint turn, LPC cadence,
+    # the delay line's position, the guard's resets, learning, learnt, the
+    # partitions used before, the test signal's generator
     dline: np.ndarray  # [D]: the decorrelation delay's line (a ring)
     guard: np.ndarray  # [3]: the divergence guard's powers (G_HEARD, G_LEFT, G_COEF)
 
@@ -295,14 +301,15 @@ def afc_estimate(st, est):
     """``est`` = F̂ applied to what was played: the feedback the next mic
     block holds, by the filter as it is now."""
     b = est.size
-    p, k_bins = st.w.shape
+    k_bins = st.w.shape[1]
+    p = partitions(st)
     pos = st.counters[I_POS]
     acc = st.spec[0]
     acc[:] = 0.0
     for q in range(p):
         row = pos - q
         if row < 0:
-            row += p
+            row += st.w.shape[0]
         for k in range(k_bins):
             acc[k] += st.w[q, k] * st.x[row, k]
     irfft_into(acc, st.t, st.z, st.tw, st.rev, st.split)
@@ -323,12 +330,14 @@ def afc_adapt(st, err):
     the estimate taken off), then the gradient constraint for the next
     partitions in turn, then the predictor."""
     b = err.size
-    p, k_bins = st.w.shape
+    k_bins = st.w.shape[1]
     total = 0.0
     for n in range(b):
         total += err[n]
     if not math.isfinite(total):
         return  # nothing to learn from, and it would poison F̂ and the predictor
+    mu = 2.0 * step(st)
+    p = partitions(st)
     t = st.t
     t[:b] = 0.0
     _whiten(st.a, st.ze, err, st.work)
@@ -337,7 +346,6 @@ def afc_adapt(st, err):
     rfft_into(t, e, st.z, st.tw, st.rev, st.split)
     # Normalised per bin: a 2B-point window holds twice a block's power, and
     # the whole filter's input is P blocks; ``mu`` is then NLMS's step.
-    mu = 2.0 * st.params[P_MU]
     delta = st.params[P_DELTA]
     for k in range(k_bins):
         e[k] *= mu / (p * st.power[k] + delta)
@@ -345,19 +353,69 @@ def afc_adapt(st, err):
     for q in range(p):
         row = pos - q
         if row < 0:
-            row += p
+            row += st.w.shape[0]
         for k in range(k_bins):
             st.w[q, k] += st.xw[row, k].conjugate() * e[k]
     c = st.counters[I_CONSTRAIN_NEXT]
+    if c >= p:
+        c = 0
     for _ in range(st.counters[I_CONSTRAIN_PER_BLOCK]):
         irfft_into(st.w[c], t, st.z, st.tw, st.rev, st.split)
         t[b:] = 0.0
         rfft_into(t, st.w[c], st.z, st.tw, st.rev, st.split)
         c += 1
-        if c == p:
+        if c >= p:
             c = 0
     st.counters[I_CONSTRAIN_NEXT] = c
     _update_predictor(st, err)
+
+
+@kernel
+def step(st):
+    """The step size now, and the learnt mark kept up to date.
+
+    A test signal the engine plays (``I_LEARN``) is known not to be the
+    source, so nothing biases F̂: a large step learns the path in seconds.
+    In a show the source a mic hears is what its loudspeaker plays a few ms
+    later, and a held note is the same sound for seconds: a step that
+    follows quickly learns the note as if it were the path (and cancels the
+    music). A learnt F̂ is then kept with a small step that only follows the
+    path's slow changes; one never learnt starts from nothing with a step
+    made for that."""
+    if st.counters[I_LEARN]:
+        st.counters[I_LEARNT] = 1
+        return st.params[P_MU_LEARN]
+    if st.counters[I_LEARNT]:
+        return st.params[P_MU_LEARNT]
+    return st.params[P_MU]
+
+
+@kernel
+def learn_signal(st, block):
+    """While learning, add the test signal to ``block`` (what the path's
+    loudspeaker is about to play): white noise at ``P_LEARN_RMS``, from a
+    xorshift generator of its own (uniform, so its peak is √3 × the RMS)."""
+    if not st.counters[I_LEARN]:
+        return
+    s = st.counters[I_RNG]
+    scale = st.params[P_LEARN_RMS] * math.sqrt(3.0) / 2.0**52
+    for n in range(block.size):
+        s ^= s << 13
+        s ^= (s >> 7) & 0x01FFFFFFFFFFFFFF
+        s ^= s << 17
+        block[n] += (((s >> 11) & 0xFFFFFFFFFFFFF) * 2.0 - 2.0**52) * scale
+    st.counters[I_RNG] = s
+
+
+@kernel
+def partitions(st):
+    """How many partitions F̂ uses now: all once learnt (or learning), the
+    first ``I_COLD`` before. A canceller that starts from nothing in a show
+    converges at a rate its length divides (NLMS); the early part of the path
+    is what it can learn soon enough to matter."""
+    if st.counters[I_LEARN] or st.counters[I_LEARNT]:
+        return st.w.shape[0]
+    return st.counters[I_COLD]
 
 
 @kernel
@@ -423,21 +481,28 @@ def afc_delay(st, block, apply):
 
 
 def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
+               mu_learn: float = 0.7, mu_learnt: float = 0.001,
+               learn_rms: float = 0.1,
                order: int = 16, frame: int = 960, lpc_hop: int = 4,
-               constrain_per_block: int = 2, delta: float = 1e-6,
+               constrain_per_block: int = 2, cold_partitions: int = 64,
+               delta: float = 1e-6,
                power_blocks: float | None = None, delay: int = 0,
                guard_blocks: float = 256.0) -> AfcState:  # fmt: skip
     """A canceller's arrays, made once: ``partitions`` × ``block`` taps (from
-    a lag of one block), NLMS step ``mu``, a predictor of ``order`` over
+    a lag of one block), NLMS step ``mu`` (``mu_learn`` while learning from a
+    test signal of RMS ``learn_rms``, ``mu_learnt`` after: ``step``), a
+    predictor of ``order`` over
     ``frame`` samples refitted every ``lpc_hop`` blocks,
-    ``constrain_per_block`` partitions constrained per block, regularisation
+    ``constrain_per_block`` partitions constrained per block, only the first
+    ``cold_partitions`` (at most all) used until F̂ is learnt, regularisation
     ``delta`` (power per bin), the whitened power smoothed over
-    ``power_blocks`` blocks (default: the filter's length), a
+    ``power_blocks`` blocks (default: the cold filter's length), a
     decorrelation delay of ``delay`` samples, and the divergence guard's
     powers smoothed over ``guard_blocks`` blocks."""
-    if not 0.0 < mu < 2.0:
-        raise ValueError(f"step size must be in (0, 2), not {mu}")
-    if not 1 <= constrain_per_block <= partitions:
+    for value in (mu, mu_learn, mu_learnt):
+        if not 0.0 < value < 2.0:
+            raise ValueError(f"step size must be in (0, 2), not {value}")
+    if not 1 <= constrain_per_block <= min(cold_partitions, partitions):
         raise ValueError("constrain between 1 and all partitions per block")
     if frame < order + 1 or lpc_hop < 1:
         raise ValueError("the predictor's frame must be longer than its order")
@@ -445,7 +510,7 @@ def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
         raise ValueError(f"the delay is a number of samples, not {delay}")
     k_bins = block + 1
     tw, rev, split = fft_tables(2 * block)
-    smooth = math.exp(-1.0 / (power_blocks or partitions))
+    smooth = math.exp(-1.0 / (power_blocks or min(cold_partitions, partitions)))
     cplx = np.complex128
     return AfcState(
         w=np.zeros((partitions, k_bins), cplx),
@@ -469,9 +534,22 @@ def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
         spec=np.zeros((2, k_bins), cplx),
         t=np.zeros(2 * block),
         work=np.zeros(block),
-        params=np.array([mu, delta, smooth]),
+        params=np.array([mu, delta, smooth, mu_learn, mu_learnt, learn_rms]),
         counters=np.array(
-            [partitions - 1, 0, 0, 0, constrain_per_block, lpc_hop, 0, 0],
+            [
+                partitions - 1,
+                0,
+                0,
+                0,
+                constrain_per_block,
+                lpc_hop,
+                0,
+                0,
+                0,
+                0,
+                min(cold_partitions, partitions),
+                0x2545F4914F6CDD1D,
+            ],
             dtype=np.int64,
         ),
         dline=np.zeros(delay),
@@ -481,9 +559,9 @@ def make_state(block: int = 64, partitions: int = 64, *, mu: float = 0.01,
 
 @kernel
 def reset(st):
-    """Forget the path and the source (not the settings): F̂ = 0. The
-    delay line goes on: it is the sound on its way, not what was learnt;
-    so does the count of the guard's resets."""
+    """Forget the path and the source (not the settings): F̂ = 0, not learnt.
+    The delay line goes on: it is the sound on its way, not what was learnt;
+    so do the count of the guard's resets and the caller's learning switch."""
     for arr in (st.w, st.x, st.xw):
         arr[:] = 0.0
     for arr in (st.power, st.u_last, st.uw_last, st.zu, st.ze, st.frame):
@@ -494,6 +572,7 @@ def reset(st):
     st.counters[I_CONSTRAIN_NEXT] = 0
     st.counters[I_LPC_COUNT] = 0
     st.counters[I_FRAME_POS] = 0
+    st.counters[I_LEARNT] = 0
     st.guard[G_HEARD] = 0.0
     st.guard[G_LEFT] = 0.0
 

@@ -643,6 +643,8 @@ def afc_cancel(hdr, outs, work_in, n):
     ``livesound.virtual.sim.AfcLoop`` does. A path that is off passes its
     mic untouched; one whose output is muted (gain 0) is frozen: it still
     cancels what is in flight but learns nothing from a loop that is open.
+    A path learning from a test signal (``AC_LEARN``) adapts with the
+    learning step (``afc.step``).
     The filter works on whole partitions: a chunk of any other length (a
     device block that is not a multiple of it) cannot be aligned with what
     was played, so every path starts over and the chunk passes uncorrected.
@@ -659,6 +661,8 @@ def afc_cancel(hdr, outs, work_in, n):
         if req != ctl[p, L.AC_RESET_ACK] or n != st.work.size:
             afc.reset(st)
             ctl[p, L.AC_RESET_ACK] = req
+        on = load_acquire(ctl[p], L.AC_ON) != 0
+        st.counters[afc.I_LEARN] = load_acquire(ctl[p], L.AC_LEARN) if on else 0
     for p in range(paths.shape[0]):
         st = afc_path(arrays, p)
         if load_acquire(ctl[p], L.AC_ON) == 0 or n != st.work.size:
@@ -688,6 +692,28 @@ def afc_cancel(hdr, outs, work_in, n):
                 on = on or load_acquire(ctl[q], L.AC_ON) != 0
         if first:
             afc.afc_delay(afc_path(arrays, p), work_in[:n, mic], on)
+
+
+@kernel
+def afc_learn_signals(hdr, work_out, n):
+    """Each output with a path learning gets the test signal (``afc.
+    learn_signal``, that of its first such path), before its limiter: the
+    output's ceiling holds it like any other sound."""
+    if hdr[L.H_AFC_PATHS] == 0:
+        return
+    arrays = afc_from_header(hdr)
+    paths = arrays[0]
+    for p in range(paths.shape[0]):
+        st = afc_path(arrays, p)
+        if st.counters[afc.I_LEARN] == 0 or n != st.work.size:
+            continue
+        out = paths[p, L.AFC_OUT]
+        first = True
+        for q in range(p):
+            if paths[q, L.AFC_OUT] == out and afc_path(arrays, q).counters[afc.I_LEARN]:
+                first = False
+        if first:
+            afc.learn_signal(st, work_out[:n, out])
 
 
 @kernel
@@ -793,6 +819,7 @@ def process_chunk(state, hdr, inp, out, off, n):
     ramped_gain(work_out, out_gain, out_step, out_target, left, n, nm, no)
 
     glob[L.G_GAIN_LEFT] = ramp_in
+    afc_learn_signals(hdr, work_out, n)
     limiter_bank(work_out, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, no)
     delay_bank(work_out, dly_out, outs, L.OP_DELAY, L.OS_D_OLD, L.OS_D_NEW, L.OS_D_XF,
                w_dly, xf_step, n, no)  # fmt: skip

@@ -219,7 +219,16 @@ TP_TAPS = 16  # per phase of the 4x true-peak interpolator
 TP_DELAY = TP_TAPS // 2
 
 # --- adaptive feedback cancellers, per path ----------------------------------
-AFC_TAPS = 4096  # F̂'s length from a lag of one block: 85 ms at 48 kHz
+# F̂'s length from a lag of one block: 171 ms at 48 kHz. What 85 ms left of
+# the bench's rooms (their tails past it, -9 to -13 dB) capped a learnt F̂'s
+# margin; past 171 ms they are -13 to -21 dB (BENCHMARKS.md, "Issue 12,
+# phase 5").
+AFC_TAPS = 8192
+# Before it is learnt from a test signal, F̂ uses only its first partitions,
+# this many taps: a canceller starting from nothing in a show converges at a
+# rate its length divides, and 85 ms held the loops that 171 ms let howl
+# (tests/test_afc_engine.py).
+AFC_COLD_TAPS = 4096
 # but never fewer partitions than this: phase 1 tuned the step size and the
 # power smoothing at 64, and 32 partitions of 128 (the same 4096 taps) let a
 # closed loop howl that 64 of 128 held (tests/test_afc_engine.py).
@@ -232,14 +241,20 @@ AFC_DELAY_S = 0.005
 AFC_MIC, AFC_OUT = range(2)  # afc_map: the mic's input channel, the output
 # afc_ctl (int64), written by the control plane with release stores: the
 # path on (1) or bypassed (0); resets asked for, and those done by the audio
-# plane (as H_METER_REQ / H_METER_ACK).
-AC_ON, AC_RESET_REQ, AC_RESET_ACK = range(3)
-N_AFC_CTL = 3
+# plane (as H_METER_REQ / H_METER_ACK); learning from a test signal (1).
+AC_ON, AC_RESET_REQ, AC_RESET_ACK, AC_LEARN = range(4)
+N_AFC_CTL = 4
 # afc_meter: mean square of the mic and of the corrected mic (smoothed per
 # block by AM_COEF; their ratio is the ERLE), 1 while not adapting (frozen).
 AM_MIC, AM_ERR, AM_FROZEN, AM_COEF = range(4)
 N_AFC_METER = 4
 AFC_METER_S = 1.0  # the ERLE's time constant
+
+
+def afc_partitions(taps: int, block: int) -> int:
+    """Partitions of ``block`` frames that hold ``taps`` taps of F̂ (at least
+    ``AFC_MIN_PARTITIONS``); ``array_shapes`` sizes F̂ so for ``AFC_TAPS``."""
+    return max(AFC_MIN_PARTITIONS, taps // block)
 
 
 def _pow2_at_least(n: int) -> int:
@@ -393,7 +408,7 @@ def array_shapes(hdr):
         (na, 2, ak),  # afc_spec
         (na, 2 * ab),  # afc_t
         (na, ab),  # afc_work
-        (na, 3),  # afc_params
+        (na, afc.N_PARAMS),  # afc_params
         (na, afc.N_COUNTERS),  # afc_counters
         (na, hdr[H_AFC_DELAY]),  # afc_dline
         (na, 3),  # afc_guard
@@ -545,7 +560,8 @@ class EngineMemory:
         partitions = int(array_shapes(self.hdr)[A_AFC_W][1])
         # A block that is not a power of two is refused here (ValueError).
         fresh = afc.make_state(d.afc_block, partitions, order=AFC_ORDER,
-                               frame=AFC_FRAME, delay=int(self.hdr[H_AFC_DELAY]))  # fmt: skip
+                               frame=AFC_FRAME, delay=int(self.hdr[H_AFC_DELAY]),
+                               cold_partitions=afc_partitions(AFC_COLD_TAPS, d.afc_block))  # fmt: skip
         for name, value in zip(AfcState._fields, fresh, strict=True):
             a[f"afc_{name}"][:] = value
         a["afc_map"][:] = d.afc_paths

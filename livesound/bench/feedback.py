@@ -42,7 +42,10 @@ its ``afc`` mode behind it, as in the engine. Its loop is what the
 canceller leaves of the path, F − F̂ (F̂ its final estimate), delayed, times
 the forward path with the final notch bank: ΔMSG, the margin at the end and
 false notches (judged by the estimate of that moment) are taken on that
-loop, against the same MSG0.
+loop, against the same MSG0. Mode ``afc, learnt``: the same after a
+soundcheck, the canceller having learnt the path from the white noise its
+output plays (``AfcPaths.learn``) for ``LEARN_S``, the stage silent and
+the send at K0, before the run (and the suppressor) start.
 """
 
 import functools
@@ -54,7 +57,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livesound.audio.layout import AFC_DELAY_S, N_NOTCH
+from livesound.audio.layout import (
+    AFC_COLD_TAPS,
+    AFC_DELAY_S,
+    AFC_TAPS,
+    N_NOTCH,
+    afc_partitions,
+)
+from livesound.control.afcpaths import LEARN_S
 from livesound.control.offline import BlockEngine
 from livesound.enginehost import Engine, EngineConfig
 from livesound.feedback.margin import SAFE_MARGIN_DB
@@ -136,7 +146,14 @@ AFC = "afc"
 # The decorrelation delay the engine gives a mic with a canceller.
 AFC_DELAY = round(AFC_DELAY_S * SR)
 # The canceller's settings (``livesound.audio.afc.make_state``) in the bench.
-AFC_SETTINGS: dict[str, object] = {"mu": 0.01, "delay": AFC_DELAY}
+AFC_SETTINGS: dict[str, object] = {
+    "delay": AFC_DELAY,
+    "partitions": afc_partitions(AFC_TAPS, BLOCK),
+    "cold_partitions": afc_partitions(AFC_COLD_TAPS, BLOCK),
+}
+# The canceller after a soundcheck: it learnt the path from its test signal
+# (``AfcPaths.learn``) for LEARN_S with the stage silent before the run.
+AFC_LEARNT = "afc, learnt"
 # The canceller's estimate is kept this often, to judge notches by the loop
 # as it was when they were placed.
 ESTIMATE_EVERY_S = 0.25
@@ -199,16 +216,31 @@ def send_db(t: float, k0: float, dk: float) -> float:
 
 
 def _run(engine: BlockEngine, source: np.ndarray, path: np.ndarray | None,
-         k0: float, dk: float, cancel: bool = False,
+         k0: float, dk: float, cancel: bool = False, learn_s: float = 0.0,
+         suppressor: Suppressor | None = None,
          ) -> tuple[np.ndarray, list[tuple[float, np.ndarray]]]:  # fmt: skip
     """The wedge's signal; with ``cancel``, a canceller on the path and its
-    estimate F̂ every ``ESTIMATE_EVERY_S`` and at the end, as (time s, taps)."""
+    estimate F̂ every ``ESTIMATE_EVERY_S`` and at the end, as (time s, taps).
+    With ``learn_s`` the canceller first learns the path from its test
+    signal that long, the stage silent and the send at ``k0`` (a soundcheck);
+    then ``suppressor`` (if any) is attached and the run starts."""
     if path is None:
         loop = None
     elif cancel:
         loop = AfcLoop(engine, [Path(0, 0, path)], settings=AFC_SETTINGS)
     else:
         loop = FeedbackLoop(engine, [Path(0, 0, path)])
+    if learn_s:
+        if not isinstance(loop, AfcLoop):
+            raise ValueError("only a canceller learns")
+        engine.mixer.set("/ch/01/mix/01/level", k0)
+        loop.learning = True
+        silent = np.zeros((BLOCK, 2))
+        for _ in range(round(learn_s * SR / BLOCK)):
+            loop.process(silent)
+        loop.learning = False
+    if suppressor is not None:
+        suppressor.attach(engine)
     blocks = len(source) // BLOCK
     out = np.empty(blocks * BLOCK)
     x = np.zeros((BLOCK, 2))
@@ -226,9 +258,11 @@ def _run(engine: BlockEngine, source: np.ndarray, path: np.ndarray | None,
 
 
 def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
-              mode: str, source: np.ndarray | None = None) -> dict:  # fmt: skip
+              mode: str, source: np.ndarray | None = None,
+              learn_s: float = 0.0) -> dict:  # fmt: skip
     """One closed-loop run, scored. ``mode`` is the suppressor's, or ``AFC``:
-    the canceller, with the notches in the source's mode behind it."""
+    the canceller, with the notches in the source's mode behind it; with
+    ``learn_s`` it learns the path from its test signal first."""
     path = room.ir()
     msg0 = msg_db(path, {})
     k0 = msg0 - 3.0
@@ -237,9 +271,8 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
     delay = AFC_DELAY if cancel else 0
     engine = _engine(mode)
     suppressor = Suppressor(engine.mixer, engine.core, SR)
-    suppressor.attach(engine)
     t0 = time.perf_counter()
-    out, estimates = _run(engine, source, path, k0, dk, cancel)
+    out, estimates = _run(engine, source, path, k0, dk, cancel, learn_s, suppressor)
     wall = time.perf_counter() - t0
     ref, _ = _run(_engine("off"), source, None, k0, dk)
     # The dry reference as late as the canceller's delay makes the wedge:
@@ -254,7 +287,8 @@ def condition(room: Room | ImageRoom, kind: str, dk: float, seconds: float,
     false = _false_notches(suppressor, path, k0, dk, estimates, delay)
     last_s = min(RINGING_LAST_S, seconds - HOLD_S - RAMP_S)
     return {
-        "room": room.name, "source": kind, "mode": mode, "dk_db": dk,
+        "room": room.name, "source": kind, "mode": AFC_LEARNT if learn_s else mode,
+        "dk_db": dk,
         "msg0_db": msg0, "delta_msg_db": msg1 - msg0,
         # The loop's MSG with the canceller's delay but no canceller, no notch:
         # what the delay alone moves.
@@ -391,17 +425,19 @@ def scenarios(room: Room | ImageRoom, seconds: float, pushes: tuple[float, ...],
               takes: int = 1) -> list[dict]:  # fmt: skip
     """Every source in one room, on ``takes`` takes of it: the loop alone,
     then each push suppressed (notches only, then with ``cancel`` the
-    canceller with notches behind it); then held material on the stable
+    canceller with notches behind it, from nothing and after it learnt the
+    path from its test signal at a soundcheck); then held material on the stable
     loop (``seed`` picks its notes)."""
     results = []
-    modes = (None, AFC) if cancel else (None,)
+    modes = ((None, False), (AFC, False), (AFC, True)) if cancel else ((None, False),)
     for kind in SOURCES:
         for take in range(takes):
             source = SOURCES[kind](SR, seconds, take)
             # The loop itself, unpushed and unsuppressed: the floor of SD and HOP.
             alone = condition(room, kind, 0.0, seconds, "off", source)
-            rows = [alone] + [condition(room, kind, dk, seconds, mode or kind, source)
-                              for dk in pushes for mode in modes]  # fmt: skip
+            rows = [alone] + [condition(room, kind, dk, seconds, mode or kind, source,
+                                        LEARN_S if learn else 0.0)
+                              for dk in pushes for mode, learn in modes]  # fmt: skip
             for r in rows:
                 r["sd_loop_db"], r["take"] = alone["sd_db"], take
             results += rows
@@ -435,7 +471,8 @@ def run(emit=print, quick: bool = False, takes: int = 1) -> dict:
                for r in scenarios(room, seconds, pushes, seed, emit, takes=takes)]  # fmt: skip
     summary = {}
     for kind in SOURCES:
-        for mode, name in ((kind, kind), (AFC, f"{kind} ({AFC})")):
+        for mode in (kind, AFC, AFC_LEARNT):
+            name = kind if mode == kind else f"{kind} ({mode})"
             rows = [r for r in results if r["source"] == kind and r["mode"] == mode]
             summary[name] = _summary(name, rows)
             emit(_summary_line(name, summary[name]))

@@ -360,6 +360,10 @@ class AfcLoop(FeedbackLoop):
     """
 
     settings: dict = field(default_factory=dict)
+    # Every path learning from the test signal its output plays (as the
+    # engine's ``AfcPaths.learn``; added here after the engine, not before
+    # its limiter).
+    learning: bool = False
     cancellers: list[afc.AfcState] = field(init=False, default_factory=list)
 
     def estimate(self, index: int) -> np.ndarray:
@@ -373,6 +377,8 @@ class AfcLoop(FeedbackLoop):
         if not self.cancellers:
             self.cancellers = [afc.make_state(frames, **self.settings)
                                for _ in self.paths]  # fmt: skip
+        for st in self.cancellers:
+            st.counters[afc.I_LEARN] = int(self.learning)
         for path, st in zip(self.paths, self.cancellers, strict=True):
             mic = np.ascontiguousarray(heard[:, path.mic])
             afc.afc_cancel(st, mic)
@@ -387,6 +393,13 @@ class AfcLoop(FeedbackLoop):
                 afc.afc_delay(st, mic, True)
                 heard[:, path.mic] = mic
         out = super()._engine_block(heard)
+        sounding = set()
+        for path, st in zip(self.paths, self.cancellers, strict=True):
+            if self.learning and path.output not in sounding:  # once an output
+                sounding.add(path.output)
+                played = out[:, path.output].astype(np.float64)
+                afc.learn_signal(st, played)
+                out[:, path.output] = played
         for path, st in zip(self.paths, self.cancellers, strict=True):
             afc.afc_push(st, out[:, path.output].astype(np.float64))
         return out
