@@ -80,7 +80,8 @@ def test_each_outputs_loop_margin_is_the_engines_estimate(tmp_path):
 
 def test_the_outputs_title_says_what_its_canceller_does(tmp_path):
     """An engine with ``--afc 1=1``: bus 1's title names mic 1's canceller
-    and its ERLE from /ls/stats; switched out of mode afc it is idle."""
+    and its ERLE from /ls/stats; ``a`` has it learn the wedge, and the title
+    says it is learnt; switched out of mode afc it is idle."""
 
     async def body(app, pilot, engine):
         await settle(pilot, lambda: app.state.status.afc, "the engine's cancellers")
@@ -91,6 +92,9 @@ def test_the_outputs_title_says_what_its_canceller_does(tmp_path):
         title = app.screen.query_one("#title", Static)
         await settle(pilot, lambda: re.search(r"cancelling mic 1 ERLE -?\d+\.\d dB",
                                               str(title.render())), "the ERLE")  # fmt: skip
+        await pilot.press("a")  # learn the wedge: 3 s of noise
+        await settle(pilot, lambda: "mic 1 learnt ERLE" in str(title.render()),
+                     "the canceller learnt")  # fmt: skip
         with Client(engine.port) as c:
             c.send(MODE, "music")
         await settle(pilot, lambda: "mic 1 idle (mode not afc)" in str(title.render()),
@@ -105,13 +109,19 @@ def test_canceller_text_per_path():
              {"mic": 2, "output": "1", "on": True, "erle_db": 0.0, "frozen": True},
              {"mic": 3, "output": "L", "on": False, "erle_db": 0.0, "frozen": True},
              {"mic": 4, "output": "2", "on": True, "erle_db": 1.0, "frozen": False,
-              "diverged": 2}]  # fmt: skip
+              "diverged": 2},
+             {"mic": 5, "output": "3", "on": True, "erle_db": 19.04, "frozen": False,
+              "learning": True, "learnt": True},
+             {"mic": 6, "output": "4", "on": True, "erle_db": 12.0, "frozen": False,
+              "learnt": True}]  # fmt: skip
     assert (
         afc_text(paths, "1") == "  cancelling mic 1 ERLE 3.2 dB, mic 2 frozen (muted)"
     )
     assert afc_text(paths, "L") == "  cancelling mic 3 idle (mode not afc)"
     assert afc_text(paths, "2") == "  cancelling mic 4 ERLE 1.0 dB, restarted 2x"
-    assert afc_text(paths, "3") == ""
+    assert afc_text(paths, "3") == "  cancelling mic 5 learning ERLE 19.0 dB"
+    assert afc_text(paths, "4") == "  cancelling mic 6 learnt ERLE 12.0 dB"
+    assert afc_text(paths, "5") == ""
 
 
 @pytest.mark.parametrize(

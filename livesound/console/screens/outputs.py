@@ -50,10 +50,13 @@ def afc_text(paths: list[dict], output: str) -> str:
         mic = f"mic {p.get('mic', '?')}"
         if not p.get("on"):
             parts.append(f"{mic} idle (mode not afc)")
+        elif p.get("learning"):
+            parts.append(f"{mic} learning ERLE {float(p.get('erle_db', 0.0)):.1f} dB")
         elif p.get("frozen"):
             parts.append(f"{mic} frozen (muted)")
         else:
-            parts.append(f"{mic} ERLE {float(p.get('erle_db', 0.0)):.1f} dB")
+            learnt = " learnt" if p.get("learnt") else ""
+            parts.append(f"{mic}{learnt} ERLE {float(p.get('erle_db', 0.0)):.1f} dB")
         if p.get("diverged"):
             parts[-1] += f", restarted {p['diverged']}x"
     return "  cancelling " + ", ".join(parts) if parts else ""
@@ -94,6 +97,7 @@ class OutputsScreen(Screen):
         Binding("tab", "switch_list", "Outputs list / notch list"),
         Binding("m", "mode", "Suppressor mode: pick off, speech, music or ring-out"),
         Binding("c", "clear", "Clear the live notches"),
+        Binding("a", "learn", "AFC: learn the wedge (3 s of noise; stage quiet)"),
         Binding("p", "pin", "Pin the notch (make it fixed)"),
         Binding("d,delete", "delete", "Delete the notch"),
         Binding("u", "mute", "Mute / unmute the output"),
@@ -311,6 +315,11 @@ class OutputsScreen(Screen):
         _, extra = out_prefixes(self.output, self.state.n_bus)
         if self.app.link.command(f"{extra}/fbs/clear"):
             self.state.notice("asked the suppressor to clear the live notches")
+
+    def action_learn(self) -> None:
+        _, extra = out_prefixes(self.output, self.state.n_bus)
+        if self.app.link.command(f"{extra}/afc/learn"):
+            self.state.notice("the output plays noise for 3 s: its cancellers learn")
 
     def action_pin(self) -> None:
         notch = self._selected_notch()
