@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from livesound.audio import afc
 from livesound.audio.layout import (
     N_MTX,
     SLOT_MAIL,
@@ -85,15 +86,19 @@ def _signal(frames: int, channels: int, sample_rate: int) -> np.ndarray:
 
 
 def measure(n_in: int = 32, n_bus: int = 16, block: int = 64, sample_rate: int = 48000,
-            seconds: float = SECONDS, afc_paths: int = 0) -> dict[str, float]:  # fmt: skip
+            seconds: float = SECONDS, afc_paths: int = 0,
+            afc_learnt: bool = False) -> dict[str, float]:  # fmt: skip
     """Callback time per block of the reference show, from the callback's timer;
-    with ``afc_paths`` feedback cancellers (input k into bus k, adapting)."""
+    with ``afc_paths`` feedback cancellers (input k into bus k, adapting: from
+    nothing, or with ``afc_learnt`` as after a soundcheck's learning, on all
+    their partitions)."""
     paths = tuple((k, k) for k in range(afc_paths))
     dims = Dims(n_in=n_in, n_bus=n_bus, sample_rate=sample_rate, max_block=1024,
                 phys_in=n_in, phys_out=n_outputs(n_bus), afc_paths=paths,
                 afc_block=block)  # fmt: skip
     engine = BlockEngine(dims)
     engine.mixer.set_many(reference_show(n_in, n_bus))
+    engine.core.arrays["afc_counters"][:, afc.I_LEARNT] = int(afc_learnt)
     n_blocks = max(50, int(seconds * sample_rate / block))
     x = _signal(block * 64, n_in, sample_rate)
     out = np.empty((block, dims.n_out), np.float32)
@@ -267,12 +272,15 @@ def run(quick: bool = False, emit=print) -> dict[str, Any]:
     none, *runs = (
         measure(block=64, seconds=seconds, afc_paths=n) for n in (0, *AFC_PATHS)
     )
-    report["afc"] = runs
-    emit(f"adaptive feedback cancellers in the reference show at 64 frames (p50 "
-         f"{none['p50_us']:.0f} us without): " + ", ".join(
-        f"{n} path{'s' * (n > 1)} p50 {r['p50_us']:.0f} us "
-        f"(+{(r['p50_us'] - none['p50_us']) / n:.1f} per path), mean {r['mean_us']:.1f}"
-        for n, r in zip(AFC_PATHS, runs, strict=True)))  # fmt: skip
+    learnt = [measure(block=64, seconds=seconds, afc_paths=n, afc_learnt=True)
+              for n in AFC_PATHS]  # fmt: skip
+    report["afc"], report["afc_learnt"] = runs, learnt
+    for label, rows in (("from nothing", runs), ("learnt", learnt)):
+        emit(f"adaptive feedback cancellers ({label}) in the reference show at 64 "
+             f"frames (p50 {none['p50_us']:.0f} us without): " + ", ".join(
+            f"{n} path{'s' * (n > 1)} p50 {r['p50_us']:.0f} us "
+            f"(+{(r['p50_us'] - none['p50_us']) / n:.1f} per path), mean {r['mean_us']:.1f}"
+            for n, r in zip(AFC_PATHS, rows, strict=True)))  # fmt: skip
     try:
         sp = scipy_chain(block=64, seconds=seconds)
     except ImportError:
