@@ -263,7 +263,8 @@ def test_learning_from_the_test_signal_through_the_callback(msg):
     """``AfcPaths.learn``: the wedge plays white noise at -20 dBFS RMS (under
     its limiter), the canceller learns the loop from it with the large step
     and all its partitions: over 15 dB ERLE within 3 s (19.2), where the cold step
-    reaches about 1 dB on noise in that time. Ended, the noise stops and the
+    reaches under 1 dB on noise in that time. Muted, the wedge is silent (and
+    the path frozen). Ended, the noise stops and the
     path is learnt; a mode change makes it start over, cold; refused where
     there is nothing to learn."""
     engine = _engine(VOCAL)
@@ -274,6 +275,10 @@ def test_learning_from_the_test_signal_through_the_callback(msg):
     assert stats["learning"] and stats["learnt"] and stats["erle_db"] > 15.0
     rms = np.sqrt(np.mean(played[SR:] ** 2))
     assert 0.08 < rms < 0.2, rms  # the noise, and what of it the loop brings back
+    engine.mixer.set("/bus/01/mix/on", 0)  # muted, the wedge stays silent
+    muted = _silent_stage(engine, 0.5)
+    assert np.max(np.abs(muted[SR // 10 :])) == 0.0 and engine.afc.stats()[0]["frozen"]
+    engine.mixer.set("/bus/01/mix/on", 1)
     engine.afc.end_learning(0)
     quiet = _silent_stage(engine, 0.5)
     assert np.max(np.abs(quiet[SR // 10 :])) < 1e-3

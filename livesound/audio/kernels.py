@@ -695,10 +695,11 @@ def afc_cancel(hdr, outs, work_in, n):
 
 
 @kernel
-def afc_learn_signals(hdr, work_out, n):
+def afc_learn_signals(hdr, outs, work_out, n):
     """Each output with a path learning gets the test signal (``afc.
     learn_signal``, that of its first such path), before its limiter: the
-    output's ceiling holds it like any other sound."""
+    output's ceiling holds it like any other sound. A muted output (gain 0)
+    stays silent: its paths are frozen, nothing learns."""
     if hdr[L.H_AFC_PATHS] == 0:
         return
     arrays = afc_from_header(hdr)
@@ -708,6 +709,8 @@ def afc_learn_signals(hdr, work_out, n):
         if st.counters[afc.I_LEARN] == 0 or n != st.work.size:
             continue
         out = paths[p, L.AFC_OUT]
+        if outs[L.OP_GAIN, out] == 0.0:
+            continue
         first = True
         for q in range(p):
             if paths[q, L.AFC_OUT] == out and afc_path(arrays, q).counters[afc.I_LEARN]:
@@ -819,7 +822,7 @@ def process_chunk(state, hdr, inp, out, off, n):
     ramped_gain(work_out, out_gain, out_step, out_target, left, n, nm, no)
 
     glob[L.G_GAIN_LEFT] = ramp_in
-    afc_learn_signals(hdr, work_out, n)
+    afc_learn_signals(hdr, outs, work_out, n)
     limiter_bank(work_out, outs, la_x, la_g, la_h, la_s, tp_fir, glob, n, no)
     delay_bank(work_out, dly_out, outs, L.OP_DELAY, L.OS_D_OLD, L.OS_D_NEW, L.OS_D_XF,
                w_dly, xf_step, n, no)  # fmt: skip
