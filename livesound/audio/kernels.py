@@ -705,11 +705,11 @@ def afc_learn_signals(hdr, outs, work_out, n):
     arrays = afc_from_header(hdr)
     paths = arrays[0]
     for p in range(paths.shape[0]):
-        st = afc_path(arrays, p)
-        if st.counters[afc.I_LEARN] == 0 or n != st.work.size:
-            continue
         out = paths[p, L.AFC_OUT]
         if outs[L.OP_GAIN, out] == 0.0:
+            continue
+        st = afc_path(arrays, p)
+        if st.counters[afc.I_LEARN] == 0 or n != st.work.size:
             continue
         first = True
         for q in range(p):
