@@ -29,6 +29,15 @@ a block's mic signal can only contain sound played before that block (the
 same rule ``livesound.virtual.sim.FeedbackLoop`` keeps), so the lags under
 one block are left out and the estimate needs nothing not yet played.
 
+In a show the source stays correlated with what the loudspeaker plays
+(a held note above all), and whatever the step, F̂ learns some of it
+(BENCHMARKS.md, "Issue 12, phase 5"). A test signal has no such bias: while
+the caller sets ``I_LEARN``, ``learn_signal`` adds white noise to what the
+loudspeaker plays and F̂ adapts with a large step on all its partitions;
+learnt, it keeps F̂ with a small step. Until then it uses only its first
+partitions, with the step made for starting from nothing (``step``,
+``partitions``).
+
 Per block: ``afc_push`` (the block the loudspeaker just played), then for the
 next mic block ``afc_cancel`` (the estimate off, guarded), ``afc_adapt`` with
 the corrected block, then ``afc_delay`` on what goes on. ``afc_block`` does it
