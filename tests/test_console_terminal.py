@@ -97,6 +97,15 @@ def meter_rows(screen: str) -> list[str]:
     return lines[6:-3]
 
 
+def _supervisor(pid: int) -> bool:
+    """Whether process ``pid`` runs ``livesound engine --supervise`` (False
+    once it is gone)."""
+    try:
+        return b"--supervise" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
 def engine_pids(port: int) -> list[int]:
     """Processes running ``livesound engine`` on OSC ``port`` (started by plain
     ``livesound`` in its own session, so not our child)."""
@@ -128,13 +137,17 @@ def test_plain_livesound_starts_the_engine_and_the_keys_reach_it(tmp_path):
     try:
         term.wait_for("MAIN MIX", START_DEADLINE)  # the engine starts first
         term.wait_for("virtual stage")
+
         # Supervised: the supervisor, the engine it runs and a warm spare
-        # (started a few seconds after the engine).
-        pids = wait_until(lambda: len(p := engine_pids(port)) == 3 and p,
-                          what="the supervisor, the engine and its spare")  # fmt: skip
-        supervisors = [p for p in pids if b"--supervise" in
-                       Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")]  # fmt: skip
-        assert len(supervisors) == 1, pids
+        # (started a few seconds after the engine). A child between its fork
+        # and its exec still shows its parent's command line, the
+        # supervisor's: wait until each is what it runs.
+        def supervised() -> list[int] | None:
+            pids = engine_pids(port)
+            supervisors = [p for p in pids if _supervisor(p)]
+            return pids if len(pids) == 3 and len(supervisors) == 1 else None
+
+        pids = wait_until(supervised, what="the supervisor, the engine and its spare")
         # In their own session: a hang-up of the terminal never reaches them.
         assert all(os.getsid(p) != os.getsid(term.pid) for p in pids)
         first = meter_rows(term.screen())
