@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 from numba.core.caching import UserProvidedCacheLocator
-from osc_helpers import free_udp_port
+from osc_helpers import Client, free_udp_port, wait_until
 
 from livesound.places import audio_digest
 
@@ -143,6 +143,11 @@ def first_start(setup: Setup, package: Path, tmp: Path) -> None:
         if cold:  # the seconds and the kernel being compiled
             shown = r"starting the engine: +\d+ s  compiling audio\.kernels\.\w+"
             assert any(re.match(shown, line) for line in seen), seen
+        # The virtual sound card's loop compiles in its own thread as it
+        # starts: stopped before its first block, it would leave no cache.
+        with Client(port) as c:
+            wait_until(lambda: c.stats()["engine"]["blocks"] > 0, START_S,
+                       "the virtual stage to play")  # fmt: skip
     finally:
         stopped = subprocess.run(
             ["livesound", "stop", "--state-dir", str(state), "--port", str(port)],
