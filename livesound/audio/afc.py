@@ -345,6 +345,8 @@ def afc_adapt(st, err):
         total += err[n]
     if not math.isfinite(total):
         return  # nothing to learn from, and it would poison F̂ and the predictor
+    if st.counters[I_LEARN]:
+        st.counters[I_LEARNT] = 1  # kept after the learning ends, until a reset
     mu = 2.0 * step(st)
     p = partitions(st)
     t = st.t
@@ -381,7 +383,7 @@ def afc_adapt(st, err):
 
 @kernel
 def step(st):
-    """The step size now, and the learnt mark kept up to date.
+    """The step size now.
 
     A test signal the engine plays (``I_LEARN``) is known not to be the
     source, so nothing biases F̂: a large step learns the path in seconds.
@@ -392,7 +394,6 @@ def step(st):
     path's slow changes; one never learnt starts from nothing with a step
     made for that."""
     if st.counters[I_LEARN]:
-        st.counters[I_LEARNT] = 1
         return st.params[P_MU_LEARN]
     if st.counters[I_LEARNT]:
         return st.params[P_MU_LEARNT]

@@ -696,10 +696,11 @@ def afc_cancel(hdr, outs, work_in, n):
 
 @kernel
 def afc_learn_signals(hdr, outs, work_out, n):
-    """Each output with a path learning gets the test signal (``afc.
-    learn_signal``, that of its first such path), before its limiter: the
-    output's ceiling holds it like any other sound. A muted output (gain 0)
-    stays silent: its paths are frozen, nothing learns."""
+    """Each output with its paths learning gets the test signal (``afc.
+    learn_signal``, that of its first path: they learn together, as
+    ``AfcPaths.learn`` switches them), before its limiter: the output's
+    ceiling holds it like any other sound. A muted output (gain 0) stays
+    silent: its paths are frozen, nothing learns."""
     if hdr[L.H_AFC_PATHS] == 0:
         return
     arrays = afc_from_header(hdr)
@@ -713,8 +714,7 @@ def afc_learn_signals(hdr, outs, work_out, n):
             continue
         first = True
         for q in range(p):
-            if paths[q, L.AFC_OUT] == out and afc_path(arrays, q).counters[afc.I_LEARN]:
-                first = False
+            first = first and paths[q, L.AFC_OUT] != out
         if first:
             afc.learn_signal(st, work_out[:n, out])
 

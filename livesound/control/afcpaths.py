@@ -116,7 +116,7 @@ class AfcPaths:
     def _changed(self, change: Change) -> None:
         for p, address in enumerate(self.modes):
             if change.address == address:
-                store_header(self.ctl[p], L.AC_LEARN, 0)
+                self.end_learning(self.paths[p][1])
                 self._switch(p)
                 self.reset(p)
 

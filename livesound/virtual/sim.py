@@ -395,7 +395,7 @@ class AfcLoop(FeedbackLoop):
         out = super()._engine_block(heard)
         sounding = set()
         for path, st in zip(self.paths, self.cancellers, strict=True):
-            if self.learning and path.output not in sounding:  # once an output
+            if self.learning and path.output not in sounding:  # its first path
                 sounding.add(path.output)
                 played = out[:, path.output].astype(np.float64)
                 afc.learn_signal(st, played)
