@@ -219,11 +219,13 @@ TP_TAPS = 16  # per phase of the 4x true-peak interpolator
 TP_DELAY = TP_TAPS // 2
 
 # --- adaptive feedback cancellers, per path ----------------------------------
-# F̂'s length from a lag of one block: 171 ms at 48 kHz. What 85 ms left of
-# the bench's rooms (their tails past it, -9 to -13 dB) capped a learnt F̂'s
-# margin; past 171 ms they are -13 to -21 dB (BENCHMARKS.md, "Issue 12,
-# phase 5").
-AFC_TAPS = 8192
+# F̂'s length from a lag of one block: 341 ms at 48 kHz. A learnt F̂'s margin
+# is capped by the path's tail past it. With 171 ms the bench's +10 dB pushes
+# ended +2.3 to +5.1 dB (music) and +4.3 to +11.2 dB (speech, ringing 8.8 % in
+# the small room); with 341 ms +4.1 to +5.3 and +7.4 to +14.5 dB. 683 ms did
+# worse in the small room (+5.4 dB on speech): a longer filter learns each
+# tap more slowly (BENCHMARKS.md, "Issue 12, phase 6").
+AFC_TAPS = 16384
 # Before it is learnt from a test signal, F̂ uses only its first partitions,
 # this many taps: a canceller starting from nothing in a show converges at a
 # rate its length divides, and 85 ms held the loops that 171 ms let howl
